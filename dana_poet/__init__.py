@@ -1,0 +1,1 @@
+"""dana-poet: the Dana language with POET built in."""

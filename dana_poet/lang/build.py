@@ -1,0 +1,700 @@
+"""Lark parse callbacks -> typed Dana AST (see lang/ast.py).
+
+Each method is named after a grammar rule or alias and receives the rule's
+children already built. The transformer runs inside the LALR parser, so the
+parse tree is never materialised.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lark import Token, Transformer
+
+from dana_poet.lang import ast as A
+from dana_poet.lang.errors import DanaSyntaxError
+
+_ESCAPE_RE = re.compile(
+    r"\\(N\{[^}]*\}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|[0-7]{1,3}|\n|.)", re.S
+)
+_SIMPLE_ESCAPES = {
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\n": "",
+}
+
+
+def decode_escapes(text: str) -> str:
+    """Process backslash escapes the way Python string literals do."""
+    if "\\" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        body = match.group(1)
+        if body in _SIMPLE_ESCAPES:
+            return _SIMPLE_ESCAPES[body]
+        head = body[0]
+        if head in "uUx":
+            return chr(int(body[1:], 16))
+        if head == "N":
+            import unicodedata
+
+            try:
+                return unicodedata.lookup(body[2:-1])
+            except KeyError:
+                return "\\" + body
+        if head.isdigit() and head in "01234567":
+            return chr(int(body, 8))
+        return "\\" + body
+
+    return _ESCAPE_RE.sub(replace, text)
+
+
+def _span(meta: Any) -> A.Span:
+    if meta is None or getattr(meta, "empty", True):
+        return A.NO_SPAN
+    return A.Span(meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _first_pos(item: Any) -> tuple[int, int] | None:
+    if isinstance(item, Token):
+        return (item.line, item.column) if item.line is not None else None
+    span = getattr(item, "span", None)
+    if span is not None and span.line:
+        return span.line, span.column
+    if isinstance(item, tuple | list):
+        for sub in item:
+            pos = _first_pos(sub)
+            if pos:
+                return pos
+    return None
+
+
+def _last_pos(item: Any) -> tuple[int, int] | None:
+    if isinstance(item, Token):
+        return (item.end_line, item.end_column) if item.end_line is not None else None
+    span = getattr(item, "span", None)
+    if span is not None and span.line:
+        return span.end_line, span.end_column
+    if isinstance(item, tuple | list):
+        for sub in reversed(item):
+            pos = _last_pos(sub)
+            if pos:
+                return pos
+    return None
+
+
+def _cspan(children: list[Any]) -> A.Span:
+    """Span covering the children (keywords filtered by the grammar are not counted)."""
+    start = _first_pos(children)
+    if start is None:
+        return A.NO_SPAN
+    end = _last_pos(children) or start
+    return A.Span(start[0], start[1], end[0], end[1])
+
+
+def _tok_span(tok: Token) -> A.Span:
+    return A.Span(tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
+
+
+def _split_literal(token: str) -> tuple[str, str, str]:
+    """Return (prefix, quote, body) of a string token."""
+    i = 0
+    while token[i] not in "'\"":
+        i += 1
+    prefix = token[:i].lower()
+    rest = token[i:]
+    quote = rest[:3] if rest[:3] in ('"""', "'''") else rest[0]
+    return prefix, quote, rest[len(quote) : len(rest) - len(quote)]
+
+
+def _find_field_end(body: str, start: int) -> int:
+    """Index of the '}' closing the f-string field opened just before `start`."""
+    depth = 0
+    i = start
+    quote: str | None = None
+    while i < len(body):
+        ch = body[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            if depth == 0:
+                return i
+            depth -= 1
+        i += 1
+    return -1
+
+
+_SCOPE_BEFORE = re.compile(r"(?<![A-Za-z0-9_])(private|public|local|system)$")
+_NAME_START = re.compile(r"[A-Za-z_]")
+
+
+def _split_field(text: str) -> tuple[str, str | None, str | None]:
+    """Split `expr!r:spec` into its parts, ignoring `!`/`:` nested in brackets or strings."""
+    depth = 0
+    quote: str | None = None
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and ch == "!" and text[i + 1 : i + 2] != "=":
+            conv_end = i + 2
+            spec = text[conv_end + 1 :] if text[conv_end : conv_end + 1] == ":" else None
+            return text[:i], text[i + 1 : conv_end], spec
+        elif depth == 0 and ch == ":" and text[i + 1 : i + 2] != ":":
+            # `::` would be a lambda and `private:x` a scoped name; any other ':' starts the spec
+            if i > 0 and text[i - 1] == ":":
+                continue
+            if _SCOPE_BEFORE.search(text[:i]) and _NAME_START.match(text[i + 1 :]):
+                continue
+            return text[:i], None, text[i + 1 :]
+    return text, None, None
+
+
+def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>") -> A.FString:
+    from dana_poet.lang.parser import parse_expression
+
+    parts: list[str | A.FormattedValue] = []
+    literal: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "{":
+            if body[i + 1 : i + 2] == "{":
+                literal.append("{")
+                i += 2
+                continue
+            end = _find_field_end(body, i + 1)
+            if end < 0:
+                raise DanaSyntaxError(
+                    "f-string: '{' was never closed", line=span.line, column=span.column
+                )
+            if literal:
+                text = "".join(literal)
+                parts.append(text if raw else decode_escapes(text))
+                literal = []
+            expr_text, conversion, spec = _split_field(body[i + 1 : end])
+            if not expr_text.strip():
+                raise DanaSyntaxError(
+                    "f-string: empty expression inside '{}'", line=span.line, column=span.column
+                )
+            value = parse_expression(expr_text.strip(), filename, span.line, span.column)
+            spec_node = parse_fstring(spec, raw, span, filename) if spec else None
+            if conversion is not None and conversion not in ("r", "s", "a"):
+                raise DanaSyntaxError(
+                    f"f-string: unknown conversion '!{conversion}'",
+                    line=span.line,
+                    column=span.column,
+                )
+            parts.append(A.FormattedValue(value, conversion, spec_node, span))
+            i = end + 1
+            continue
+        if ch == "}":
+            if body[i + 1 : i + 2] == "}":
+                literal.append("}")
+                i += 2
+                continue
+            raise DanaSyntaxError(
+                "f-string: single '}' is not allowed (write '}}')",
+                line=span.line,
+                column=span.column,
+            )
+        literal.append(ch)
+        i += 1
+    if literal:
+        text = "".join(literal)
+        parts.append(text if raw else decode_escapes(text))
+    return A.FString(tuple(parts), span)
+
+
+def _assign_target(expr: A.Expr, what: str = "assign to") -> A.Expr:
+    if isinstance(expr, A.Name | A.Attribute | A.Subscript):
+        return expr
+    span = getattr(expr, "span", A.NO_SPAN)
+    kind = type(expr).__name__.lower()
+    hint = " (Dana has no tuple unpacking; assign each name on its own line)" if kind == "tupleexpr" else ""
+    raise DanaSyntaxError(
+        f"cannot {what} this expression ({kind}){hint}", line=span.line, column=span.column
+    )
+
+
+def _flat_stmts(items: list[Any]) -> tuple[A.Stmt, ...]:
+    return tuple(s for s in items if isinstance(s, A.Stmt))
+
+
+class AstBuilder(Transformer):
+    """Builds Dana AST nodes; see grammar/dana.lark for the rule names."""
+
+    # ------------------------------------------------------------ program & statements
+    def start(self, children: list[Any]) -> list[A.Stmt]:
+        return list(_flat_stmts(children))
+
+    def suite(self, children: list[Any]) -> tuple[A.Stmt, ...]:
+        return _flat_stmts(children)
+
+    def expr_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.ExprStmt(c[0], _cspan(c))
+
+    def assign_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Assign(_assign_target(c[0]), c[1], None, _cspan(c))
+
+    def annassign_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Assign(_assign_target(c[0]), c[2], c[1], _cspan(c))
+
+    def augassign_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.AugAssign(_assign_target(c[0], "update"), str(c[1])[0], c[2], _cspan(c))
+
+    def pass_stmt(self, c: list[Any]) -> A.Stmt:  # `!pass_stmt` keeps the keyword
+        return A.Pass(_cspan(c))
+
+    def break_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Break(_cspan(c))
+
+    def continue_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Continue(_cspan(c))
+
+    def return_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Return(c[1], _cspan(c))
+
+    def raise_stmt(self, c: list[Any]) -> A.Stmt:
+        exc = c[1]
+        cause = c[3] if len(c) > 3 else None
+        return A.Raise(exc, cause, _cspan(c))
+
+    def assert_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Assert(c[0], c[1], _cspan(c))
+
+    def dotted_name(self, c: list[Any]) -> str:
+        return ".".join(str(t) for t in c)
+
+    def import_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.Import(c[0], str(c[1]) if c[1] is not None else None, _cspan(c))
+
+    def relative_module(self, c: list[Any]) -> tuple[int, str]:
+        level = 0
+        module = ""
+        for item in c:
+            if isinstance(item, Token) and item.type == "DOTS":
+                level = len(item)
+            else:
+                module = item
+        return level, module
+
+    def import_alias(self, c: list[Any]) -> tuple[str, str | None]:
+        return str(c[0]), (str(c[1]) if c[1] is not None else None)
+
+    def import_names(self, c: list[Any]) -> tuple[tuple[str, str | None], ...]:
+        return tuple(c)
+
+    def import_all(self, c: list[Any]) -> tuple[()]:
+        return ()
+
+    def from_import_stmt(self, c: list[Any]) -> A.Stmt:
+        level, module = c[0]
+        return A.ImportFrom(module, level, c[1], _cspan(c))
+
+    def agent_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.AgentDecl(str(c[0]), str(c[1]) if c[1] is not None else None, (), False, _cspan(c))
+
+    def agent_field(self, c: list[Any]) -> A.Keyword:
+        if isinstance(c[0], tuple):  # docstring
+            return c[0]
+        return A.Keyword(str(c[0]), c[1], _cspan(c))
+
+    def agent_block(self, c: list[Any]) -> A.Stmt:
+        fields = tuple(k for k in c[2:] if isinstance(k, A.Keyword))
+        return A.AgentDecl(str(c[0]), str(c[1]) if c[1] is not None else None, fields, True, _cspan(c))
+
+    def if_stmt(self, c: list[Any]) -> A.Stmt:
+        test, body = c[0], c[1]
+        elifs = [x for x in c[2:-1] if x is not None]
+        orelse: tuple[A.Stmt, ...] = c[-1] if c[-1] is not None else ()
+        for e_test, e_body, e_span in reversed(elifs):
+            orelse = (A.If(e_test, e_body, orelse, True, e_span),)
+        return A.If(test, body, orelse, False, _cspan(c))
+
+    def elif_clause(self, c: list[Any]) -> tuple[Any, ...]:
+        return (c[0], c[1], _cspan(c))
+
+    def else_clause(self, c: list[Any]) -> tuple[A.Stmt, ...]:
+        return c[0]
+
+    def finally_clause(self, c: list[Any]) -> tuple[A.Stmt, ...]:
+        return c[0]
+
+    def while_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.While(c[0], c[1], _cspan(c))
+
+    def for_targets(self, c: list[Any]) -> tuple[Token, ...]:
+        return tuple(c)
+
+    def for_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.For(tuple(str(t) for t in c[0]), c[1], c[2], False, _cspan(c))
+
+    def except_clause(self, c: list[Any]) -> A.ExceptHandler:
+        return A.ExceptHandler(c[0], str(c[1]) if c[1] is not None else None, c[2], _cspan(c))
+
+    def try_stmt(self, c: list[Any]) -> A.Stmt:
+        body = c[0]
+        handlers = tuple(h for h in c[1:-2] if isinstance(h, A.ExceptHandler))
+        orelse = c[-2] or ()
+        finalbody = c[-1] or ()
+        span = _cspan(c)
+        if not handlers and not finalbody:
+            raise DanaSyntaxError(
+                "'try' needs at least one 'except' or a 'finally' block",
+                line=span.line,
+                column=span.column,
+            )
+        return A.Try(body, handlers, orelse, finalbody, span)
+
+    def with_item(self, c: list[Any]) -> A.WithItem:
+        return A.WithItem(c[0], str(c[1]) if c[1] is not None else None, _cspan(c))
+
+    def with_stmt(self, c: list[Any]) -> A.Stmt:
+        return A.With(tuple(c[:-1]), c[-1], _cspan(c))
+
+    # ------------------------------------------------------------ functions
+    def sync(self, c: list[Any]) -> bool:
+        return True
+
+    def receiver(self, c: list[Any]) -> A.Param:
+        return A.Param(str(c[0]), c[1], None, _cspan(c))
+
+    lambda_receiver = receiver
+
+    def param(self, c: list[Any]) -> A.Param:
+        return A.Param(str(c[0]), c[1], c[2], _cspan(c))
+
+    def params(self, c: list[Any]) -> tuple[A.Param, ...]:
+        seen: set[str] = set()
+        has_default = False
+        for p in c:
+            if p.name in seen:
+                raise DanaSyntaxError(
+                    f"duplicate parameter '{p.name}'", line=p.span.line, column=p.span.column
+                )
+            seen.add(p.name)
+            if p.default is not None:
+                has_default = True
+            elif has_default:
+                raise DanaSyntaxError(
+                    f"parameter '{p.name}' without a default follows one with a default",
+                    line=p.span.line,
+                    column=p.span.column,
+                )
+        return tuple(c)
+
+    lambda_params = params
+
+    def funcdef(self, c: list[Any]) -> A.Stmt:
+        is_sync, receiver, name, params, returns, body = c
+        return A.FunctionDef(
+            str(name), params or (), body, returns, (), receiver, bool(is_sync), _cspan(c)
+        )
+
+    def declarative_def(self, c: list[Any]) -> A.Stmt:
+        is_sync, name, params, returns, stages = c
+        return A.DeclarativeDef(str(name), params or (), stages, returns, (), bool(is_sync), _cspan(c))
+
+    def decorator(self, c: list[Any]) -> A.Decorator:
+        name, call = c
+        if call is None:
+            return A.Decorator(name, None, (), _cspan(c))
+        args, keywords = call
+        return A.Decorator(name, args, keywords, _cspan(c))
+
+    def decorated(self, c: list[Any]) -> A.Stmt:
+        *decorators, definition = c
+        from dataclasses import replace
+
+        return replace(definition, decorators=tuple(decorators), span=_cspan(c))
+
+    def pipeline(self, c: list[Any]) -> tuple[A.Stage, ...]:
+        return tuple(c)
+
+    def pipe_stage(self, c: list[Any]) -> A.Stage:
+        from dataclasses import replace
+
+        stage, capture = c
+        return replace(stage, capture=str(capture)) if capture is not None else stage
+
+    def parallel_stage(self, c: list[Any]) -> A.Stage:
+        return A.ParallelStage(tuple(c), None, _cspan(c))
+
+    def stage_call(self, c: list[Any]) -> A.Stage:
+        name, call = c
+        if call is None:
+            return A.StageCall(name, None, (), None, _cspan(c))
+        args, keywords = call
+        return A.StageCall(name, args, keywords, None, _cspan(c))
+
+    # ------------------------------------------------------------ declarations
+    def type_kind(self, c: list[Any]) -> str:
+        return str(c[0])
+
+    def field_decl(self, c: list[Any]) -> A.FieldDecl:
+        return A.FieldDecl(str(c[0]), c[1], c[2], _cspan(c))
+
+    def docstring_line(self, c: list[Any]) -> tuple[str, Any]:
+        value = c[0]
+        text = value.value if isinstance(value, A.Constant) else ""
+        return ("doc", text)
+
+    def type_decl(self, c: list[Any]) -> A.Stmt:
+        kind, name, base = c[0], str(c[1]), c[2]
+        span = _cspan(c)
+        fields: list[A.FieldDecl] = []
+        methods: list[A.FunctionDef] = []
+        docstring = None
+        for item in c[3:]:
+            if isinstance(item, A.FieldDecl):
+                fields.append(item)
+            elif isinstance(item, A.FunctionDef):
+                methods.append(item)
+            elif isinstance(item, tuple) and docstring is None and not fields:
+                docstring = item[1]
+        if base is not None and kind != "agent_blueprint":
+            raise DanaSyntaxError(
+                f"{kind} '{name}' cannot inherit from '{base}'", line=span.line, column=span.column
+            )
+        names = [f.name for f in fields]
+        for f in fields:
+            if names.count(f.name) > 1:
+                raise DanaSyntaxError(
+                    f"field '{f.name}' is declared twice in {kind} '{name}'",
+                    line=f.span.line,
+                    column=f.span.column,
+                )
+        return A.TypeDecl(
+            kind, name, tuple(fields), docstring, tuple(methods), str(base) if base else None, span
+        )
+
+    def interface_method(self, c: list[Any]) -> A.InterfaceMethod:
+        return A.InterfaceMethod(str(c[0]), c[1] or (), c[2], _cspan(c))
+
+    def interface_embed(self, c: list[Any]) -> str:
+        return str(c[0])
+
+    def interface_decl(self, c: list[Any]) -> A.Stmt:
+        methods = tuple(m for m in c[1:] if isinstance(m, A.InterfaceMethod))
+        embeds = tuple(m for m in c[1:] if isinstance(m, str))
+        docs = [m[1] for m in c[1:] if isinstance(m, tuple)]
+        return A.InterfaceDecl(str(c[0]), methods, embeds, docs[0] if docs else None, _cspan(c))
+
+    # ------------------------------------------------------------ types
+    def type_expr(self, c: list[Any]) -> A.TypeExpr:
+        if len(c) == 1:
+            return c[0]
+        return A.TypeUnion(tuple(c), _cspan(c))
+
+    def type_atom(self, c: list[Any]) -> A.TypeExpr:
+        return A.TypeRef(c[0], tuple(x for x in c[1:] if x is not None), _cspan(c))
+
+    def type_none(self, c: list[Any]) -> A.TypeExpr:
+        return A.TypeRef("None", (), _cspan(c))
+
+    # ------------------------------------------------------------ expressions
+    def ifexp(self, c: list[Any]) -> A.Expr:
+        return A.IfExp(c[1], c[0], c[2], _cspan(c))
+
+    def lambdef(self, c: list[Any]) -> A.Expr:
+        receiver, params, body = c
+        return A.Lambda(params or (), body, receiver, _cspan(c))
+
+    def or_test(self, c: list[Any]) -> A.Expr:
+        return A.BoolOp("or", tuple(c), _cspan(c))
+
+    def and_test(self, c: list[Any]) -> A.Expr:
+        return A.BoolOp("and", tuple(c), _cspan(c))
+
+    def not_(self, c: list[Any]) -> A.Expr:
+        return A.UnaryOp("not", c[0], _cspan(c))
+
+    def comp_op(self, c: list[Any]) -> str:
+        return " ".join(str(t) for t in c)
+
+    def comparison(self, c: list[Any]) -> A.Expr:
+        return A.Compare(c[0], tuple(c[1::2]), tuple(c[2::2]), _cspan(c))
+
+    def add_op(self, c: list[Any]) -> str:
+        return str(c[0])
+
+    mul_op = add_op
+    unary_op = add_op
+
+    def arith_expr(self, c: list[Any]) -> A.Expr:
+        left = c[0]
+        for i in range(1, len(c), 2):
+            right = c[i + 1]
+            span = A.Span(
+                left.span.line, left.span.column, right.span.end_line, right.span.end_column
+            )
+            left = A.BinOp(left, c[i], right, span)
+        return left
+
+    term = arith_expr
+
+    def unary(self, c: list[Any]) -> A.Expr:
+        op, operand = c
+        if op == "-" and isinstance(operand, A.Constant) and type(operand.value) in (int, float):
+            return A.UnaryOp("-", operand, _cspan(c))
+        return A.UnaryOp(op, operand, _cspan(c))
+
+    def power(self, c: list[Any]) -> A.Expr:
+        return A.BinOp(c[0], "**", c[1], _cspan(c))
+
+    def call_args(self, c: list[Any]) -> tuple[tuple[A.Expr, ...], tuple[A.Keyword, ...]]:
+        items = c[0] or ()
+        args: list[A.Expr] = []
+        keywords: list[A.Keyword] = []
+        for item in items:
+            if isinstance(item, A.Keyword):
+                if any(k.name == item.name for k in keywords):
+                    raise DanaSyntaxError(
+                        f"keyword argument '{item.name}' repeated",
+                        line=item.span.line,
+                        column=item.span.column,
+                    )
+                keywords.append(item)
+            else:
+                if keywords:
+                    span = item.span
+                    raise DanaSyntaxError(
+                        "positional argument follows keyword argument",
+                        line=span.line,
+                        column=span.column,
+                    )
+                args.append(item)
+        return tuple(args), tuple(keywords)
+
+    def arguments(self, c: list[Any]) -> list[Any]:
+        return c
+
+    def kwarg(self, c: list[Any]) -> A.Keyword:
+        return A.Keyword(str(c[0]), c[1], _cspan(c))
+
+    def call(self, c: list[Any]) -> A.Expr:
+        func, (args, keywords) = c
+        return A.Call(func, args, keywords, _cspan(c))
+
+    def subscript_list(self, c: list[Any]) -> tuple[A.Expr, ...]:
+        return tuple(c)
+
+    def slice(self, c: list[Any]) -> A.Expr:
+        return A.Slice(c[0], c[1], c[2], _cspan(c))
+
+    def getitem(self, c: list[Any]) -> A.Expr:
+        return A.Subscript(c[0], c[1], _cspan(c))
+
+    def getattr(self, c: list[Any]) -> A.Expr:
+        return A.Attribute(c[0], str(c[1]), _cspan(c))
+
+    def name(self, c: list[Any]) -> A.Expr:
+        return A.Name(str(c[0]), None, _tok_span(c[0]))
+
+    def scoped_name(self, c: list[Any]) -> A.Expr:
+        scope, _, ident = str(c[0]).partition(":")
+        return A.Name(ident, scope, _tok_span(c[0]))
+
+    def number(self, c: list[Any]) -> A.Expr:
+        tok = c[0]
+        text = str(tok)
+        value: int | float = float(text) if tok.type == "FLOAT_NUMBER" else int(text, 10)
+        return A.Constant(value, _tok_span(tok))
+
+    def string(self, c: list[Any]) -> A.Expr:
+        tok = c[0]
+        prefix, quote, body = _split_literal(str(tok))
+        raw = "r" in prefix
+        span = _tok_span(tok)
+        if "f" in prefix:
+            return parse_fstring(body, raw, span)
+        return A.Constant(body if raw else decode_escapes(body), span)
+
+    def true(self, c: list[Any]) -> A.Expr:
+        return A.Constant(True, _tok_span(c[0]))
+
+    def false(self, c: list[Any]) -> A.Expr:
+        return A.Constant(False, _tok_span(c[0]))
+
+    def none(self, c: list[Any]) -> A.Expr:
+        return A.Constant(None, _tok_span(c[0]))
+
+    def placeholder(self, c: list[Any]) -> A.Expr:
+        return A.Placeholder(_tok_span(c[0]))
+
+    def paren(self, c: list[Any]) -> A.Expr:
+        return c[0]
+
+    def empty_tuple(self, c: list[Any]) -> A.Expr:
+        return A.TupleExpr((), _cspan(c))
+
+    def tuple(self, c: list[Any]) -> A.Expr:
+        return A.TupleExpr(tuple(c), _cspan(c))
+
+    def empty_list(self, c: list[Any]) -> A.Expr:
+        return A.ListExpr((), _cspan(c))
+
+    def list(self, c: list[Any]) -> A.Expr:
+        return A.ListExpr(tuple(c), _cspan(c))
+
+    def empty_dict(self, c: list[Any]) -> A.Expr:
+        return A.DictExpr((), (), _cspan(c))
+
+    def dict_item(self, c: list[Any]) -> tuple[A.Expr, A.Expr]:
+        return c[0], c[1]
+
+    def dict(self, c: list[Any]) -> A.Expr:
+        return A.DictExpr(tuple(k for k, _ in c), tuple(v for _, v in c), _cspan(c))
+
+    def set(self, c: list[Any]) -> A.Expr:
+        return A.SetExpr(tuple(c), _cspan(c))
+
+    def comp_if(self, c: list[Any]) -> A.Expr:
+        return c[0]
+
+    def comp_for(self, c: list[Any]) -> tuple[A.CompFor, ...]:
+        targets, iterable = tuple(str(t) for t in c[0]), c[1]
+        rest = c[2:]
+        nested: tuple[A.CompFor, ...] = ()
+        if rest and (rest[-1] is None or isinstance(rest[-1], tuple)):
+            nested = rest[-1] or ()
+            rest = rest[:-1]
+        return (A.CompFor(targets, iterable, tuple(rest), False, _cspan(c)),) + nested
+
+    def listcomp(self, c: list[Any]) -> A.Expr:
+        return A.Comprehension("list", c[0], c[1], None, _cspan(c))
+
+    def setcomp(self, c: list[Any]) -> A.Expr:
+        return A.Comprehension("set", c[0], c[1], None, _cspan(c))
+
+    def genexp(self, c: list[Any]) -> A.Expr:
+        return A.Comprehension("gen", c[0], c[1], None, _cspan(c))
+
+    def dictcomp(self, c: list[Any]) -> A.Expr:
+        return A.Comprehension("dict", c[0], c[2], c[1], _cspan(c))

@@ -1,0 +1,226 @@
+"""Dana source -> Dana AST, with syntax errors a person can act on.
+
+The Lark LALR parser runs with the AST builder attached as its transformer,
+so no intermediate parse tree is built (that halves parse time). The parse
+tables are cached on disk by Lark, keyed by the grammar's hash.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.indenter import DedentError, Indenter
+
+from dana_poet.lang import ast as A
+from dana_poet.lang.errors import DanaSyntaxError
+
+GRAMMAR_PATH = Path(__file__).resolve().parent.parent / "grammar" / "dana.lark"
+
+
+class DanaIndenter(Indenter):
+    NL_type = "_NEWLINE"
+    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+
+def _cache_path() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(tempfile.gettempdir(), "dana-poet-cache")
+    try:
+        os.makedirs(base, exist_ok=True)
+    except OSError:
+        return ""
+    return os.path.join(base, "dana-lalr.cache")
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    from dana_poet.lang.build import AstBuilder
+
+    grammar = GRAMMAR_PATH.read_text(encoding="utf-8")
+    options = dict(
+        parser="lalr",
+        lexer="contextual",
+        postlex=DanaIndenter(),
+        start=["start", "test"],
+        maybe_placeholders=True,
+        transformer=AstBuilder(),
+    )
+    cache = _cache_path()
+    if cache:
+        try:
+            return Lark(grammar, cache=cache, **options)
+        except (OSError, EOFError, ValueError, TypeError):
+            pass
+    return Lark(grammar, **options)
+
+
+_TOKEN_WORDS = {
+    "_NEWLINE": "a new line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block",
+    "NAME": "a name",
+    "SCOPED_NAME": "a scoped name like private:x",
+    "DEC_NUMBER": "a number",
+    "FLOAT_NUMBER": "a number",
+    "STRING": "a string",
+    "LONG_STRING": "a string",
+    "FSTRING": "an f-string",
+    "LONG_FSTRING": "an f-string",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "COLON": "':'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "DOT": "'.'",
+    "__ANON_0": "'::'",
+    "TRUE": "true",
+    "FALSE": "false",
+    "NONE": "null",
+    "$END": "the end of the file",
+}
+
+
+def _describe_expected(expected: set[str], lark: Lark) -> str:
+    words: list[str] = []
+    for name in sorted(expected):
+        word = _TOKEN_WORDS.get(name)
+        if word is None:
+            try:
+                pattern = lark.get_terminal(name).pattern
+                word = repr(pattern.value) if pattern.type == "str" else name.lower()
+            except KeyError:
+                word = name.lower()
+        if word not in words:
+            words.append(word)
+    if not words:
+        return ""
+    if len(words) > 8:
+        words = words[:8] + ["..."]
+    return "expected " + ", ".join(words)
+
+
+def _describe_token(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    if token.type == "_NEWLINE":
+        return "the end of the line"
+    if token.type == "_INDENT":
+        return "an unexpected indent"
+    if token.type == "_DEDENT":
+        return "the end of the block"
+    return repr(str(token))
+
+
+def _hint_for(token: Token | None, source_line: str) -> str:
+    stripped = source_line.strip()
+    if token is not None and token.type == "_INDENT":
+        return "this line is indented more than the block it belongs to"
+    if stripped.endswith(":") is False and stripped.split(" ", 1)[0] in {
+        "if",
+        "elif",
+        "else",
+        "while",
+        "for",
+        "def",
+        "try",
+        "except",
+        "finally",
+        "with",
+    }:
+        return "a block header ends with ':' and its body goes on the next lines"
+    if token is not None and str(token) == "|":
+        return "the pipe operator '|' is only allowed in declarative definitions: def f(x) = g | h"
+    if token is not None and str(token) == ":" and "lambda" in source_line:
+        return "Dana lambdas use '::' before the body: lambda x :: x * 2"
+    if token is not None and token.type == "COMMA" and "=" in source_line:
+        return "Dana has no tuple unpacking or bare tuples: write t = (1, 2)"
+    return ""
+
+
+def parse(source: str, filename: str = "<string>") -> A.Module:
+    """Parse a whole Dana program."""
+    text = source if source.endswith("\n") else source + "\n"
+    lark = _lark()
+    try:
+        body = lark.parse(text, start="start")
+    except DanaSyntaxError:
+        raise
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, source, filename, lark) from None
+    except DedentError as exc:
+        raise DanaSyntaxError(
+            f"inconsistent indentation: {exc}", filename=filename, source=source
+        ) from None
+    except LarkError as exc:
+        raise DanaSyntaxError(str(exc), filename=filename, source=source) from None
+    except RecursionError:
+        raise DanaSyntaxError(
+            "the program nests too deeply to parse", filename=filename, source=source
+        ) from None
+    return A.Module(tuple(body), filename=filename)
+
+
+def parse_expression(text: str, filename: str = "<string>", line: int = 1, column: int = 1) -> A.Expr:
+    """Parse one Dana expression (used for f-string fields and the REPL)."""
+    lark = _lark()
+    indenter = lark.options.postlex
+    saved = (indenter.paren_level, list(indenter.indent_level))  # re-entrant: f-strings parse mid-file
+    try:
+        return lark.parse(text, start="test")
+    except UnexpectedInput as exc:
+        err = _syntax_error(exc, text, filename, lark)
+        err.line = line + (err.line - 1)
+        err.column = column + err.column - 1 if err.line == line else err.column
+        raise err from None
+    except LarkError as exc:
+        raise DanaSyntaxError(str(exc), filename=filename, line=line, column=column) from None
+    finally:
+        indenter.paren_level, indenter.indent_level = saved[0], saved[1]
+
+
+def _syntax_error(exc: UnexpectedInput, source: str, filename: str, lark: Lark) -> DanaSyntaxError:
+    line = getattr(exc, "line", 0) or 0
+    column = getattr(exc, "column", 0) or 0
+    lines = source.splitlines()
+    token: Token | None = None
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END" or line <= 0:
+            line = max(1, len(lines))
+            column = len(lines[-1]) + 1 if lines else 1
+        if token.type in {"_NEWLINE"} and line > 0:
+            # the newline token starts at the end of the offending line
+            pass
+        what = f"unexpected {_describe_token(token)}"
+        expected = _describe_expected(set(exc.accepts or exc.expected), lark)
+    elif isinstance(exc, UnexpectedCharacters):
+        char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        what = f"unexpected character {char!r}"
+        if char in {"'", '"'}:
+            what = "unterminated string"
+        expected = ""
+    else:
+        what = "invalid syntax"
+        expected = ""
+    source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+    message = what + (f"; {expected}" if expected else "")
+    return DanaSyntaxError(
+        message,
+        filename=filename,
+        line=line,
+        column=column,
+        source_line=source_line,
+        hint=_hint_for(token, source_line),
+    )
