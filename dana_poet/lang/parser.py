@@ -115,7 +115,7 @@ def _describe_token(token: Token) -> str:
     if token.type == "$END":
         return "the end of the file"
     if token.type == "_NEWLINE":
-        return "the end of the line"
+        return "end of line"
     if token.type == "_INDENT":
         return "an unexpected indent"
     if token.type == "_DEDENT":
@@ -203,7 +203,7 @@ def _syntax_error(exc: UnexpectedInput, source: str, filename: str, lark: Lark) 
         if token.type in {"_NEWLINE"} and line > 0:
             # the newline token starts at the end of the offending line
             pass
-        what = f"unexpected {_describe_token(token)}"
+        what = f"unexpected {_describe_token(token)}".replace("unexpected the ", "unexpected ").replace("unexpected an unexpected", "unexpected")
         expected = _describe_expected(set(exc.accepts or exc.expected), lark)
     elif isinstance(exc, UnexpectedCharacters):
         char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""

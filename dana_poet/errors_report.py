@@ -1,0 +1,52 @@
+"""How an uncaught error in a Dana program is shown to a person: Dana lines, not Python internals."""
+
+from __future__ import annotations
+
+import traceback
+from types import TracebackType
+
+from dana_poet.lang.errors import DanaSyntaxError
+from dana_poet.lang.runtime import DanaAssertionError, source_line
+
+
+def dana_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
+    """(file, line, function) for each frame that runs Dana code, outermost first."""
+    frames = []
+    for frame, lineno in traceback.walk_tb(tb):
+        filename = frame.f_code.co_filename
+        if filename.endswith(".na") or filename.startswith("<dana"):
+            name = frame.f_code.co_name
+            frames.append((filename, lineno, "top level" if name == "<module>" else name))
+    return frames
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, DanaAssertionError):
+        return f"AssertionError: {exc}"
+    message = str(exc)
+    name = type(exc).__name__
+    return f"{name}: {message}" if message else name
+
+
+def format_runtime_error(exc: BaseException, *, debug: bool = False) -> str:
+    if isinstance(exc, DanaSyntaxError):
+        return exc.render()
+    lines: list[str] = []
+    frames = dana_frames(exc.__traceback__)
+    if frames:
+        filename, lineno, _ = frames[-1]
+        lines.append(f"{filename}:{lineno}: error: {describe(exc)}")
+    else:
+        lines.append(f"error: {describe(exc)}")
+    if frames:
+        lines.append("Dana call chain (most recent call last):")
+        for filename, lineno, name in frames:
+            lines.append(f"  {filename}:{lineno} in {name}")
+            text = source_line(filename, lineno).strip()
+            if text:
+                lines.append(f"      {text}")
+    if debug:
+        lines.append("")
+        lines.append("Python traceback (--debug):")
+        lines.append("".join(traceback.format_exception(exc)).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,310 @@
+"""The builtins a Dana program sees.
+
+Python's safe builtins keep their Python behaviour (keyword arguments work:
+`sorted(xs, key=f, reverse=true)`); `bool`, `type` and `isinstance` follow
+Dana's rules; file, eval and introspection builtins are refused.
+"""
+
+from __future__ import annotations
+
+import builtins as py_builtins
+import functools
+import logging
+import math
+import sys
+import time
+from typing import Any
+
+from dana_poet.lang.errors import SandboxError
+from dana_poet.lang.runtime import (
+    DanaAssertionError,
+    call_with_context_args,
+    coerce_assignment,
+    semantic_bool,
+)
+from dana_poet.lang.structs import DanaStruct, dana_type_label
+
+_PY_SAFE = (
+    "abs all any chr dict enumerate filter float frozenset int len list map max min ord print "
+    "range reversed round set sorted str sum tuple zip"
+).split()
+
+_EXCEPTIONS = (
+    "BaseException Exception ArithmeticError AssertionError AttributeError IndexError KeyError "
+    "LookupError NameError NotImplementedError OverflowError RecursionError RuntimeError "
+    "StopIteration TimeoutError TypeError ValueError ZeroDivisionError ImportError OSError "
+    "UnicodeError PermissionError FileNotFoundError ConnectionError KeyboardInterrupt"
+).split()
+
+REFUSED = {
+    "open": "file access is not allowed",
+    "input": "reading from the terminal is not allowed",
+    "eval": "code execution is not allowed",
+    "exec": "code execution is not allowed",
+    "compile": "code execution is not allowed",
+    "globals": "introspection is not allowed",
+    "locals": "introspection is not allowed",
+    "vars": "introspection is not allowed",
+    "dir": "introspection is not allowed",
+    "__import__": "use Dana's import statement",
+    "id": "introspection is not allowed",
+    "hash": "introspection is not allowed",
+    "memoryview": "raw memory access is not allowed",
+    "getattr": "dynamic attribute access is not allowed",
+    "setattr": "dynamic attribute access is not allowed",
+    "delattr": "dynamic attribute access is not allowed",
+    "hasattr": "dynamic attribute access is not allowed",
+    "issubclass": "introspection is not allowed",
+    "iter": "not supported in Dana",
+    "next": "not supported in Dana",
+    "callable": "introspection is not allowed",
+    "repr": "not supported in Dana",
+    "ascii": "not supported in Dana",
+    "pow": "use the ** operator",
+    "divmod": "use // and %",
+    "format": "use f-strings",
+    "bin": "not supported in Dana",
+    "oct": "not supported in Dana",
+    "hex": "not supported in Dana",
+    "object": "not supported in Dana",
+    "slice": "use slice syntax x[a:b]",
+    "property": "not supported in Dana",
+    "classmethod": "not supported in Dana",
+    "staticmethod": "not supported in Dana",
+    "super": "not supported in Dana",
+}
+
+
+def _refused(name: str, why: str) -> Any:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise SandboxError(f"Built-in function '{name}' is not supported in Dana sandbox: {why}")
+
+    refuse.__name__ = name
+    return refuse
+
+
+class DanaType:
+    """What Dana's `type(x)` returns: prints as the type's name and equals that name."""
+
+    __slots__ = ("name", "label", "python_type")
+
+    def __init__(self, python_type: type, name: str, label: str) -> None:
+        self.python_type = python_type
+        self.name = name
+        self.label = label
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return other in (self.name, self.label)
+        if isinstance(other, DanaType):
+            return self.python_type is other.python_type
+        if isinstance(other, type):
+            return self.python_type is other
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.label
+
+    def __repr__(self) -> str:
+        return self.label
+
+    @property
+    def __name__(self) -> str:  # noqa: PLW3201 - mirrors type.__name__
+        return self.name
+
+
+_BASE_TYPES = (bool, int, float, str, list, dict, tuple, set, frozenset, bytes)
+
+
+def base_type(value: Any) -> type:
+    """The builtin type a value presents as (POET result carriers present as their raw type)."""
+    cls = type(value)
+    if cls in _BASE_TYPES or cls.__module__ != "dana_poet.poet.result":
+        return cls
+    for base in _BASE_TYPES:
+        if isinstance(value, base):
+            return base
+    return cls
+
+
+def dana_type(value: Any) -> DanaType:
+    cls = base_type(value)
+    if isinstance(value, DanaStruct):
+        return DanaType(cls, cls.__name__, dana_type_label(value))
+    if callable(value) and getattr(value, "__code__", None) is not None:
+        return DanaType(cls, "DanaFunction", "DanaFunction")
+    return DanaType(cls, cls.__name__, cls.__name__)
+
+
+def dana_isinstance(value: Any, kind: Any) -> bool:
+    if isinstance(kind, tuple):
+        return any(dana_isinstance(value, k) for k in kind)
+    if isinstance(kind, str):
+        cls = base_type(value)
+        if isinstance(value, DanaStruct):
+            return kind in ("StructInstance", cls.__name__, dana_type_label(value))
+        return cls.__name__ == kind
+    if isinstance(kind, DanaType):
+        return isinstance(value, kind.python_type)
+    return py_builtins.isinstance(value, kind)
+
+
+# ------------------------------------------------------------------ log
+
+
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+class DanaLog:
+    def __init__(self) -> None:
+        self.threshold = 30
+
+    def log(self, message: Any, level: Any = "INFO", **kwargs: Any) -> None:
+        lvl = _LEVELS.get(str(level).upper(), 20)
+        if lvl < self.threshold:
+            return
+        name = logging.getLevelName(lvl)
+        sys.stderr.write(f"{time.strftime('%H:%M:%S')} - [dana] {name} - {message}\n")
+
+    def set_level(self, level: Any, namespace: str = "dana") -> None:
+        self.threshold = _LEVELS.get(str(level).upper(), 20)
+
+
+# ------------------------------------------------------------------ small corelib
+
+
+def case(*clauses: Any) -> Any:
+    fallback: Any = None
+    has_fallback = False
+    for clause in clauses:
+        if isinstance(clause, tuple) and len(clause) == 2:
+            cond, fn = clause
+            hit = call_with_context_args(cond) if callable(cond) else cond
+            if hit:
+                return call_with_context_args(fn) if callable(fn) else fn
+        else:
+            fallback, has_fallback = clause, True
+    if has_fallback:
+        return call_with_context_args(fallback) if callable(fallback) else fallback
+    raise ValueError("case(): no condition matched and no fallback was given")
+
+
+def noop(*args: Any) -> Any:
+    if not args:
+        return None
+    return args[0] if len(args) == 1 else args
+
+
+def log_calls(fn: Any) -> Any:
+    name = getattr(fn, "__name__", "function")
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        print(f"[log_calls] Wrapper called for {name}")
+        print(f"Calling {name} with args: {args}, kwargs: {kwargs}")
+        result = fn(*args, **kwargs)
+        print(f"{name} returned: {result}")
+        return result
+
+    return wrapper
+
+
+def log_with_prefix(prefix: Any) -> Any:
+    def decorator(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            print(f"{prefix} Calling {getattr(fn, '__name__', 'function')}")
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def repeat(n: int) -> Any:
+    def decorator(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = None
+            for i in range(n):
+                print(f"[repeat] Execution {i + 1}/{n}")
+                result = fn(*args, **kwargs)
+            return result
+
+        return wrapper
+
+    return decorator
+
+
+def validate_args(fn: Any) -> Any:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for a in list(args) + list(kwargs.values()):
+            if a is None:
+                raise ValueError(f"{getattr(fn, '__name__', 'function')}: None argument")
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def lazy_builtin(module: str, attr: str) -> Any:
+    """A builtin whose implementing module is imported on first call (keeps start-up fast)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    call.__name__ = attr
+    return call
+
+
+def make_builtins(program: Any) -> dict[str, Any]:
+    b: dict[str, Any] = {name: getattr(py_builtins, name) for name in _PY_SAFE}
+    b.update({name: getattr(py_builtins, name) for name in _EXCEPTIONS})
+    for name, why in REFUSED.items():
+        b[name] = _refused(name, why)
+    log = DanaLog()
+    b.update(
+        {
+            "bool": semantic_bool,
+            "type": dana_type,
+            "isinstance": dana_isinstance,
+            "sleep": time.sleep,
+            "SandboxError": SandboxError,
+            "DanaAssertionError": DanaAssertionError,
+            "log": log.log,
+            "log_level": log.set_level,
+            "case": case,
+            "noop": noop,
+            "cast": lambda kind, value: coerce_assignment(value, kind, "cast"),
+            "basic_sum": lambda xs: py_builtins.sum(xs),
+            "basic_min": lambda xs: py_builtins.min(xs),
+            "basic_max": lambda xs: py_builtins.max(xs),
+            "sum_range": lambda a, b: py_builtins.sum(range(a, b + 1)),
+            "is_odd": lambda n: n % 2 == 1,
+            "is_even": lambda n: n % 2 == 0,
+            "factorial": math.factorial,
+            "capitalize_words": lambda s: " ".join(w.capitalize() for w in s.split()),
+            "title_case": lambda s: s.title(),
+            "add_one": lambda x: x + 1,
+            "add_two": lambda x: x + 2,
+            "add_three": lambda x: x + 3,
+            "add_four": lambda x: x + 4,
+            "log_calls": log_calls,
+            "log_with_prefix": log_with_prefix,
+            "repeat": repeat,
+            "validate_args": validate_args,
+            "reason": lazy_builtin("dana_poet.lang.llm", "reason"),
+            "llm": lazy_builtin("dana_poet.lang.llm", "llm"),
+            "set_model": lazy_builtin("dana_poet.lang.llm", "set_model"),
+        }
+    )
+    return b

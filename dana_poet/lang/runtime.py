@@ -1,0 +1,591 @@
+"""The Dana runtime: one `Program` per run, module globals, and the helpers compiled code calls.
+
+A `Program` owns the program-wide scopes (`private`, `public`, `system`), the
+cache of imported modules and the module search path. Each Dana module runs
+in its own globals dict whose `__builtins__` is the Dana builtins table.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import inspect
+import json
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from dana_poet.lang import compiler as C
+from dana_poet.lang.errors import DanaImportError
+from dana_poet.lang.structs import NO_DEFAULT, DanaStruct, make_struct
+
+_PIPE_ARGS: contextvars.ContextVar[tuple[Any, ...] | None] = contextvars.ContextVar(
+    "dana_pipeline_args", default=None
+)
+
+
+class ScopeDict(dict):
+    """A program-wide scope; a missing key falls back to the other scopes, then errors."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.scope_name = name
+        self.fallbacks: list[ScopeDict] = []
+
+    def __missing__(self, key: str) -> Any:
+        for other in self.fallbacks:
+            if key in other:
+                return dict.__getitem__(other, key)
+        raise NameError(f"name '{self.scope_name}:{key}' is not defined")
+
+
+class DanaAssertionError(AssertionError):
+    """A failed Dana `assert`; for comparisons it carries both sides."""
+
+    def __init__(
+        self, message: Any, source: str, left: Any = None, right: Any = None, op: str | None = None
+    ) -> None:
+        self.source = source
+        self.left = left
+        self.right = right
+        self.op = op
+        self.user_message = message
+        text = str(message) if message is not None else f"assertion failed: {source}"
+        if op is not None:
+            text += f" (left: {left!r}, right: {right!r})"
+        super().__init__(text)
+
+
+class DanaModule(types.ModuleType):
+    """A loaded `.na` module; attributes are its top-level names."""
+
+
+_BUILTIN_TYPES: dict[str, Any] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "list": list,
+    "dict": dict,
+    "tuple": tuple,
+    "set": set,
+    "bytes": bytes,
+    "any": typing.Any,
+    "Any": typing.Any,
+    "None": type(None),
+}
+
+
+def dana_add(a: Any, b: Any) -> Any:
+    """`+` with Dana's one extra rule: a string and a number or bool concatenate."""
+    try:
+        return a + b
+    except TypeError:
+        if isinstance(a, str) and isinstance(b, int | float):
+            return a + _word(b)
+        if isinstance(b, str) and isinstance(a, int | float):
+            return _word(a) + b
+        raise
+
+
+def _word(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def dana_attr(obj: Any, name: str) -> Any:
+    try:
+        return getattr(obj, name)
+    except AttributeError:
+        if isinstance(obj, dict) and name in obj:
+            return obj[name]
+        raise
+
+
+def dana_exc(value: Any) -> BaseException:
+    if isinstance(value, BaseException):
+        return value
+    if isinstance(value, type) and issubclass(value, BaseException):
+        return value()
+    return RuntimeError(str(value))
+
+
+def dana_caught(exc: BaseException) -> BaseException:
+    """Give a caught exception the fields Dana programs read (`type`, `message`, ...)."""
+    try:
+        d = exc.__dict__
+        d.setdefault("type", type(exc).__name__)
+        d.setdefault("message", str(exc))
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            d.setdefault("line", tb.tb_lineno)
+            d.setdefault("filename", tb.tb_frame.f_code.co_filename)
+    except AttributeError:
+        pass
+    return exc
+
+
+def assert_failed(message: Any, source: str, *rest: Any) -> DanaAssertionError:
+    if rest:
+        return DanaAssertionError(message, source, rest[0], rest[1], rest[2])
+    return DanaAssertionError(message, source)
+
+
+def type_union(*options: Any) -> Any:
+    if any(isinstance(o, str) for o in options):
+        return " | ".join(o if isinstance(o, str) else getattr(o, "__name__", str(o)) for o in options)
+    return typing.Union[tuple(options)]  # noqa: UP007 - built from runtime values
+
+
+def pipe_call(args: tuple[Any, ...], thunk: Any) -> Any:
+    """Run a single-call declarative stage with its arguments visible to `case`."""
+    token = _PIPE_ARGS.set(args)
+    try:
+        return thunk()
+    finally:
+        _PIPE_ARGS.reset(token)
+
+
+def current_pipe_args() -> tuple[Any, ...]:
+    return _PIPE_ARGS.get() or ()
+
+
+_TRUE_WORDS = frozenset(
+    "true yes y on enabled active yeah yep sure absolutely certainly indeed 1 positive good ok okay fine correct right".split()
+    + ["of course"]
+)
+_FALSE_WORDS = frozenset(
+    "false no n off disabled inactive nah nope never hardly 0 0.0 0.00 zero none null empty blank".split()
+    + ["definitely not", "no way", "not really"]
+)
+
+
+def semantic_bool(value: Any) -> bool:
+    """Dana's `bool()`: strings by their meaning (the §6.1 word table), others by Python truth."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE_WORDS:
+            return True
+        if text in _FALSE_WORDS:
+            return False
+        for word in ("yes", "sure", "ok", "fine", "good"):
+            if word in text:
+                return True
+        for word in ("no", "nope", "never", "bad", "wrong"):
+            if word in text:
+                return False
+        try:
+            return float(text) > 0
+        except ValueError:
+            return bool(text)
+    return bool(value)
+
+
+def _strip_fences(text: str) -> str:
+    t = text.strip()
+    if t.startswith("```"):
+        t = t.split("\n", 1)[1] if "\n" in t else ""
+        if t.rstrip().endswith("```"):
+            t = t.rstrip()[:-3]
+    return t.strip()
+
+
+def coerce_assignment(value: Any, annotation: Any, name: str) -> Any:
+    """Typed assignment `x: T = v` (§5.1): convert where the table says so."""
+    if value is None or annotation is typing.Any or isinstance(annotation, str):
+        return value
+    target = typing.get_origin(annotation) or annotation
+    try:
+        if target is int:
+            if isinstance(value, int):
+                return value
+            if isinstance(value, float):
+                return int(value)
+            if isinstance(value, str):
+                return int(value.strip())
+        elif target is float:
+            if isinstance(value, float):
+                return value
+            if isinstance(value, int | str):
+                return float(value)
+        elif target is str:
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            return value if isinstance(value, str) else str(value)
+        elif target is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, int | float):
+                return value != 0
+            if isinstance(value, str):
+                return semantic_bool(value)
+        elif target in (list, dict):
+            if isinstance(value, target):
+                return value
+            if isinstance(value, str):
+                parsed = json.loads(_strip_fences(value))
+                if isinstance(parsed, target):
+                    return parsed
+        elif target in (tuple, set):
+            if isinstance(value, target):
+                return value
+        elif isinstance(target, type) and issubclass(target, DanaStruct):
+            if isinstance(value, target):
+                return value
+            if isinstance(value, str):
+                value = json.loads(_strip_fences(value))
+            if isinstance(value, dict):
+                return target(**{k: v for k, v in value.items() if k in target.__dana_fields__})
+        else:
+            return value
+    except (ValueError, TypeError) as exc:
+        raise TypeError(
+            f"Assignment to '{name}' failed: cannot coerce value {value!r} to type "
+            f"'{getattr(target, '__name__', target)}': {exc}"
+        ) from None
+    raise TypeError(
+        f"Assignment to '{name}' failed: cannot coerce value {value!r} to type "
+        f"'{getattr(target, '__name__', target)}'"
+    )
+
+
+class Program:
+    """One running Dana program: scopes, loaded modules, search path."""
+
+    def __init__(
+        self,
+        main_path: str | os.PathLike[str] | None = None,
+        extra_builtins: dict[str, Any] | None = None,
+    ) -> None:
+        from dana_poet.lang import builtins as dana_builtins
+
+        self.private = ScopeDict("private")
+        self.public = ScopeDict("public")
+        self.system = ScopeDict("system")
+        order = [self.private, self.public, self.system]
+        for scope in order:
+            scope.fallbacks = [s for s in order if s is not scope]
+        self.builtins = dana_builtins.make_builtins(self)
+        self.builtins.update(extra_builtins or {})
+        self.builtin_names = frozenset(self.builtins)
+        self.modules: dict[str, DanaModule] = {}
+        self._loading: set[str] = set()
+        self.module_globals: list[dict[str, Any]] = []
+        self.main_dir = Path(main_path).resolve().parent if main_path else Path.cwd()
+        self.search_path = self._search_path()
+
+    def _search_path(self) -> list[Path]:
+        paths = [self.main_dir, Path.cwd(), Path.cwd() / "dana", Path.home() / ".dana" / "libs"]
+        for entry in os.environ.get("DANAPATH", "").split(os.pathsep):
+            if entry:
+                paths.append(Path(entry))
+        seen: list[Path] = []
+        for p in paths:
+            if p not in seen:
+                seen.append(p)
+        return seen
+
+    # ------------------------------------------------------------ functions visible program-wide
+    def find_function(self, name: str) -> Any:
+        for g in reversed(self.module_globals):
+            fn = g.get(name)
+            if callable(fn) and not isinstance(fn, type):
+                return fn
+        return None
+
+    # ------------------------------------------------------------ module globals
+    def new_globals(self, filename: str, module_name: str, package: str = "") -> dict[str, Any]:
+        g: dict[str, Any] = {
+            "__builtins__": self.builtins,
+            "__name__": module_name,
+            "__file__": filename,
+            "__dana_package__": package,
+        }
+        g.update(self._helpers(g, filename, package))
+        self.module_globals.append(g)
+        return g
+
+    def _helpers(self, g: dict[str, Any], filename: str, package: str) -> dict[str, Any]:
+        program = self
+        builtins = self.builtins
+        scopes = (self.private, self.public, self.system)
+
+        def lookup(name: str) -> Any:
+            if name in g:
+                return g[name]
+            for scope in scopes:
+                if name in scope:
+                    return dict.__getitem__(scope, name)
+            if name in builtins:
+                return builtins[name]
+            raise NameError(f"name '{name}' is not defined")
+
+        def type_of(name: str, *args: Any) -> Any:
+            base = _BUILTIN_TYPES.get(name)
+            if base is None:
+                try:
+                    base = lookup(name) if "." not in name else None
+                except NameError:
+                    base = None
+                if base is None or not isinstance(base, type):
+                    return name
+            if args and base is not typing.Any and isinstance(base, type):
+                if any(isinstance(a, str) for a in args):
+                    return base
+                try:
+                    return base[args if len(args) > 1 else args[0]]
+                except TypeError:
+                    return base
+            return base
+
+        def struct(kind: str, name: str, fields: list[tuple[str, Any, Any]], doc: Any, base: Any) -> type:
+            base_cls = lookup(base) if base else None
+            return make_struct(kind, name, fields, doc, base_cls, program)
+
+        def importer(module: str, is_python: bool, bind_leaf: bool) -> Any:
+            if is_python:
+                mod = importlib.import_module(module)
+                if not bind_leaf and "." in module:
+                    return importlib.import_module(module.split(".")[0])
+                return mod
+            return program.import_module(module, 0, filename, package, bind_leaf)
+
+        def import_from(module: str, level: int, is_python: bool, name: str) -> Any:
+            if is_python:
+                mod = importlib.import_module(module)
+                try:
+                    return getattr(mod, name)
+                except AttributeError:
+                    return importlib.import_module(f"{module}.{name}")
+            if name.startswith("_"):
+                raise DanaImportError(f"cannot import private name '{name}' from '{module}'")
+            mod = program.import_module(module, level, filename, package, True)
+            if hasattr(mod, name):
+                return getattr(mod, name)
+            sub = f"{module}.{name}" if module else name
+            try:
+                return program.import_module(sub, level, filename, package, True)
+            except DanaImportError:
+                raise DanaImportError(f"cannot import name '{name}' from '{module or '.'}'") from None
+
+        def import_star(module: str, level: int, is_python: bool) -> None:
+            if is_python:
+                mod = importlib.import_module(module)
+                names = getattr(mod, "__all__", [n for n in vars(mod) if not n.startswith("_")])
+                for n in names:
+                    g[n] = getattr(mod, n)
+                return
+            mod = program.import_module(module, level, filename, package, True)
+            for n, v in vars(mod).items():
+                if not n.startswith("_"):
+                    g[n] = v
+
+        return {
+            C.H_LOOKUP: lookup,
+            C.H_ADD: dana_add,
+            C.H_ATTR: dana_attr,
+            C.H_COERCE: coerce_assignment,
+            C.H_EXC: dana_exc,
+            C.H_CAUGHT: dana_caught,
+            C.H_ASSERT: assert_failed,
+            C.H_TYPE: type_of,
+            C.H_UNION: type_union,
+            C.H_STRUCT: struct,
+            C.H_RECEIVER: register_receiver,
+            C.H_AGENT: make_agent,
+            C.H_INTERFACE: make_interface,
+            C.H_IMPORT: importer,
+            C.H_IMPORT_FROM: import_from,
+            C.H_IMPORT_STAR: import_star,
+            C.H_PIPE_ARGS: pipe_call,
+            C.H_GLOBALS: g,
+            "__dana_NO_DEFAULT": NO_DEFAULT,
+            C.SCOPE_DICTS["private"]: self.private,
+            C.SCOPE_DICTS["public"]: self.public,
+            C.SCOPE_DICTS["system"]: self.system,
+        }
+
+    # ------------------------------------------------------------ running code
+    def compile_source(self, source: str, filename: str) -> types.CodeType:
+        from dana_poet.lang.parser import parse
+
+        module = parse(source, filename)
+        return C.Compiler(filename, self.builtin_names, source).compile_module(module)
+
+    def run_source(self, source: str, filename: str, g: dict[str, Any] | None = None) -> dict[str, Any]:
+        code = self.compile_source(source, filename)
+        if g is None:
+            g = self.new_globals(filename, "__main__")
+        _remember_source(filename, source)
+        exec(code, g)
+        return g
+
+    def run_file(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        p = Path(path)
+        source = p.read_text(encoding="utf-8")
+        return self.run_source(source, str(p))
+
+    # ------------------------------------------------------------ imports
+    def _resolve(self, module: str, level: int, importer_file: str, package: str) -> tuple[Path, str, str]:
+        parts = [x for x in module.split(".") if x]
+        if level > 0:
+            if not package:
+                raise DanaImportError(
+                    f"relative import '{'.' * level}{module}' attempted without package context"
+                )
+            base = Path(importer_file).resolve().parent
+            for _ in range(level - 1):
+                base = base.parent
+            roots = [base]
+            pkg_parts = package.split(".")[: len(package.split(".")) - (level - 1)] if package else []
+            prefix = ".".join(pkg_parts)
+        else:
+            roots = [Path(importer_file).resolve().parent] + self.search_path
+            prefix = ""
+        for root in roots:
+            candidate = root.joinpath(*parts) if parts else root
+            as_file = candidate.with_suffix(".na") if parts else None
+            qual = ".".join(p for p in [prefix, *parts] if p)
+            if as_file is not None and as_file.is_file():
+                pkg = qual.rpartition(".")[0]
+                return as_file, qual, pkg
+            if candidate.is_dir() and (parts or level > 0):
+                init = candidate / "__init__.na"
+                if init.is_file() or any(candidate.glob("*.na")) or any(
+                    c.is_dir() for c in candidate.iterdir()
+                ):
+                    return init if init.is_file() else candidate, qual, qual
+        where = ", ".join(str(r) for r in roots)
+        raise DanaImportError(f"module '{'.' * level}{module}' not found (searched: {where})")
+
+    def import_module(
+        self, module: str, level: int, importer_file: str, package: str, bind_leaf: bool
+    ) -> Any:
+        path, qual, pkg = self._resolve(module, level, importer_file, package)
+        key = str(path.resolve())
+        if key in self.modules:
+            mod = self.modules[key]
+        else:
+            if key in self._loading:
+                raise DanaImportError(f"circular import of module '{qual}'")
+            mod = DanaModule(qual)
+            self._loading.add(key)
+            try:
+                if path.is_dir():
+                    mod.__dict__["__path__"] = str(path)
+                else:
+                    g = self.new_globals(str(path), qual, pkg if path.name != "__init__.na" else qual)
+                    self.run_source(path.read_text(encoding="utf-8"), str(path), g)
+                    for name, value in g.items():
+                        if not name.startswith("__"):
+                            setattr(mod, name, value)
+                    mod.__dict__["__file__"] = str(path)
+                    if path.name == "__init__.na":
+                        mod.__dict__["__path__"] = str(path.parent)
+            finally:
+                self._loading.discard(key)
+            self.modules[key] = mod
+            if path.is_dir() or path.name == "__init__.na":
+                mod.__dict__["__dana_dir__"] = str(path if path.is_dir() else path.parent)
+        if not bind_leaf and "." in module and level == 0:
+            return self.import_module(module.split(".")[0], 0, importer_file, package, True)
+        if "." in module:
+            # make `pkg.sub` reachable as an attribute of the package module
+            parent_name, _, leaf = module.rpartition(".")
+            try:
+                parent = self.import_module(parent_name, level, importer_file, package, True)
+                if not hasattr(parent, leaf):
+                    setattr(parent, leaf, mod)
+            except DanaImportError:
+                pass
+        return mod
+
+
+def register_receiver(fn: Any, receiver_type: Any, implicit: bool) -> None:
+    """Make `fn` a method of the receiver's struct type(s)."""
+    options = typing.get_args(receiver_type) if typing.get_origin(receiver_type) in (
+        typing.Union,
+        types.UnionType,
+    ) else (receiver_type,)
+    name = getattr(fn, "__name__", None)
+    if not name:
+        return
+    for cls in options:
+        if isinstance(cls, type) and issubclass(cls, DanaStruct):
+            if implicit and name in cls.__dict__:
+                continue
+            setattr(cls, name, fn)
+        elif not implicit and isinstance(cls, str):
+            raise TypeError(f"Unknown struct type '{cls}' for receiver function '{name}'")
+
+
+def make_agent(name: str, blueprint: Any, overrides: dict[str, Any]) -> Any:
+    if blueprint is None:
+        cls = make_struct("agent_blueprint", name, [], None, None, None)
+        return cls(name=name, **overrides)
+    fields = getattr(blueprint, "__dana_fields__", {})
+    values = {"name": name} if "name" in fields else {}
+    values.update(overrides)
+    return blueprint(**values)
+
+
+class DanaInterface:
+    def __init__(self, name: str, methods: list[str], embeds: list[str], doc: str | None) -> None:
+        self.__name__ = name
+        self.methods = methods
+        self.embeds = embeds
+        self.__doc__ = doc
+
+    def __repr__(self) -> str:
+        return f"Interface[{self.__name__}]"
+
+    def __instancecheck__(self, obj: Any) -> bool:
+        return all(callable(getattr(obj, m, None)) for m in self.methods)
+
+
+def make_interface(name: str, methods: list[str], embeds: list[str], doc: str | None) -> DanaInterface:
+    return DanaInterface(name, methods, embeds, doc)
+
+
+_SOURCES: dict[str, str] = {}
+
+
+def _remember_source(filename: str, source: str) -> None:
+    import linecache
+
+    _SOURCES[filename] = source
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+
+
+def source_line(filename: str, line: int) -> str:
+    src = _SOURCES.get(filename)
+    if src is None:
+        try:
+            src = Path(filename).read_text(encoding="utf-8")
+        except OSError:
+            return ""
+    lines = src.splitlines()
+    return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def call_with_context_args(fn: Any) -> Any:
+    """Call `fn` with no arguments, or with the enclosing declarative call's arguments if it needs them."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return fn()
+    required = [
+        p
+        for p in sig.parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if not required:
+        return fn()
+    return fn(*current_pipe_args())
