@@ -19,5 +19,13 @@ def poet_builtins() -> dict[str, Any]:
     return table
 
 
+def _poet_rewrite(module: Any, filename: str, source: str) -> Any:
+    if "@poet" not in source and "@dana_poet.poet" not in source:
+        return module  # plain programs never import POET
+    from dana_poet.poet.rewrite import ast_transform
+
+    return ast_transform(module, filename, source)
+
+
 def new_program(main_path: str | os.PathLike[str] | None = None) -> Program:
-    return Program(main_path, extra_builtins=poet_builtins())
+    return Program(main_path, extra_builtins=poet_builtins(), ast_transform=_poet_rewrite)

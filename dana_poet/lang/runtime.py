@@ -263,6 +263,7 @@ class Program:
         self,
         main_path: str | os.PathLike[str] | None = None,
         extra_builtins: dict[str, Any] | None = None,
+        ast_transform: Any = None,
     ) -> None:
         from dana_poet.lang import builtins as dana_builtins
 
@@ -274,6 +275,7 @@ class Program:
             scope.fallbacks = [s for s in order if s is not scope]
         self.builtins = dana_builtins.make_builtins(self)
         self.builtins.update(extra_builtins or {})
+        self.ast_transform = ast_transform  # (module, filename, source) -> module, run before compiling
         self.builtin_names = frozenset(self.builtins)
         self.modules: dict[str, DanaModule] = {}
         self._loading: set[str] = set()
@@ -417,6 +419,8 @@ class Program:
         from dana_poet.lang.parser import parse
 
         module = parse(source, filename)
+        if self.ast_transform is not None:
+            module = self.ast_transform(module, filename, source)
         return C.Compiler(filename, self.builtin_names, source).compile_module(module)
 
     def run_source(self, source: str, filename: str, g: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,0 +1,213 @@
+"""The POET rewrite: a Dana AST-to-AST step run between parsing and compiling.
+
+For every top-level `@poet(...)` function it obtains stage code (generated,
+validated and cached by poet/codegen) and rewrites
+
+    @poet(domain="x", retries=2)
+    def f(a: int) -> str: ...
+
+into plain Dana that is compiled like any other code:
+
+    def __poet_stages_f(coerce, check_output, fail):
+        def perceive(a): ...
+        def enforce(result, a): ...
+        return [perceive, enforce]
+
+    @poet(domain="x", retries=2, _stages=__poet_stages_f)
+    def f(a: int) -> str: ...
+
+so the enhanced module can always be printed back as Dana (`dana-poet
+inspect`, `.dana/poet/functions/<fn>/v<N>/enhanced.na`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from dana_poet.lang import ast as A
+from dana_poet.lang.parser import parse
+
+STAGES_PREFIX = "__poet_stages_"
+
+
+@dataclass
+class RewriteResult:
+    """What the rewrite did for one function (for `inspect` and tests)."""
+
+    function: str
+    stage_source: str
+    language: str
+    metadata: dict[str, Any]
+
+
+def is_poet_decorator(d: A.Decorator) -> bool:
+    return d.name in ("poet", "dana_poet.poet")
+
+
+def literal_value(expr: A.Expr) -> Any:
+    """The value of a literal decorator argument, or raise ValueError."""
+    if isinstance(expr, A.Constant):
+        return expr.value
+    if isinstance(expr, A.UnaryOp) and expr.op == "-" and isinstance(expr.operand, A.Constant):
+        return -expr.operand.value
+    if isinstance(expr, A.ListExpr | A.TupleExpr):
+        return [literal_value(e) for e in expr.elts]
+    if isinstance(expr, A.DictExpr):
+        return {literal_value(k): literal_value(v) for k, v in zip(expr.keys, expr.values, strict=True)}
+    raise ValueError("not a literal")
+
+
+def decorator_config(d: A.Decorator) -> dict[str, Any]:
+    """JSON-able form of the decorator's arguments (non-literals kept as their source)."""
+    from dana_poet.lang.printer import to_source
+
+    config: dict[str, Any] = {}
+    for i, arg in enumerate(d.args or ()):
+        key = "domain" if i == 0 else f"_positional_{i}"
+        try:
+            config[key] = literal_value(arg)
+        except ValueError:
+            config[key] = {"$source": to_source(arg)}
+    for kw in d.keywords:
+        try:
+            config[kw.name] = literal_value(kw.value)
+        except ValueError:
+            config[kw.name] = {"$source": to_source(kw.value)}
+    return config
+
+
+def _function_source(fn: A.FunctionDef, source: str) -> str:
+    lines = source.splitlines()
+    if not fn.span.line:
+        return ""
+    start = fn.span.line
+    for d in fn.decorators:
+        if d.span.line:
+            start = min(start, d.span.line)
+    return "\n".join(lines[start - 1 : fn.span.end_line])
+
+
+def function_spec(fn: A.FunctionDef, source: str, config: dict[str, Any]) -> Any:
+    from dana_poet.lang.printer import to_source
+    from dana_poet.poet.codegen import FunctionSpec, ParamSpec
+
+    params = tuple(
+        ParamSpec(
+            p.name,
+            to_source(p.annotation) if p.annotation is not None else None,
+            to_source(p.default) if p.default is not None else None,
+        )
+        for p in ((fn.receiver,) if fn.receiver else ()) + fn.params
+    )
+    docstring = None
+    if fn.body and isinstance(fn.body[0], A.ExprStmt) and isinstance(fn.body[0].value, A.Constant):
+        if isinstance(fn.body[0].value.value, str):
+            docstring = fn.body[0].value.value
+    domain = config.get("domain") if isinstance(config.get("domain"), str) else None
+    return FunctionSpec(
+        name=fn.name,
+        params=params,
+        returns=to_source(fn.returns) if fn.returns is not None else None,
+        docstring=docstring,
+        source=_function_source(fn, source),
+        language="dana",
+        domain=domain,
+        config=config,
+    )
+
+
+def _stage_factory(name: str, stage_source: str, filename: str) -> A.FunctionDef | None:
+    module = parse(stage_source, f"{filename}#stages:{name}")
+    defs = [s for s in module.body if isinstance(s, A.FunctionDef)]
+    names = [d.name for d in defs if d.name in ("perceive", "enforce", "train")]
+    if not names:
+        return None
+    returned = A.ListExpr(
+        tuple(A.Name(n) if n in names else A.Constant(None) for n in ("perceive", "enforce"))
+    )
+    body = tuple(module.body) + (A.Return(returned),)
+    params = tuple(A.Param(p) for p in ("coerce", "check_output", "fail"))
+    return A.FunctionDef(STAGES_PREFIX + name, params, body)
+
+
+def rewrite_function(
+    fn: A.FunctionDef, source: str, filename: str, cache_dir: Path | None
+) -> tuple[list[A.Stmt], RewriteResult | None]:
+    index = next((i for i, d in enumerate(fn.decorators) if is_poet_decorator(d)), None)
+    if index is None:
+        return [fn], None
+    from dana_poet.poet.codegen import generate_stage_code
+
+    decorator = fn.decorators[index]
+    config = decorator_config(decorator)
+    spec = function_spec(fn, source, config)
+    stages = generate_stage_code(spec, cache_dir=cache_dir)
+    result = RewriteResult(fn.name, stages.source, stages.language, dict(stages.metadata))
+    if stages.language != "dana" or not stages.source.strip():
+        keyword = A.Keyword("_stage_meta", _json_expr(result.metadata), decorator.span)
+        if stages.language == "python" and stages.source.strip():
+            keyword2 = A.Keyword("_python_stages", A.Constant(stages.source), decorator.span)
+            new_decorator = replace(decorator, args=decorator.args or (), keywords=decorator.keywords + (keyword, keyword2))
+        else:
+            new_decorator = replace(decorator, args=decorator.args or (), keywords=decorator.keywords + (keyword,))
+        decorators = fn.decorators[:index] + (new_decorator,) + fn.decorators[index + 1 :]
+        return [replace(fn, decorators=decorators)], result
+    factory = _stage_factory(fn.name, stages.source, filename)
+    if factory is None:
+        return [fn], result
+    factory = replace(factory, span=fn.span)
+    stages_kw = A.Keyword("_stages", A.Name(factory.name), decorator.span)
+    meta_kw = A.Keyword("_stage_meta", _json_expr(result.metadata), decorator.span)
+    new_decorator = replace(
+        decorator, args=decorator.args or (), keywords=decorator.keywords + (stages_kw, meta_kw)
+    )
+    decorators = fn.decorators[:index] + (new_decorator,) + fn.decorators[index + 1 :]
+    return [factory, replace(fn, decorators=decorators)], result
+
+
+def _json_expr(value: Any) -> A.Expr:
+    if isinstance(value, dict):
+        return A.DictExpr(
+            tuple(A.Constant(str(k)) for k in value), tuple(_json_expr(v) for v in value.values())
+        )
+    if isinstance(value, list | tuple):
+        return A.ListExpr(tuple(_json_expr(v) for v in value))
+    if value is None or isinstance(value, bool | int | float | str):
+        return A.Constant(value)
+    return A.Constant(str(value))
+
+
+def rewrite_module(module: A.Module, filename: str, source: str) -> tuple[A.Module, list[RewriteResult]]:
+    """Rewrite every top-level @poet function of a module."""
+    directory = Path(filename).resolve().parent if not filename.startswith("<") else Path.cwd()
+    cache_dir = directory / ".dana" / "poet" / "cache"
+    body: list[A.Stmt] = []
+    results: list[RewriteResult] = []
+    for stmt in module.body:
+        if isinstance(stmt, A.FunctionDef) and any(is_poet_decorator(d) for d in stmt.decorators):
+            try:
+                new_stmts, result = rewrite_function(stmt, source, filename, cache_dir)
+            except Exception as exc:  # noqa: BLE001 - the runtime engines still give every stage
+                print(
+                    f"dana-poet: warning: stage code for {stmt.name}() could not be prepared "
+                    f"({type(exc).__name__}: {exc}); using the built-in stage engines",
+                    file=sys.stderr,
+                )
+                new_stmts, result = [stmt], None
+            body.extend(new_stmts)
+            if result is not None:
+                results.append(result)
+        else:
+            body.append(stmt)
+    return A.Module(tuple(body), module.filename, module.span), results
+
+
+def ast_transform(module: A.Module, filename: str, source: str) -> A.Module:
+    """The hook the engine installs between parse and compile."""
+    if "poet" not in source:
+        return module
+    rewritten, _ = rewrite_module(module, filename, source)
+    return rewritten
