@@ -1,9 +1,218 @@
-"""POET sub-commands of `dana-poet` (inspect, versions, rollback, feedback, cache)."""
+"""POET sub-commands of `dana-poet`: inspect, transpile, versions, rollback, feedback, cache."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_SYNTAX = 2
+
+
+def _split_target(target: str) -> tuple[str, str | None]:
+    path, sep, fn = target.rpartition(":")
+    if sep and path.endswith(".na"):
+        return path, fn
+    return target, None
+
+
+def _rewrite(path: str) -> tuple[Any, list[Any]] | int:
+    from dana_poet.lang.errors import DanaSyntaxError
+    from dana_poet.lang.parser import parse
+    from dana_poet.poet.rewrite import rewrite_module
+
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"dana-poet: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        module = parse(source, path)
+    except DanaSyntaxError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_SYNTAX
+    return rewrite_module(module, path, source)
+
+
+def _store_for(path: str) -> Any:
+    from dana_poet.poet.decorator import store_for
+
+    return store_for(Path(path).resolve().parent)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    path, fn = _split_target(args.target)
+    outcome = _rewrite(path)
+    if isinstance(outcome, int):
+        return outcome
+    _, results = outcome
+    if fn is not None:
+        results = [r for r in results if r.function == fn]
+        if not results:
+            print(f"dana-poet: no @poet function named '{fn}' in {path}", file=sys.stderr)
+            return EXIT_FAILED
+    if not results:
+        print(f"{path}: no @poet functions")
+        return EXIT_OK
+    console = Console()
+    store = _store_for(path)
+    for r in results:
+        meta = r.metadata
+        version = store.current_version(r.function)
+        console.rule(f"[bold]{r.function}[/]")
+        console.print(
+            f"version: v{version}   generator: {meta.get('generator', '?')}   "
+            f"language: {r.language}   fallback: {meta.get('fallback_used') or 'none'}"
+        )
+        for error in meta.get("errors") or []:
+            console.print(f"  [yellow]fallback reason:[/] {error}")
+        lexer = "python"  # Dana's surface syntax highlights well as Python
+        console.print(Syntax(r.stage_source or "# (no stage code: built-in engines)", lexer, line_numbers=True))
+    return EXIT_OK
+
+
+def cmd_transpile(args: argparse.Namespace) -> int:
+    outcome = _rewrite(args.file)
+    if isinstance(outcome, int):
+        return outcome
+    module, _ = outcome
+    if args.emit == "python":
+        import ast as py
+
+        from dana_poet.engine import new_program
+        from dana_poet.lang.compiler import Compiler
+
+        program = new_program(args.file)
+        tree = Compiler(args.file, program.builtin_names, Path(args.file).read_text()).module_ast(module)
+        text = py.unparse(tree) + "\n"
+    else:
+        from dana_poet.lang.printer import to_source
+
+        text = to_source(module)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    path, fn = _split_target(args.target)
+    if fn is None:
+        print("dana-poet: versions needs FILE:function", file=sys.stderr)
+        return EXIT_FAILED
+    store = _store_for(path)
+    versions = store.list_versions(fn)
+    current = store.current_version(fn)
+    if not versions:
+        print(f"{fn}: no versions yet (v0 is the function as written)")
+        return EXIT_OK
+    table = Table(title=f"{fn} versions")
+    for col in ("version", "current", "params", "reason"):
+        table.add_column(col)
+    for v in versions:
+        table.add_row(f"v{v.version}", "*" if v.version == current else "", str(v.params), v.reason)
+    Console().print(table)
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    path, fn = _split_target(args.target)
+    if fn is None:
+        print("dana-poet: rollback needs FILE:function", file=sys.stderr)
+        return EXIT_FAILED
+    store = _store_for(path)
+    known = {v.version for v in store.list_versions(fn)} | {0}
+    if args.version not in known:
+        print(f"dana-poet: {fn} has no version {args.version} (known: {sorted(known)})", file=sys.stderr)
+        return EXIT_FAILED
+    store.set_current(fn, args.version)
+    print(f"{fn}: current version is now v{args.version}")
+    return EXIT_OK
+
+
+def cmd_feedback_summary(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    path, fn = _split_target(args.target)
+    if fn is None:
+        print("dana-poet: feedback summary needs FILE:function", file=sys.stderr)
+        return EXIT_FAILED
+    store = _store_for(path)
+    rows: dict[int, list[float]] = {}
+    for fb in store.feedback_for(fn):
+        execution = store.get_execution(fb.execution_id)
+        version = execution.version if execution is not None else 0
+        rows.setdefault(version, []).append(float(fb.signal.get("sentiment", 0.0)))
+    table = Table(title=f"feedback for {fn}")
+    for col in ("version", "count", "mean sentiment", "negative", "positive"):
+        table.add_column(col)
+    for version in sorted(rows):
+        values = rows[version]
+        table.add_row(
+            f"v{version}",
+            str(len(values)),
+            f"{sum(values) / len(values):+.2f}",
+            str(sum(1 for v in values if v < 0)),
+            str(sum(1 for v in values if v > 0)),
+        )
+    Console().print(table)
+    return EXIT_OK
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from dana_poet.poet.cache import cache_stats, clear_cache
+
+    cache_dir = Path(args.dir).resolve() / ".dana" / "poet" / "cache"
+    if args.action == "clear":
+        print(f"removed {clear_cache(cache_dir)} cache entries")
+        return EXIT_OK
+    stats = cache_stats(cache_dir)
+    print(
+        f"entries: {stats['entries']}  hits: {stats['hits']}  misses: {stats['misses']}  "
+        f"hit rate: {stats['hit_rate']:.0%}"
+    )
+    return EXIT_OK
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the POET sub-commands on the main parser."""
+    p = sub.add_parser("inspect", help="show each @poet function's stage code and version")
+    p.add_argument("target", help="FILE.na or FILE.na:function")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("transpile", help="write the enhanced module as Dana or Python")
+    p.add_argument("file")
+    p.add_argument("--emit", choices=["dana", "python"], default="dana")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_transpile)
+
+    p = sub.add_parser("versions", help="list a function's versions")
+    p.add_argument("target", help="FILE.na:function")
+    p.set_defaults(func=cmd_versions)
+
+    p = sub.add_parser("rollback", help="make an earlier version current")
+    p.add_argument("target", help="FILE.na:function")
+    p.add_argument("version", type=int)
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("feedback", help="feedback reports")
+    p.add_argument("action", choices=["summary"])
+    p.add_argument("target", help="FILE.na:function")
+    p.set_defaults(func=cmd_feedback_summary)
+
+    p = sub.add_parser("cache", help="stage-code cache statistics")
+    p.add_argument("action", choices=["stats", "clear"])
+    p.add_argument("dir", nargs="?", default=".", help="directory holding .dana/")
+    p.set_defaults(func=cmd_cache)

@@ -61,7 +61,7 @@ def _accuracy(record: EnhancedFunction, examples: list[tuple[dict[str, Any], Any
 def _candidates(record: EnhancedFunction, name: str, examples: list[tuple[dict[str, Any], Any]], current: float) -> list[float]:
     spec = record.learnable[name]
     values = {current, spec.low, spec.high}
-    steps = 40
+    steps = 80
     for i in range(steps + 1):
         values.add(spec.low + (spec.high - spec.low) * i / steps)
     seen: set[float] = set()
@@ -71,8 +71,6 @@ def _candidates(record: EnhancedFunction, name: str, examples: list[tuple[dict[s
                 continue
             if isinstance(v, int | float) and math.isfinite(v):
                 seen.add(float(v))
-            elif isinstance(v, list | tuple):
-                seen.update(float(x) for x in v if isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x))
     ordered = sorted(seen)
     values.update(ordered)
     values.update((a + b) / 2 for a, b in zip(ordered, ordered[1:], strict=False))

@@ -1,0 +1,341 @@
+"""`.dana/poet/`: versions as readable files, executions and feedback in SQLite (WAL).
+
+Executions are recorded on every call, so they are buffered in memory and
+written in batched transactions (when the buffer fills, before any read that
+needs them, and at exit). Feedback is committed before `record_feedback`
+returns. Version files are written to a temporary file and moved into place;
+a version number is claimed by creating its directory, which is atomic across
+processes. A damaged file is reported once and treated as missing.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any
+
+_BATCH = 256
+_TOKEN = f"{os.getpid():x}{int(time.time() * 1000) % 0xFFFFFF:06x}"
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "to_dict"):
+        return {"$struct": type(value).__name__, **_jsonable(value.to_dict())}
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
+    return {"$repr": repr(value)}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(_jsonable(value))
+
+
+def _safe_name(function: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", function) or "_"
+
+
+@dataclass
+class ExecutionRecord:
+    execution_id: str
+    function: str
+    version: int
+    inputs: dict[str, Any]
+    output: Any
+    params: dict[str, Any]
+    timings: dict[str, Any]
+    error: str | None
+    created: float
+
+
+@dataclass
+class FeedbackRecord:
+    feedback_id: str
+    execution_id: str
+    function: str
+    payload: Any
+    signal: dict[str, Any]
+    created: float
+
+
+@dataclass
+class VersionRecord:
+    version: int
+    params: dict[str, Any]
+    reason: str
+    evidence: dict[str, Any]
+    metadata: dict[str, Any]
+    enhanced_source: str | None
+    created: float
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY, function TEXT NOT NULL, version INTEGER NOT NULL,
+    inputs TEXT, output TEXT, params TEXT, timings TEXT, error TEXT, created REAL);
+CREATE INDEX IF NOT EXISTS executions_function ON executions(function, version);
+CREATE TABLE IF NOT EXISTS feedback (
+    id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, function TEXT NOT NULL,
+    payload TEXT, signal TEXT, created REAL);
+CREATE INDEX IF NOT EXISTS feedback_function ON feedback(function);
+"""
+
+
+class POETStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._buffer: list[tuple[Any, ...]] = []
+        self._recent: dict[str, ExecutionRecord] = {}
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._warned: set[str] = set()
+        atexit.register(self._close)
+
+    # ------------------------------------------------------------ sqlite
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.root / "poet.db", timeout=30, check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def _close(self) -> None:
+        try:
+            self.flush()
+        except sqlite3.Error:
+            pass
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def new_execution_id(self) -> str:
+        return f"x{_TOKEN}-{next(self._counter)}"
+
+    def record_execution(
+        self,
+        execution_id: str,
+        function: str,
+        version: int,
+        inputs: dict[str, Any],
+        output: Any,
+        params: dict[str, Any],
+        timings: dict[str, Any],
+        error: str | None = None,
+    ) -> None:
+        record = ExecutionRecord(execution_id, function, version, inputs, output, params, timings, error, time.time())
+        with self._lock:
+            self._recent[execution_id] = record
+            if len(self._recent) > 4096:
+                self._recent.pop(next(iter(self._recent)))
+            self._buffer.append(record)  # type: ignore[arg-type]
+            full = len(self._buffer) >= _BATCH
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._buffer = self._buffer, []
+        if not pending:
+            return
+        rows = [
+            (r.execution_id, r.function, r.version, _dumps(r.inputs), _dumps(r.output), _dumps(r.params),
+             _dumps(r.timings), r.error, r.created)
+            for r in pending  # type: ignore[attr-defined]
+        ]
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT OR REPLACE INTO executions VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _execution_from_row(self, row: tuple[Any, ...]) -> ExecutionRecord:
+        return ExecutionRecord(
+            row[0], row[1], row[2], json.loads(row[3] or "{}"), json.loads(row[4] or "null"),
+            json.loads(row[5] or "{}"), json.loads(row[6] or "{}"), row[7], row[8],
+        )
+
+    def get_execution(self, execution_id: str) -> ExecutionRecord | None:
+        recent = self._recent.get(execution_id)
+        if recent is not None:
+            return recent
+        if not (self.root / "poet.db").exists():
+            return None
+        self.flush()
+        row = self._db().execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        return self._execution_from_row(row) if row else None
+
+    def executions(self, function: str, *, version: int | None = None, limit: int | None = None) -> list[ExecutionRecord]:
+        self.flush()
+        if not (self.root / "poet.db").exists():
+            return []
+        sql = "SELECT * FROM executions WHERE function = ?"
+        args: list[Any] = [function]
+        if version is not None:
+            sql += " AND version = ?"
+            args.append(version)
+        sql += " ORDER BY created"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [self._execution_from_row(r) for r in self._db().execute(sql, args)]
+
+    def record_feedback(self, execution_id: str, payload: Any, signal: dict[str, Any]) -> str:
+        execution = self.get_execution(execution_id)
+        function = execution.function if execution is not None else ""
+        self.flush()  # the execution row lands before the feedback that names it
+        feedback_id = f"f{_TOKEN}-{next(self._counter)}"
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT INTO feedback VALUES (?,?,?,?,?,?)",
+                (feedback_id, execution_id, function, _dumps(payload), _dumps(signal), time.time()),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return feedback_id
+
+    def feedback_for(self, function: str, *, version: int | None = None) -> list[FeedbackRecord]:
+        if not (self.root / "poet.db").exists():
+            return []
+        self.flush()
+        rows = self._db().execute(
+            "SELECT id, execution_id, function, payload, signal, created FROM feedback WHERE function = ? ORDER BY created",
+            (function,),
+        ).fetchall()
+        out = [FeedbackRecord(r[0], r[1], r[2], json.loads(r[3] or "null"), json.loads(r[4] or "{}"), r[5]) for r in rows]
+        if version is not None:
+            out = [f for f in out if (e := self.get_execution(f.execution_id)) is not None and e.version == version]
+        return out
+
+    # ------------------------------------------------------------ versions (files)
+    def _function_dir(self, function: str) -> Path:
+        return self.root / "functions" / _safe_name(function)
+
+    def _write_atomic(self, path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def _read_json(self, path: Path) -> Any:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            if str(path) not in self._warned:
+                self._warned.add(str(path))
+                warnings.warn(f"dana-poet: ignoring damaged file {path}: {exc}", RuntimeWarning, stacklevel=3)
+            return None
+
+    def write_version(
+        self,
+        function: str,
+        *,
+        params: dict[str, Any],
+        reason: str,
+        evidence: dict[str, Any],
+        enhanced_source: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> int:
+        base = self._function_dir(function)
+        base.mkdir(parents=True, exist_ok=True)
+        existing = [int(p.name[1:]) for p in base.glob("v*") if p.name[1:].isdigit()]
+        version = max(existing, default=0) + 1
+        while True:
+            try:
+                (base / f"v{version}").mkdir()
+                break
+            except FileExistsError:
+                version += 1
+        vdir = base / f"v{version}"
+        self._write_atomic(vdir / "params.json", json.dumps(_jsonable(params), indent=2))
+        meta = {
+            "version": version,
+            "reason": reason,
+            "evidence": _jsonable(evidence),
+            "created": time.time(),
+            **_jsonable(metadata or {}),
+        }
+        if enhanced_source is not None:
+            self._write_atomic(vdir / "enhanced.na", enhanced_source)
+        self._write_atomic(vdir / "metadata.json", json.dumps(meta, indent=2))
+        self.set_current(function, version)
+        return version
+
+    def current_version(self, function: str) -> int:
+        path = self._function_dir(function) / "current"
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return 0
+        except OSError:
+            return 0
+        if not text.isdigit():
+            if str(path) not in self._warned:
+                self._warned.add(str(path))
+                warnings.warn(f"dana-poet: ignoring damaged file {path}", RuntimeWarning, stacklevel=2)
+            return 0
+        return int(text)
+
+    def set_current(self, function: str, version: int) -> None:
+        self._write_atomic(self._function_dir(function) / "current", f"{version}\n")
+
+    def read_version(self, function: str, version: int) -> VersionRecord:
+        vdir = self._function_dir(function) / f"v{version}"
+        meta = self._read_json(vdir / "metadata.json") or {}
+        params = self._read_json(vdir / "params.json") or {}
+        source_path = vdir / "enhanced.na"
+        source = source_path.read_text(encoding="utf-8") if source_path.exists() else None
+        return VersionRecord(
+            version,
+            params if isinstance(params, dict) else {},
+            str(meta.get("reason", "")),
+            meta.get("evidence", {}) if isinstance(meta, dict) else {},
+            meta if isinstance(meta, dict) else {},
+            source,
+            float(meta.get("created", 0.0)) if isinstance(meta, dict) else 0.0,
+        )
+
+    def list_versions(self, function: str) -> list[VersionRecord]:
+        base = self._function_dir(function)
+        if not base.exists():
+            return []
+        numbers = sorted(int(p.name[1:]) for p in base.glob("v*") if p.name[1:].isdigit())
+        return [self.read_version(function, n) for n in numbers]
