@@ -410,6 +410,14 @@ class Compiler:
         return [py.Raise(exc=exc, cause=cause)]
 
     def s_Assert(self, s: A.Assert) -> list[py.stmt]:
+        saved = self._add_mode
+        self._add_mode = "helper"  # asserts are not hot: always concatenate-aware
+        try:
+            return self._assert(s)
+        finally:
+            self._add_mode = saved
+
+    def _assert(self, s: A.Assert) -> list[py.stmt]:
         source = self._source_of(s.test.span) or "assertion"
         msg = self.expr(s.msg) if s.msg is not None else _const(None)
         test = s.test
