@@ -181,27 +181,28 @@ class Operator:
         return self._run_attempts(fn, args, kwargs, deadline)
 
     def _run_attempts(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float | None) -> Any:
+        """One call: up to retries+1 attempts. The breaker counts calls, not attempts."""
         attempts = self.config.retries + 1
         self.delays_last_call = []
+        self.breaker.before_call()
         for attempt in range(attempts):
             self.attempts_last_call = attempt + 1
-            self.breaker.before_call()
             try:
                 result = fn(*args, **kwargs) if deadline is None else self._with_deadline(fn, args, kwargs, deadline)
             except _NO_RETRY:
+                self.breaker.record_success()  # the caller's input was wrong, not the function
                 raise
             except POETTimeoutError:
                 self.breaker.record_failure()
                 raise
             except Exception:
-                self.breaker.record_failure()
                 if attempt + 1 >= attempts:
+                    self.breaker.record_failure()
                     raise
                 delay = self.backoff(attempt)
-                if deadline is not None:
-                    remaining = deadline - self.clock()
-                    if remaining <= delay:
-                        self._timed_out()
+                if deadline is not None and deadline - self.clock() <= delay:
+                    self.breaker.record_failure()
+                    self._timed_out()
                 self.delays_last_call.append(delay)
                 if delay > 0:
                     self.sleep(delay)
