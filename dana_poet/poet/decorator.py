@@ -44,6 +44,9 @@ def _hints(fn: Any) -> dict[str, Any]:
 
 
 def _source_dir(fn: Any) -> Path:
+    override = os.environ.get("DANA_POET_DIR")
+    if override:
+        return Path(override)
     code = getattr(fn, "__code__", None)
     filename = code.co_filename if code is not None else ""
     if filename and not filename.startswith("<"):
@@ -309,7 +312,9 @@ def feedback(result: Any, payload: Any = None, **kwargs: Any) -> Any:
         execution = record.store.get_execution(execution_id) if record._store is not None else None
         if execution is None:
             continue
-        signal = translate_feedback(payload, output=execution.output, parameters=dict(record.params))
+        from dana_poet.poet.train import current_params
+
+        signal = translate_feedback(payload, output=execution.output, parameters=current_params(record))
         record.store.record_feedback(execution_id, payload, signal.model_dump(mode="json"))
         if record.learnable:
             from dana_poet.poet.train import maybe_train

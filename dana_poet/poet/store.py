@@ -26,6 +26,7 @@ from typing import Any
 
 _BATCH = 256
 _TOKEN = f"{os.getpid():x}{int(time.time() * 1000) % 0xFFFFFF:06x}"
+_COUNTER = itertools.count(1)  # process-wide: ids are unique across every store in the process
 
 
 def _jsonable(value: Any) -> Any:
@@ -101,7 +102,6 @@ class POETStore:
         self.root = Path(root)
         self._buffer: list[tuple[Any, ...]] = []
         self._recent: dict[str, ExecutionRecord] = {}
-        self._counter = itertools.count(1)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._warned: set[str] = set()
@@ -129,7 +129,7 @@ class POETStore:
             self._conn = None
 
     def new_execution_id(self) -> str:
-        return f"x{_TOKEN}-{next(self._counter)}"
+        return f"x{_TOKEN}-{next(_COUNTER)}"
 
     def record_execution(
         self,
@@ -206,7 +206,7 @@ class POETStore:
         execution = self.get_execution(execution_id)
         function = execution.function if execution is not None else ""
         self.flush()  # the execution row lands before the feedback that names it
-        feedback_id = f"f{_TOKEN}-{next(self._counter)}"
+        feedback_id = f"f{_TOKEN}-{next(_COUNTER)}"
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:

@@ -163,7 +163,7 @@ def _sentiment_by_version(record: EnhancedFunction) -> dict[int, list[float]]:
 
 def maybe_rollback(record: EnhancedFunction, window: int) -> int | None:
     """Roll back to the previous version when the current one's feedback is worse over `window` items."""
-    if record.version <= 1:
+    if record.version < 1:
         return None
     scores = _sentiment_by_version(record)
     mine = scores.get(record.version, [])[-window:]
@@ -174,7 +174,7 @@ def maybe_rollback(record: EnhancedFunction, window: int) -> int | None:
     theirs = scores[prev][-window:]
     if not theirs or sum(mine) / len(mine) >= sum(theirs) / len(theirs):
         return None
-    target = prev if prev > 0 else record.version - 1
+    target = prev
     record.store.set_current(record.key, target)
     info = record.store.read_version(record.key, target) if target > 0 else None
     record.version = target
