@@ -67,6 +67,7 @@ _TOKEN_WORDS = {
     "_INDENT": "an indented block",
     "_DEDENT": "the end of the block",
     "NAME": "a name",
+    "AUGOP": "an operator like +=",
     "SCOPED_NAME": "a scoped name like private:x",
     "DEC_NUMBER": "a number",
     "FLOAT_NUMBER": "a number",
@@ -142,7 +143,7 @@ def _hint_for(token: Token | None, source_line: str) -> str:
         return "a block header ends with ':' and its body goes on the next lines"
     if token is not None and str(token) == "|":
         return "the pipe operator '|' is only allowed in declarative definitions: def f(x) = g | h"
-    if token is not None and str(token) == ":" and "lambda" in source_line:
+    if "lambda" in source_line and "::" not in source_line:
         return "Dana lambdas use '::' before the body: lambda x :: x * 2"
     if token is not None and token.type == "COMMA" and "=" in source_line:
         return "Dana has no tuple unpacking or bare tuples: write t = (1, 2)"
