@@ -418,7 +418,7 @@ class Compiler:
             self._add_mode = saved
 
     def _assert(self, s: A.Assert) -> list[py.stmt]:
-        source = self._source_of(s.test.span) or "assertion"
+        source = self._assert_source(s) or "assertion"
         msg = self.expr(s.msg) if s.msg is not None else _const(None)
         test = s.test
         if isinstance(test, A.Compare) and len(test.ops) == 1:
@@ -434,6 +434,21 @@ class Compiler:
         cond = self.expr(test)
         fail = _call(H_ASSERT, msg, _const(source))
         return [py.If(test=py.UnaryOp(op=py.Not(), operand=cond), body=[py.Raise(exc=fail, cause=None)], orelse=[])]
+
+    def _assert_source(self, s: A.Assert) -> str:
+        """The asserted expression as written (the whole line when the assert fits on one)."""
+        if not self.source or not s.span.line:
+            return ""
+        lines = self.source.splitlines()
+        if s.span.line > len(lines):
+            return ""
+        text = lines[s.span.line - 1].strip()
+        if s.span.end_line == s.span.line and text.startswith("assert "):
+            text = text[len("assert ") :]
+            if s.msg is not None:
+                return self._source_of(s.test.span) or text
+            return text.split("  #", 1)[0].strip()
+        return self._source_of(s.test.span)
 
     def _source_of(self, span: A.Span) -> str:
         if not self.source or not span.line:

@@ -226,10 +226,12 @@ def enhance(
     @functools.wraps(fn)
     def enhanced(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter() if tracer else 0.0
+        passed = set(param_names[: len(args)]).union(kwargs) if learnable else None
         args, kwargs = perceive(args, kwargs)
-        if learnable:
+        if learnable and record.params:
+            kwargs = dict(kwargs)
             for pname, value in record.params.items():
-                if pname not in kwargs and param_names.index(pname) >= len(args):
+                if pname not in passed:  # type: ignore[operator]
                     kwargs[pname] = value
         if tracer:
             t_perceive = time.perf_counter()

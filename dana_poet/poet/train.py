@@ -208,6 +208,8 @@ def maybe_train(record: EnhancedFunction) -> int | None:
     current = current_params(record)
     if examples:
         params, before, after = fit_parameters(record, examples)
+        if after <= before + 1e-12:
+            return None  # nothing learned that the current parameters do not already do
         reason = f"labelled feedback: accuracy {before:.2f} -> {after:.2f} on {len(examples)} executions"
         evidence = {"labelled": len(examples), "accuracy_before": before, "accuracy_after": after}
     elif hints:
@@ -218,11 +220,14 @@ def maybe_train(record: EnhancedFunction) -> int | None:
         return None
     if all(_same(params[k], current[k]) for k in params):
         return None
+    previous = store.read_version(record.key, record.version) if record.version else None
     version = store.write_version(
         record.key,
         params={k: params[k] for k in record.learnable},
         reason=reason,
         evidence={**evidence, "previous": current, "previous_version": record.version},
+        enhanced_source=previous.enhanced_source if previous is not None else None,
+        metadata={"cache_key": previous.metadata.get("cache_key")} if previous is not None else None,
     )
     record.version = version
     record.params = {k: params[k] for k in record.learnable}

@@ -1,0 +1,88 @@
+"""Content-addressed cache of generated stage code: one JSON file per key, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+_STATS = "stats.json"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load_entry(cache_dir: Path, key: str) -> dict[str, Any] | None:
+    """The cached entry, or None when missing or damaged (damage warns once and is regenerated)."""
+    path = cache_dir / f"{key}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"dana-poet: damaged cache entry {path.name} ({exc}); regenerating", RuntimeWarning, stacklevel=2)
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("source"), str):
+        warnings.warn(f"dana-poet: damaged cache entry {path.name}; regenerating", RuntimeWarning, stacklevel=2)
+        return None
+    return data
+
+
+def store_entry(cache_dir: Path, key: str, entry: dict[str, Any]) -> None:
+    _write_atomic(cache_dir / f"{key}.json", json.dumps(entry, indent=2, default=str))
+
+
+def count(cache_dir: Path, hit: bool) -> None:
+    """Hit/miss counters (approximate under heavy concurrency, never corrupt)."""
+    path = cache_dir / _STATS
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(stats, dict):
+            stats = {}
+    except (OSError, ValueError):
+        stats = {}
+    name = "hits" if hit else "misses"
+    stats[name] = int(stats.get(name, 0)) + 1
+    try:
+        _write_atomic(path, json.dumps(stats))
+    except OSError:
+        pass
+
+
+def cache_stats(cache_dir: Path) -> dict[str, Any]:
+    try:
+        stats = json.loads((cache_dir / _STATS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        stats = {}
+    hits, misses = int(stats.get("hits", 0)), int(stats.get("misses", 0))
+    entries = len([p for p in cache_dir.glob("*.json") if p.name != _STATS]) if cache_dir.exists() else 0
+    total = hits + misses
+    return {"hits": hits, "misses": misses, "hit_rate": hits / total if total else 0.0, "entries": entries}
+
+
+def clear_cache(cache_dir: Path) -> int:
+    removed = 0
+    if not cache_dir.exists():
+        return 0
+    for p in cache_dir.glob("*.json"):
+        try:
+            p.unlink()
+            removed += p.name != _STATS
+        except OSError:
+            pass
+    return removed
