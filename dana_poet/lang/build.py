@@ -288,11 +288,11 @@ class AstBuilder(Transformer):
     def assert_stmt(self, c: list[Any]) -> A.Stmt:
         return A.Assert(c[0], c[1], _cspan(c))
 
-    def dotted_name(self, c: list[Any]) -> str:
-        return ".".join(str(t) for t in c)
+    def dotted_name(self, c: list[Any]) -> Token:
+        return Token.new_borrow_pos("DOTTED_NAME", ".".join(str(t) for t in c), c[0])
 
     def import_stmt(self, c: list[Any]) -> A.Stmt:
-        return A.Import(c[0], str(c[1]) if c[1] is not None else None, _cspan(c))
+        return A.Import(str(c[0]), str(c[1]) if c[1] is not None else None, _cspan(c))
 
     def relative_module(self, c: list[Any]) -> tuple[int, str]:
         level = 0
@@ -301,7 +301,7 @@ class AstBuilder(Transformer):
             if isinstance(item, Token) and item.type == "DOTS":
                 level = len(item)
             else:
-                module = item
+                module = str(item)
         return level, module
 
     def import_alias(self, c: list[Any]) -> tuple[str, str | None]:
@@ -315,7 +315,7 @@ class AstBuilder(Transformer):
 
     def from_import_stmt(self, c: list[Any]) -> A.Stmt:
         level, module = c[0]
-        return A.ImportFrom(module, level, c[1], _cspan(c))
+        return A.ImportFrom(module, level, c[1], _cspan(c[1:]))
 
     def agent_stmt(self, c: list[Any]) -> A.Stmt:
         return A.AgentDecl(str(c[0]), str(c[1]) if c[1] is not None else None, (), False, _cspan(c))
@@ -422,7 +422,7 @@ class AstBuilder(Transformer):
         return A.DeclarativeDef(str(name), params or (), stages, returns, (), bool(is_sync), _cspan(c))
 
     def decorator(self, c: list[Any]) -> A.Decorator:
-        name, call = c
+        name, call = str(c[0]), c[1]
         if call is None:
             return A.Decorator(name, None, (), _cspan(c))
         args, keywords = call
@@ -447,7 +447,7 @@ class AstBuilder(Transformer):
         return A.ParallelStage(tuple(c), None, _cspan(c))
 
     def stage_call(self, c: list[Any]) -> A.Stage:
-        name, call = c
+        name, call = str(c[0]), c[1]
         if call is None:
             return A.StageCall(name, None, (), None, _cspan(c))
         args, keywords = call
@@ -513,7 +513,7 @@ class AstBuilder(Transformer):
         return A.TypeUnion(tuple(c), _cspan(c))
 
     def type_atom(self, c: list[Any]) -> A.TypeExpr:
-        return A.TypeRef(c[0], tuple(x for x in c[1:] if x is not None), _cspan(c))
+        return A.TypeRef(str(c[0]), tuple(x for x in c[1:] if x is not None), _cspan(c))
 
     def type_none(self, c: list[Any]) -> A.TypeExpr:
         return A.TypeRef("None", (), _cspan(c))

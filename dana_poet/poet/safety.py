@@ -66,6 +66,9 @@ def check_dana_stage_code(module: A.Module) -> list[str]:
     for stmt in module.body:
         if isinstance(stmt, A.ExprStmt) and isinstance(stmt.value, A.Constant):
             continue
+        if isinstance(stmt, A.Import | A.ImportFrom):
+            errors.append(f"line {stmt.span.line}: imports are not allowed in stage code")
+            continue
         if not isinstance(stmt, A.FunctionDef) or stmt.name not in STAGE_FUNCTIONS:
             errors.append(f"line {stmt.span.line}: only def perceive/enforce/train may appear at the top level")
             continue
