@@ -1,27 +1,79 @@
-"""AST -> Dana source, so that parse(to_source(parse(s))) == parse(s).
+"""Dana AST -> Dana source, so that `parse(to_source(tree)) == tree`.
 
-Parentheses are added only where precedence needs them; strings are quoted
-with escapes (Dana strings process escapes as Python does).
+Parentheses appear only where precedence needs them. Strings are re-quoted
+with escapes, which Dana processes as Python does. Inside f-string fields a
+literal may not contain the quote characters of any enclosing f-string, so
+there every quote character in a string's text is written as `\\x22`/`\\x27`
+and nested literals take the next free delimiter (see `_FSTRING_QUOTES`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from dana_poet.lang import ast as A
 
-_LAMBDA, _IFEXP, _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _POW, _POSTFIX, _ATOM = range(12)
-_BIN_PREC = {"+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "//": _MUL, "%": _MUL, "**": _POW}
 INDENT = "    "
 
+# Binding strength, loosest first (Python's order, as the grammar has it).
+_LAMBDA, _IFEXP, _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _POW, _POSTFIX, _ATOM = range(12)
+_BINARY = {"+": _ADD, "-": _ADD, "*": _MUL, "/": _MUL, "//": _MUL, "%": _MUL, "**": _POW}
 
-def _quote(text: str) -> str:
-    return repr(text) if "'" in text and '"' not in text else '"' + repr(text)[1:-1].replace('"', '\\"').replace("\\'", "'") + '"'
+# Delimiters from the outermost f-string inwards; the last one that is needed
+# quotes the plain strings of the innermost fields.
+_FSTRING_QUOTES = ("'''", '"""', '"', "'")
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def _fstring_part(text: str) -> str:
-    body = repr(text)[1:-1].replace('"', '\\"').replace("\\'", "'")
-    return body.replace("{", "{{").replace("}", "}}")
+def _escape_char(ch: str, delimiter: str, in_fstring: bool) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if ch in "'\"":
+        if in_fstring:
+            return f"\\x{ord(ch):02x}"
+        return "\\" + ch if ch == delimiter[0] else ch
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _escape(text: str, delimiter: str, in_fstring: bool) -> str:
+    return "".join(_escape_char(ch, delimiter, in_fstring) for ch in text)
+
+
+def _fstring_depth(node: A.FString) -> int:
+    """How many f-strings are nested in `node`, itself included."""
+    deepest = 0
+    for part in node.parts:
+        if isinstance(part, A.FormattedValue):
+            deepest = max(deepest, _nested_fstring_depth(part.value))
+            if part.format_spec is not None:
+                deepest = max(deepest, _fstring_depth(part.format_spec) - 1)
+    return 1 + deepest
+
+
+def _nested_fstring_depth(node: Any) -> int:
+    if isinstance(node, A.FString):
+        return _fstring_depth(node)
+    deepest = 0
+    if isinstance(node, A.Node):
+        for name in node.__dataclass_fields__:  # type: ignore[attr-defined]
+            deepest = max(deepest, _nested_fstring_depth(getattr(node, name)))
+    elif isinstance(node, tuple):
+        for item in node:
+            deepest = max(deepest, _nested_fstring_depth(item))
+    return deepest
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _prec(e: A.Expr) -> int:
@@ -36,333 +88,395 @@ def _prec(e: A.Expr) -> int:
     if isinstance(e, A.Compare):
         return _CMP
     if isinstance(e, A.BinOp):
-        return _BIN_PREC[e.op]
+        return _BINARY[e.op]
     if isinstance(e, A.Call | A.Attribute | A.Subscript):
         return _POSTFIX
-    if isinstance(e, A.Constant) and isinstance(e.value, int | float) and not isinstance(e.value, bool) and e.value < 0:
+    if isinstance(e, A.Constant) and _is_number(e.value) and e.value < 0:
         return _UNARY
     return _ATOM
 
 
-def _wrap(e: A.Expr, minimum: int) -> str:
-    text = expr(e)
-    return f"({text})" if _prec(e) < minimum else text
+class _Printer:
+    """Prints nodes; remembers the f-string delimiters currently open."""
 
+    def __init__(self) -> None:
+        self.quotes: list[str] = []  # delimiters of enclosing f-strings, outermost first
+        self.next_quote = 0  # index into _FSTRING_QUOTES for a literal opened inside a field
 
-def _type(t: A.TypeExpr) -> str:
-    if isinstance(t, A.TypeUnion):
-        return " | ".join(_type(o) for o in t.options)
-    if t.args:
-        return f"{t.name}[{', '.join(_type(a) for a in t.args)}]"
-    return t.name
+    # ------------------------------------------------------------ strings
+    def string(self, text: str) -> str:
+        if not self.quotes:
+            delimiter = "'" if '"' in text and "'" not in text else '"'
+            return delimiter + _escape(text, delimiter, False) + delimiter
+        delimiter = _FSTRING_QUOTES[self.next_quote]
+        return delimiter + _escape(text, delimiter, True) + delimiter
 
+    def fstring(self, node: A.FString) -> str:
+        if self.quotes:
+            first = self.next_quote
+        else:
+            needed = _fstring_depth(node) + 1
+            if needed > len(_FSTRING_QUOTES):
+                raise ValueError("f-strings nested more than three deep cannot be printed")
+            first = len(_FSTRING_QUOTES) - needed
+        delimiter = _FSTRING_QUOTES[first]
+        saved = self.next_quote
+        self.quotes.append(delimiter)
+        self.next_quote = first + 1
+        try:
+            body = "".join(self.fstring_part(p) for p in node.parts)
+        finally:
+            self.quotes.pop()
+            self.next_quote = saved
+        return f"f{delimiter}{body}{delimiter}"
 
-def _param(p: A.Param) -> str:
-    out = p.name
-    if p.annotation is not None:
-        out += f": {_type(p.annotation)}"
-    if p.default is not None:
-        out += f" = {_wrap(p.default, _IFEXP)}"
-    return out
+    def fstring_part(self, part: str | A.FormattedValue) -> str:
+        if isinstance(part, str):
+            return _escape(part, self.quotes[-1], True).replace("{", "{{").replace("}", "}}")
+        # a lambda's typed parameter would read as a format spec: keep lambdas in parentheses
+        inner = self.wrap(part.value, _IFEXP)
+        if inner.startswith("{"):
+            inner = " " + inner  # `{{` would be a literal brace
+        out = "{" + inner
+        if part.conversion:
+            out += "!" + part.conversion
+        if part.format_spec is not None:
+            out += ":" + "".join(self.fstring_part(p) for p in part.format_spec.parts)
+        return out + "}"
 
+    # ------------------------------------------------------------ expressions
+    def wrap(self, e: A.Expr, minimum: int) -> str:
+        text = self.expr(e)
+        return f"({text})" if _prec(e) < minimum else text
 
-def _args(args: tuple[A.Expr, ...], keywords: tuple[A.Keyword, ...]) -> str:
-    parts = [_wrap(a, _LAMBDA) for a in args] + [f"{k.name}={_wrap(k.value, _LAMBDA)}" for k in keywords]
-    return ", ".join(parts)
-
-
-def _comp(gens: tuple[A.CompFor, ...]) -> str:
-    out = []
-    for g in gens:
-        targets = ", ".join(g.targets)
-        out.append(f"for {targets} in {_wrap(g.iter, _OR)}")
-        out.extend(f"if {_wrap(c, _OR)}" for c in g.conditions)
-    return " ".join(out)
-
-
-def expr(e: A.Expr) -> str:
-    if isinstance(e, A.Name):
-        return f"{e.scope}:{e.id}" if e.scope else e.id
-    if isinstance(e, A.Constant):
-        v = e.value
-        if v is True:
+    def constant(self, value: Any) -> str:
+        if value is True:
             return "true"
-        if v is False:
+        if value is False:
             return "false"
-        if v is None:
+        if value is None:
             return "null"
-        if isinstance(v, str):
-            return _quote(v)
-        if isinstance(v, float):
-            text = repr(v)
-            return text if text not in ("inf", "-inf", "nan") else f"float({text!r})"
-        return repr(v)
-    if isinstance(e, A.FString):
-        return 'f"' + "".join(_fpart(p) for p in e.parts) + '"'
-    if isinstance(e, A.ListExpr):
-        return "[" + ", ".join(_wrap(x, _LAMBDA) for x in e.elts) + "]"
-    if isinstance(e, A.TupleExpr):
-        if len(e.elts) == 1:
-            return f"({_wrap(e.elts[0], _LAMBDA)},)"
-        return "(" + ", ".join(_wrap(x, _LAMBDA) for x in e.elts) + ")"
-    if isinstance(e, A.SetExpr):
-        return "{" + ", ".join(_wrap(x, _LAMBDA) for x in e.elts) + "}"
-    if isinstance(e, A.DictExpr):
-        items = [f"{_wrap(k, _LAMBDA)}: {_wrap(v, _LAMBDA)}" for k, v in zip(e.keys, e.values, strict=True)]
-        return "{" + ", ".join(items) + "}"
-    if isinstance(e, A.Comprehension):
-        gens = _comp(e.generators)
+        if isinstance(value, str):
+            return self.string(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{value!r} has no Dana literal")
+        return repr(value)
+
+    def expr(self, e: A.Expr) -> str:  # noqa: C901 - one branch per node type
+        if isinstance(e, A.Name):
+            return f"{e.scope}:{e.id}" if e.scope else e.id
+        if isinstance(e, A.Constant):
+            return self.constant(e.value)
+        if isinstance(e, A.FString):
+            return self.fstring(e)
+        if isinstance(e, A.ListExpr):
+            return "[" + self.items(e.elts) + "]"
+        if isinstance(e, A.TupleExpr):
+            if len(e.elts) == 1:
+                return f"({self.wrap(e.elts[0], _LAMBDA)},)"
+            return "(" + self.items(e.elts) + ")"
+        if isinstance(e, A.SetExpr):
+            if not e.elts:
+                raise ValueError("an empty set has no Dana literal (write set())")
+            return "{" + self.items(e.elts) + "}"
+        if isinstance(e, A.DictExpr):
+            pairs = zip(e.keys, e.values, strict=True)
+            return "{" + ", ".join(f"{self.expr(k)}: {self.expr(v)}" for k, v in pairs) + "}"
+        if isinstance(e, A.Comprehension):
+            return self.comprehension(e)
+        if isinstance(e, A.Lambda):
+            return self.lambda_(e)
+        if isinstance(e, A.Call):
+            return f"{self.wrap(e.func, _POSTFIX)}({self.arguments(e.args, e.keywords)})"
+        if isinstance(e, A.Attribute):
+            base = self.wrap(e.value, _POSTFIX)
+            if isinstance(e.value, A.Constant) and isinstance(e.value.value, int) and base.isdigit():
+                base = f"({base})"  # `1.real` would lex as the float `1.`
+            return f"{base}.{e.attr}"
+        if isinstance(e, A.Subscript):
+            return f"{self.wrap(e.value, _POSTFIX)}[{', '.join(self.index(i) for i in e.index)}]"
+        if isinstance(e, A.Slice):
+            return self.index(e)
+        if isinstance(e, A.BinOp):
+            if e.op == "**":  # right-associative; unary minus binds tighter on the right only
+                return f"{self.wrap(e.left, _POSTFIX)} ** {self.wrap(e.right, _UNARY)}"
+            level = _BINARY[e.op]
+            return f"{self.wrap(e.left, level)} {e.op} {self.wrap(e.right, level + 1)}"
+        if isinstance(e, A.UnaryOp):
+            if e.op == "not":
+                return f"not {self.wrap(e.operand, _NOT)}"
+            return e.op + self.wrap(e.operand, _UNARY)
+        if isinstance(e, A.BoolOp):
+            level = _OR if e.op == "or" else _AND
+            return f" {e.op} ".join(self.wrap(v, level + 1) for v in e.values)
+        if isinstance(e, A.Compare):
+            parts = [self.wrap(e.left, _ADD)]
+            for op, right in zip(e.ops, e.comparators, strict=True):
+                parts.append(f"{op} {self.wrap(right, _ADD)}")
+            return " ".join(parts)
+        if isinstance(e, A.IfExp):
+            body, test = self.wrap(e.body, _OR), self.wrap(e.test, _OR)
+            return f"{body} if {test} else {self.expr(e.orelse)}"
+        if isinstance(e, A.Placeholder):
+            return "$$"
+        raise TypeError(f"cannot print {type(e).__name__} as a Dana expression")
+
+    def items(self, elts: tuple[A.Expr, ...]) -> str:
+        return ", ".join(self.expr(x) for x in elts)
+
+    def arguments(self, args: tuple[A.Expr, ...], keywords: tuple[A.Keyword, ...]) -> str:
+        parts = [self.expr(a) for a in args] + [f"{k.name}={self.expr(k.value)}" for k in keywords]
+        return ", ".join(parts)
+
+    def index(self, i: A.Expr) -> str:
+        if not isinstance(i, A.Slice):
+            return self.expr(i)
+        bounds = [i.lower, i.upper] + ([i.step] if i.step is not None else [])
+        return ":".join(self.wrap(b, _IFEXP) if b is not None else "" for b in bounds)
+
+    def comprehension(self, e: A.Comprehension) -> str:
+        clauses = []
+        for g in e.generators:
+            clauses.append(f"for {', '.join(g.targets)} in {self.wrap(g.iter, _OR)}")
+            clauses.extend(f"if {self.wrap(c, _OR)}" for c in g.conditions)
+        tail = " ".join(clauses)
         if e.kind == "dict":
-            return f"{{({_wrap(e.element, _LAMBDA)}: {_wrap(e.value, _LAMBDA)}) {gens}}}"  # type: ignore[arg-type]
-        element = _wrap(e.element, _OR)
-        return {"list": f"[{element} {gens}]", "set": f"{{{element} {gens}}}", "gen": f"({element} {gens})"}[e.kind]
-    if isinstance(e, A.Lambda):
+            assert e.value is not None
+            return f"{{({self.expr(e.element)}: {self.expr(e.value)}) {tail}}}"
+        element = self.wrap(e.element, _IFEXP)
+        opening, closing = {"list": "[]", "set": "{}", "gen": "()"}[e.kind]
+        return f"{opening}{element} {tail}{closing}"
+
+    def lambda_(self, e: A.Lambda) -> str:
         head = "lambda"
         if e.receiver is not None:
-            head += f" ({_param(e.receiver)})"
+            head += f" ({self.param(e.receiver)})"
         if e.params:
-            head += " " + ", ".join(_param(p) for p in e.params)
-        return f"{head} :: {_wrap(e.body, _LAMBDA)}"
-    if isinstance(e, A.Call):
-        return f"{_wrap(e.func, _POSTFIX)}({_args(e.args, e.keywords)})"
-    if isinstance(e, A.Attribute):
-        base = _wrap(e.value, _POSTFIX)
-        if isinstance(e.value, A.Constant) and isinstance(e.value.value, int) and not isinstance(e.value.value, bool):
-            base = f"({base})"
-        return f"{base}.{e.attr}"
-    if isinstance(e, A.Subscript):
-        return f"{_wrap(e.value, _POSTFIX)}[{', '.join(_index(i) for i in e.index)}]"
-    if isinstance(e, A.Slice):
-        return _index(e)
-    if isinstance(e, A.BinOp):
-        p = _BIN_PREC[e.op]
-        if e.op == "**":
-            return f"{_wrap(e.left, _POSTFIX)} ** {_wrap(e.right, _UNARY)}"
-        return f"{_wrap(e.left, p)} {e.op} {_wrap(e.right, p + 1)}"
-    if isinstance(e, A.UnaryOp):
-        if e.op == "not":
-            return f"not {_wrap(e.operand, _NOT)}"
-        inner = _wrap(e.operand, _UNARY)
-        if inner.startswith(("-", "+")):
-            inner = f"({inner})"
-        return f"{e.op}{inner}"
-    if isinstance(e, A.BoolOp):
-        p = _OR if e.op == "or" else _AND
-        return f" {e.op} ".join(_wrap(v, p + 1) for v in e.values)
-    if isinstance(e, A.Compare):
-        parts = [_wrap(e.left, _ADD)]
-        for op, right in zip(e.ops, e.comparators, strict=True):
-            parts.append(f"{op} {_wrap(right, _ADD)}")
-        return " ".join(parts)
-    if isinstance(e, A.IfExp):
-        return f"{_wrap(e.body, _OR)} if {_wrap(e.test, _OR)} else {_wrap(e.orelse, _IFEXP)}"
-    if isinstance(e, A.Placeholder):
-        return "$$"
-    raise TypeError(f"cannot print {type(e).__name__}")
+            # a default that is itself a conditional or lambda would swallow the `::`
+            head += " " + ", ".join(self.param(p, _OR) for p in e.params)
+        return f"{head} :: {self.expr(e.body)}"
 
-
-def _index(i: A.Expr) -> str:
-    if isinstance(i, A.Slice):
-        out = (expr(i.lower) if i.lower else "") + ":" + (expr(i.upper) if i.upper else "")
-        if i.step is not None:
-            out += ":" + expr(i.step)
+    # ------------------------------------------------------------ definitions
+    def param(self, p: A.Param, default_minimum: int = _LAMBDA) -> str:
+        out = p.name
+        if p.annotation is not None:
+            out += f": {type_source(p.annotation)}"
+        if p.default is not None:
+            out += f" = {self.wrap(p.default, default_minimum)}"
         return out
-    return _wrap(i, _LAMBDA)
 
+    def params(self, params: tuple[A.Param, ...]) -> str:
+        return ", ".join(self.param(p) for p in params)
 
-def _fpart(p: str | A.FormattedValue) -> str:
-    if isinstance(p, str):
-        return _fstring_part(p)
-    inner = expr(p.value).replace('"', "'")
-    if inner.startswith("{"):
-        inner = " " + inner
-    out = "{" + inner
-    if p.conversion:
-        out += "!" + p.conversion
-    if p.format_spec is not None:
-        out += ":" + "".join(_fpart(x) for x in p.format_spec.parts)
-    return out + "}"
+    def signature(self, s: A.FunctionDef | A.DeclarativeDef) -> str:
+        head = "sync def " if s.is_sync else "def "
+        if isinstance(s, A.FunctionDef) and s.receiver is not None:
+            head += f"({self.param(s.receiver)}) "
+        head += f"{s.name}({self.params(s.params)})"
+        if s.returns is not None:
+            head += f" -> {type_source(s.returns)}"
+        return head
 
+    def decorators(self, decorators: tuple[A.Decorator, ...], pad: str) -> list[str]:
+        out = []
+        for d in decorators:
+            call = "" if d.args is None else f"({self.arguments(d.args, d.keywords)})"
+            out.append(f"{pad}@{d.name}{call}")
+        return out
 
-def _stage(s: A.Stage) -> str:
-    if isinstance(s, A.ParallelStage):
-        text = "[" + ", ".join(_stage(x) for x in s.stages) + "]"
-    else:
-        text = s.func if s.args is None else f"{s.func}({_args(s.args, s.keywords)})"
-    return text + (f" as {s.capture}" if s.capture else "")
-
-
-def _decorators(decorators: tuple[A.Decorator, ...], pad: str) -> list[str]:
-    out = []
-    for d in decorators:
-        if d.args is None:
-            out.append(f"{pad}@{d.name}")
+    def stage(self, s: A.Stage) -> str:
+        if isinstance(s, A.ParallelStage):
+            text = "[" + ", ".join(self.stage(x) for x in s.stages) + "]"
+        elif s.args is None:
+            text = s.func
         else:
-            out.append(f"{pad}@{d.name}({_args(d.args, d.keywords)})")
-    return out
+            text = f"{s.func}({self.arguments(s.args, s.keywords)})"
+        return text + (f" as {s.capture}" if s.capture else "")
 
+    # ------------------------------------------------------------ statements
+    def block(self, body: tuple[A.Stmt, ...], depth: int) -> list[str]:
+        if not body:
+            raise ValueError("a Dana block needs at least one statement")
+        return [line for s in body for line in self.stmt(s, depth)]
 
-def _block(body: tuple[A.Stmt, ...], depth: int) -> list[str]:
-    out: list[str] = []
-    for s in body or (A.Pass(),):
-        out.extend(stmt_lines(s, depth))
-    return out
+    def stmt(self, s: A.Stmt, depth: int = 0) -> list[str]:  # noqa: C901 - one branch per node type
+        pad = INDENT * depth
+        if isinstance(s, A.ExprStmt):
+            return [pad + self.expr(s.value)]
+        if isinstance(s, A.Assign):
+            text = self.expr(s.target)
+            if s.annotation is not None:
+                text += f": {type_source(s.annotation)}"
+            if s.value is not None:
+                text += f" = {self.expr(s.value)}"
+            return [pad + text]
+        if isinstance(s, A.AugAssign):
+            return [f"{pad}{self.expr(s.target)} {s.op}= {self.expr(s.value)}"]
+        if isinstance(s, A.Pass | A.Break | A.Continue):
+            return [pad + type(s).__name__.lower()]
+        if isinstance(s, A.Return):
+            if s.value is None:
+                return [pad + "return"]
+            if isinstance(s.value, A.TupleExpr) and len(s.value.elts) > 1:
+                return [pad + "return " + self.items(s.value.elts)]
+            return [pad + "return " + self.expr(s.value)]
+        if isinstance(s, A.Raise):
+            text = "raise" if s.exc is None else f"raise {self.expr(s.exc)}"
+            if s.cause is not None:
+                text += f" from {self.expr(s.cause)}"
+            return [pad + text]
+        if isinstance(s, A.Assert):
+            message = f", {self.expr(s.msg)}" if s.msg is not None else ""
+            return [f"{pad}assert {self.expr(s.test)}{message}"]
+        if isinstance(s, A.If):
+            return self.if_(s, depth)
+        if isinstance(s, A.While):
+            return [f"{pad}while {self.expr(s.test)}:", *self.block(s.body, depth + 1)]
+        if isinstance(s, A.For):
+            head = f"{pad}for {', '.join(s.targets)} in {self.expr(s.iter)}:"
+            return [head, *self.block(s.body, depth + 1)]
+        if isinstance(s, A.Try):
+            return self.try_(s, depth)
+        if isinstance(s, A.With):
+            items = ", ".join(
+                self.expr(i.context) + (f" as {i.name}" if i.name else "") for i in s.items
+            )
+            return [f"{pad}with {items}:", *self.block(s.body, depth + 1)]
+        if isinstance(s, A.FunctionDef):
+            head = f"{pad}{self.signature(s)}:"
+            return [*self.decorators(s.decorators, pad), head, *self.block(s.body, depth + 1)]
+        if isinstance(s, A.DeclarativeDef):
+            pipeline = " | ".join(self.stage(x) for x in s.stages)
+            return [*self.decorators(s.decorators, pad), f"{pad}{self.signature(s)} = {pipeline}"]
+        if isinstance(s, A.TypeDecl):
+            return self.type_decl(s, depth)
+        if isinstance(s, A.AgentDecl):
+            head = f"{pad}agent {s.name}" + (f"({s.blueprint})" if s.blueprint else "")
+            if not s.has_block:
+                return [head]
+            inner = pad + INDENT
+            fields = [f"{inner}{k.name} = {self.expr(k.value)}" for k in s.overrides]
+            return [head + ":", *(fields or [inner + '""'])]  # an agent block has no `pass`
+        if isinstance(s, A.InterfaceDecl):
+            return self.interface(s, depth)
+        if isinstance(s, A.Import):
+            return [f"{pad}import {s.module}" + (f" as {s.alias}" if s.alias else "")]
+        if isinstance(s, A.ImportFrom):
+            names = ", ".join(n + (f" as {a}" if a else "") for n, a in s.names) or "*"
+            return [f"{pad}from {'.' * s.level}{s.module} import {names}"]
+        raise TypeError(f"cannot print {type(s).__name__} as a Dana statement")
 
-
-def stmt_lines(s: A.Stmt, depth: int = 0) -> list[str]:
-    pad = INDENT * depth
-    if isinstance(s, A.ExprStmt):
-        return [pad + expr(s.value)]
-    if isinstance(s, A.Assign):
-        target = expr(s.target)
-        if s.annotation is not None:
-            text = f"{target}: {_type(s.annotation)}"
-            return [pad + text + (f" = {expr(s.value)}" if s.value is not None else "")]
-        return [f"{pad}{target} = {expr(s.value)}"]  # type: ignore[arg-type]
-    if isinstance(s, A.AugAssign):
-        return [f"{pad}{expr(s.target)} {s.op}= {expr(s.value)}"]
-    if isinstance(s, A.Pass):
-        return [pad + "pass"]
-    if isinstance(s, A.Break):
-        return [pad + "break"]
-    if isinstance(s, A.Continue):
-        return [pad + "continue"]
-    if isinstance(s, A.Return):
-        if s.value is None:
-            return [pad + "return"]
-        if isinstance(s.value, A.TupleExpr) and len(s.value.elts) > 1:
-            return [pad + "return " + ", ".join(_wrap(x, _LAMBDA) for x in s.value.elts)]
-        return [pad + "return " + expr(s.value)]
-    if isinstance(s, A.Raise):
-        text = "raise"
-        if s.exc is not None:
-            text += " " + expr(s.exc)
-        if s.cause is not None:
-            text += " from " + expr(s.cause)
-        return [pad + text]
-    if isinstance(s, A.Assert):
-        return [pad + "assert " + expr(s.test) + (f", {expr(s.msg)}" if s.msg is not None else "")]
-    if isinstance(s, A.If):
-        out = [f"{pad}{'elif' if s.is_elif and False else 'if'} {expr(s.test)}:"] + _block(s.body, depth + 1)
+    def if_(self, s: A.If, depth: int) -> list[str]:
+        pad = INDENT * depth
+        out = [f"{pad}if {self.expr(s.test)}:", *self.block(s.body, depth + 1)]
         orelse = s.orelse
         while len(orelse) == 1 and isinstance(orelse[0], A.If) and orelse[0].is_elif:
             branch = orelse[0]
-            out += [f"{pad}elif {expr(branch.test)}:"] + _block(branch.body, depth + 1)
+            out += [f"{pad}elif {self.expr(branch.test)}:", *self.block(branch.body, depth + 1)]
             orelse = branch.orelse
         if orelse:
-            out += [f"{pad}else:"] + _block(orelse, depth + 1)
+            out += [f"{pad}else:", *self.block(orelse, depth + 1)]
         return out
-    if isinstance(s, A.While):
-        return [f"{pad}while {expr(s.test)}:"] + _block(s.body, depth + 1)
-    if isinstance(s, A.For):
-        return [f"{pad}for {', '.join(s.targets)} in {expr(s.iter)}:"] + _block(s.body, depth + 1)
-    if isinstance(s, A.Try):
-        out = [pad + "try:"] + _block(s.body, depth + 1)
+
+    def try_(self, s: A.Try, depth: int) -> list[str]:
+        pad = INDENT * depth
+        out = [pad + "try:", *self.block(s.body, depth + 1)]
         for h in s.handlers:
             head = "except"
             if h.type is not None:
-                head += " " + expr(h.type)
+                head += " " + self.expr(h.type)
             if h.name:
                 head += f" as {h.name}"
-            out += [pad + head + ":"] + _block(h.body, depth + 1)
+            out += [f"{pad}{head}:", *self.block(h.body, depth + 1)]
         if s.orelse:
-            out += [pad + "else:"] + _block(s.orelse, depth + 1)
+            out += [pad + "else:", *self.block(s.orelse, depth + 1)]
         if s.finalbody:
-            out += [pad + "finally:"] + _block(s.finalbody, depth + 1)
+            out += [pad + "finally:", *self.block(s.finalbody, depth + 1)]
         return out
-    if isinstance(s, A.With):
-        items = ", ".join(expr(i.context) + (f" as {i.name}" if i.name else "") for i in s.items)
-        return [f"{pad}with {items}:"] + _block(s.body, depth + 1)
-    if isinstance(s, A.FunctionDef):
-        head = "sync def " if s.is_sync else "def "
-        if s.receiver is not None:
-            head += f"({_param(s.receiver)}) "
-        head += f"{s.name}({', '.join(_param(p) for p in s.params)})"
-        if s.returns is not None:
-            head += f" -> {_type(s.returns)}"
-        return _decorators(s.decorators, pad) + [pad + head + ":"] + _block(s.body, depth + 1)
-    if isinstance(s, A.DeclarativeDef):
-        head = "sync def " if s.is_sync else "def "
-        head += f"{s.name}({', '.join(_param(p) for p in s.params)})"
-        if s.returns is not None:
-            head += f" -> {_type(s.returns)}"
-        return _decorators(s.decorators, pad) + [pad + head + " = " + " | ".join(_stage(x) for x in s.stages)]
-    if isinstance(s, A.TypeDecl):
+
+    def type_decl(self, s: A.TypeDecl, depth: int) -> list[str]:
+        pad, inner = INDENT * depth, INDENT * (depth + 1)
         out = [f"{pad}{s.kind} {s.name}" + (f"({s.base})" if s.base else "") + ":"]
-        inner = pad + INDENT
         if s.docstring is not None:
-            out.append(inner + _quote(s.docstring))
+            out.append(inner + self.string(s.docstring))
         for f in s.fields:
-            out.append(f"{inner}{f.name}: {_type(f.annotation)}" + (f" = {expr(f.default)}" if f.default is not None else ""))
+            default = f" = {self.expr(f.default)}" if f.default is not None else ""
+            out.append(f"{inner}{f.name}: {type_source(f.annotation)}{default}")
         for m in s.methods:
-            out += stmt_lines(m, depth + 1)
+            out += self.stmt(m, depth + 1)
         if len(out) == 1:
             out.append(inner + "pass")
         return out
-    if isinstance(s, A.AgentDecl):
-        head = f"{pad}agent {s.name}" + (f"({s.blueprint})" if s.blueprint else "")
-        if not s.has_block:
-            return [head]
-        return [head + ":"] + [f"{pad}{INDENT}{k.name} = {expr(k.value)}" for k in s.overrides]
-    if isinstance(s, A.InterfaceDecl):
+
+    def interface(self, s: A.InterfaceDecl, depth: int) -> list[str]:
+        pad, inner = INDENT * depth, INDENT * (depth + 1)
         out = [f"{pad}interface {s.name}:"]
-        inner = pad + INDENT
         if s.docstring is not None:
-            out.append(inner + _quote(s.docstring))
+            out.append(inner + self.string(s.docstring))
         for m in s.methods:
-            out.append(f"{inner}{m.name}({', '.join(_param(p) for p in m.params)})" + (f" -> {_type(m.returns)}" if m.returns is not None else ""))
+            returns = f" -> {type_source(m.returns)}" if m.returns is not None else ""
+            out.append(f"{inner}{m.name}({self.params(m.params)}){returns}")
         out += [inner + e for e in s.embeds]
         if len(out) == 1:
             out.append(inner + "pass")
         return out
-    if isinstance(s, A.Import):
-        return [f"{pad}import {s.module}" + (f" as {s.alias}" if s.alias else "")]
-    if isinstance(s, A.ImportFrom):
-        names = "*" if not s.names else ", ".join(n + (f" as {a}" if a else "") for n, a in s.names)
-        return [f"{pad}from {'.' * s.level}{s.module} import {names}"]
-    raise TypeError(f"cannot print {type(s).__name__}")
 
 
-def to_source(node: Any) -> str:
-    """Dana source for a module, statement, expression or type."""
+def type_source(t: A.TypeExpr) -> str:
+    """`int`, `list[str]`, `dict[str, int | None]`, `A | B`."""
+    if isinstance(t, A.TypeUnion):
+        return " | ".join(type_source(o) for o in t.options)
+    if t.args:
+        return f"{t.name}[{', '.join(type_source(a) for a in t.args)}]"
+    return t.name
+
+
+def to_source(node: A.Node) -> str:
+    """Dana source for a module, statement (with trailing newline), expression or type."""
+    printer = _Printer()
     if isinstance(node, A.Module):
-        return "\n".join(line for s in node.body for line in stmt_lines(s)) + "\n"
+        return "".join(line + "\n" for s in node.body for line in printer.stmt(s))
     if isinstance(node, A.Stmt):
-        return "\n".join(stmt_lines(node)) + "\n"
+        return "".join(line + "\n" for line in printer.stmt(node))
     if isinstance(node, A.TypeRef | A.TypeUnion):
-        return _type(node)
-    return expr(node)
+        return type_source(node)
+    if isinstance(node, A.Expr):
+        return printer.expr(node)
+    raise TypeError(f"cannot print {type(node).__name__}")
 
 
 def dump_ast(module: A.Module) -> str:
-    """An indented view of the tree, for `dana-poet parse --ast`."""
+    """An indented view of the tree with source positions, for `dana-poet parse --ast`."""
     lines: list[str] = []
 
-    def walk(value: Any, depth: int, label: str = "") -> None:
+    def walk(value: Any, depth: int, label: str) -> None:
         pad = "  " * depth
-        prefix = f"{label}=" if label else ""
+        prefix = f"{label}: " if label else ""
         if isinstance(value, A.Node):
-            span = getattr(value, "span", None)
-            where = f"  @{span.line}:{span.column}" if span is not None and span.line else ""
-            simple = {
-                s: getattr(value, s)
-                for s in value.__slots__  # type: ignore[attr-defined]
-                if s != "span" and not isinstance(getattr(value, s), A.Node | tuple)
-            }
-            attrs = " ".join(f"{k}={v!r}" for k, v in simple.items())
-            lines.append(f"{pad}{prefix}{type(value).__name__}{(' ' + attrs) if attrs else ''}{where}")
-            for s in value.__slots__:  # type: ignore[attr-defined]
-                child = getattr(value, s)
-                if s != "span" and isinstance(child, A.Node | tuple) and child != ():
-                    walk(child, depth + 1, s)
+            fields = [n for n in value.__dataclass_fields__ if n != "span"]  # type: ignore[attr-defined]
+            children = [n for n in fields if isinstance(getattr(value, n), A.Node | tuple)]
+            simple = " ".join(
+                f"{n}={getattr(value, n)!r}"
+                for n in fields
+                if n not in children and getattr(value, n) is not None and getattr(value, n) is not False
+            )
+            span = getattr(value, "span", A.NO_SPAN)
+            where = f"  @{span.line}:{span.column}" if span.line else ""
+            lines.append(f"{pad}{prefix}{type(value).__name__}{' ' + simple if simple else ''}{where}")
+            for n in children:
+                child = getattr(value, n)
+                if child != ():
+                    walk(child, depth + 1, n)
         elif isinstance(value, tuple):
-            lines.append(f"{pad}{prefix}[")
+            if not any(isinstance(v, A.Node) for v in value):
+                lines.append(f"{pad}{prefix}{list(value)!r}")
+                return
+            lines.append(f"{pad}{prefix}[{len(value)}]")
             for item in value:
-                walk(item, depth + 1)
-            lines.append(f"{pad}]")
+                walk(item, depth + 1, "")
         else:
             lines.append(f"{pad}{prefix}{value!r}")
 
     for s in module.body:
-        walk(s, 0)
+        walk(s, 0, "")
     return "\n".join(lines)

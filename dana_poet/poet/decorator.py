@@ -216,6 +216,7 @@ def enhance(
     _FUNCTIONS[_function_key(directory, name)] = record
     tracer = _tracer(config)
     retries = config.retries
+    trainable = bool(learnable)
 
     def bind_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         inputs = dict(zip(param_names, args, strict=False))
@@ -254,7 +255,7 @@ def enhance(
         store = record.store
         execution_id = store.new_execution_id()
         store.record_execution(
-            execution_id, record.key, record.version, inputs, result, dict(record.params), {}
+            execution_id, record.key, record.version, inputs, result, record.params, {}, persist=trainable
         )
         return attach(result, execution_id)
 

@@ -9,6 +9,7 @@ running until it returns to the interpreter (see docs/operate.md).
 
 from __future__ import annotations
 
+import _thread
 import contextvars
 import ctypes
 import queue
@@ -95,7 +96,7 @@ class _Worker(threading.Thread):
 
     def run(self) -> None:
         box: list[tuple[bool, Any]] = []
-        done = threading.Event()
+        done = _thread.allocate_lock()
         try:
             while True:
                 job = self.jobs.get()
@@ -108,14 +109,17 @@ class _Worker(threading.Thread):
                     raise
                 except BaseException as exc:  # noqa: BLE001 - handed to the caller
                     box.append((False, exc))
-                done.set()
+                done.release()
                 if self.tainted:
                     return
                 self.pool.release(self)
         except _Interrupted:
             if not box:
                 box.append((False, None))
-            done.set()
+            try:
+                done.release()
+            except RuntimeError:
+                pass
 
     tainted = False
 
@@ -223,9 +227,10 @@ class Operator:
             self._timed_out()
         worker = _POOL.acquire()
         box: list[tuple[bool, Any]] = []
-        done = threading.Event()
+        done = _thread.allocate_lock()
+        done.acquire()  # released by the worker when the job is finished
         worker.jobs.put((contextvars.copy_context(), fn, args, kwargs, box, done))
-        if not done.wait(remaining):
+        if not done.acquire(timeout=remaining):
             worker.tainted = True  # never reused: the interrupt may land after the job
             _interrupt(worker)
             self._timed_out()

@@ -388,9 +388,13 @@ def build_perceiver(
         if isinstance(annotation, str):
             annotation = EMPTY
         plan.append((p.name, annotation, _exact_type(annotation), p.default))
-    by_name = {name: (annotation, exact, default) for name, annotation, exact, default in plan}
     # domain coercers must see even well-typed values (clamping a credit score, say)
-    has_domain_coercers = bool(domain and domain.coercers)
+    plan = [
+        (name, annotation, None if (domain and domain.coercers_for(name, typing.get_origin(annotation) or annotation)) else exact, default)
+        for name, annotation, exact, default in plan
+    ]
+    by_name = {name: (annotation, exact, default) for name, annotation, exact, default in plan}
+    has_domain_coercers = False
 
     def one(name: str, annotation: Any, default: Any, value: Any) -> Any:
         if value is None and default is not EMPTY and default is not None and not _allows_none(annotation):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 _BATCH = 256
+_RECENT = 4096
 _TOKEN = f"{os.getpid():x}{int(time.time() * 1000) % 0xFFFFFF:06x}"
 _COUNTER = itertools.count(1)  # process-wide: ids are unique across every store in the process
 
@@ -101,7 +102,7 @@ class POETStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._buffer: list[tuple[Any, ...]] = []
-        self._recent: dict[str, ExecutionRecord] = {}
+        self._recent: dict[str, tuple[Any, ...]] = {}
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._warned: set[str] = set()
@@ -141,26 +142,34 @@ class POETStore:
         params: dict[str, Any],
         timings: dict[str, Any],
         error: str | None = None,
+        *,
+        persist: bool = True,
     ) -> None:
-        record = ExecutionRecord(execution_id, function, version, inputs, output, params, timings, error, time.time())
-        with self._lock:
-            self._recent[execution_id] = record
-            if len(self._recent) > 4096:
-                self._recent.pop(next(iter(self._recent)))
-            self._buffer.append(record)  # type: ignore[arg-type]
-            full = len(self._buffer) >= _BATCH
-        if full:
-            self.flush()
+        """Remember one execution. On every call, so cheap: a tuple in memory; SQLite in batches.
+
+        With persist=False the execution stays in memory only, until feedback names it.
+        """
+        row = (execution_id, function, version, inputs, output, params, timings, error, time.time())
+        recent = self._recent
+        recent[execution_id] = row
+        if len(recent) > 2 * _RECENT:  # amortised: trim to the newest _RECENT now and then
+            self._recent = dict(list(recent.items())[-_RECENT:])
+        if persist:
+            self._buffer.append(row)
+            if len(self._buffer) >= _BATCH:
+                self.flush()
 
     def flush(self) -> None:
         with self._lock:
             pending, self._buffer = self._buffer, []
+        self._insert_executions(pending)
+
+    def _insert_executions(self, pending: list[tuple[Any, ...]]) -> None:
         if not pending:
             return
         rows = [
-            (r.execution_id, r.function, r.version, _dumps(r.inputs), _dumps(r.output), _dumps(r.params),
-             _dumps(r.timings), r.error, r.created)
-            for r in pending  # type: ignore[attr-defined]
+            (r[0], r[1], r[2], _dumps(r[3]), _dumps(r[4]), _dumps(r[5]), _dumps(r[6]), r[7], r[8])
+            for r in pending
         ]
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
@@ -180,7 +189,7 @@ class POETStore:
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
         recent = self._recent.get(execution_id)
         if recent is not None:
-            return recent
+            return ExecutionRecord(*recent)
         if not (self.root / "poet.db").exists():
             return None
         self.flush()
@@ -206,6 +215,9 @@ class POETStore:
         execution = self.get_execution(execution_id)
         function = execution.function if execution is not None else ""
         self.flush()  # the execution row lands before the feedback that names it
+        row = self._recent.get(execution_id)
+        if row is not None:
+            self._insert_executions([row])
         feedback_id = f"f{_TOKEN}-{next(_COUNTER)}"
         db = self._db()
         db.execute("BEGIN IMMEDIATE")

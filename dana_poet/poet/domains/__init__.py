@@ -52,13 +52,19 @@ class Domain:
     sample_inputs: dict[str, list[Any]] = field(default_factory=dict)
 
     def coercers_for(self, parameter: str, target: Any) -> list[ParamCoercer]:
-        return [c for c in self.coercers if c.matches(parameter, target)]
+        key = (parameter, target)
+        cache = _MATCH_CACHE.setdefault(id(self), {})
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = [c for c in self.coercers if c.matches(parameter, target)]
+        return found
 
     def is_ratio(self, parameter: str) -> bool:
         return bool(self.ratio_pattern) and re.search(self.ratio_pattern, parameter, re.I) is not None
 
 
 _REGISTRY: dict[str, Domain] = {}
+_MATCH_CACHE: dict[int, dict[tuple[str, Any], list[ParamCoercer]]] = {}
 _BUILTIN = (
     "financial_services",
     "building_management",

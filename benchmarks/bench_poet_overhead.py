@@ -1,0 +1,66 @@
+"""Per-call overhead of @poet on the warm path, against peers measured in the same run.
+
+Run: .venv/bin/python benchmarks/bench_poet_overhead.py
+Peers: a bare call, pydantic.validate_call, tenacity.retry, stamina.retry (when installed).
+Goal: our overhead no more than validate_call's; with a timeout set, under 30 microseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import timeit
+
+os.environ.setdefault("DANA_POET_DIR", tempfile.mkdtemp())
+
+from dana_poet import poet  # noqa: E402
+
+
+def bare(score: int, income: float) -> str:
+    return "approved" if score >= 700 and income >= 50000 else "declined"
+
+
+def per_call(fn, n: int = 50_000) -> float:
+    best = min(timeit.repeat(lambda: fn(720, 65000.0), number=n, repeat=5))
+    return best / n * 1e6
+
+
+def main() -> None:
+    rows: list[tuple[str, float]] = [("bare call", per_call(bare))]
+    try:
+        from pydantic import validate_call
+
+        rows.append(("pydantic.validate_call", per_call(validate_call(bare))))
+    except ImportError:
+        pass
+    try:
+        import tenacity
+
+        rows.append(("tenacity.retry(stop_after_attempt(2))", per_call(tenacity.retry(stop=tenacity.stop_after_attempt(2))(bare))))
+    except ImportError:
+        pass
+    try:
+        import stamina
+
+        rows.append(("stamina.retry(on=Exception, attempts=2)", per_call(stamina.retry(on=Exception, attempts=2)(bare))))
+    except ImportError:
+        pass
+    rows.append(("@poet(retries=1)", per_call(poet(retries=1)(bare))))
+    rows.append(("@poet(domain=financial_services)", per_call(poet(domain="financial_services")(bare))))
+    rows.append(("@poet(timeout=5)", per_call(poet(timeout=5)(bare), n=20_000)))
+    base = rows[0][1]
+    print(f"{'wrapper':44} {'us/call':>9} {'overhead us':>12}")
+    for name, us in rows:
+        print(f"{name:44} {us:9.2f} {us - base:12.2f}")
+    table = dict(rows)
+    ours = table["@poet(retries=1)"] - base
+    if "pydantic.validate_call" in table:
+        theirs = table["pydantic.validate_call"] - base
+        verdict = "PASS" if ours <= theirs else "MISS"
+        print(f"\noverhead vs validate_call: {ours:.2f} us vs {theirs:.2f} us (ratio {ours / theirs:.2f}) {verdict}")
+    timed = table["@poet(timeout=5)"] - base
+    print(f"overhead with a timeout: {timed:.2f} us (goal < 30) {'PASS' if timed < 30 else 'MISS'}")
+
+
+if __name__ == "__main__":
+    main()
