@@ -36,17 +36,29 @@ def main() -> None:
     try:
         import tenacity
 
-        rows.append(("tenacity.retry(stop_after_attempt(2))", per_call(tenacity.retry(stop=tenacity.stop_after_attempt(2))(bare))))
+        rows.append(
+            (
+                "tenacity.retry(stop_after_attempt(2))",
+                per_call(tenacity.retry(stop=tenacity.stop_after_attempt(2))(bare)),
+            )
+        )
     except ImportError:
         pass
     try:
         import stamina
 
-        rows.append(("stamina.retry(on=Exception, attempts=2)", per_call(stamina.retry(on=Exception, attempts=2)(bare))))
+        rows.append(
+            (
+                "stamina.retry(on=Exception, attempts=2)",
+                per_call(stamina.retry(on=Exception, attempts=2)(bare)),
+            )
+        )
     except ImportError:
         pass
     rows.append(("@poet(retries=1)", per_call(poet(retries=1)(bare))))
-    rows.append(("@poet(domain=financial_services)", per_call(poet(domain="financial_services")(bare))))
+    rows.append(
+        ("@poet(domain=financial_services)", per_call(poet(domain="financial_services")(bare)))
+    )
     rows.append(("@poet(timeout=5)", per_call(poet(timeout=5)(bare), n=20_000)))
     base = rows[0][1]
     print(f"{'wrapper':44} {'us/call':>9} {'overhead us':>12}")
@@ -57,7 +69,9 @@ def main() -> None:
     if "pydantic.validate_call" in table:
         theirs = table["pydantic.validate_call"] - base
         verdict = "PASS" if ours <= theirs else "MISS"
-        print(f"\noverhead vs validate_call: {ours:.2f} us vs {theirs:.2f} us (ratio {ours / theirs:.2f}) {verdict}")
+        print(
+            f"\noverhead vs validate_call: {ours:.2f} us vs {theirs:.2f} us (ratio {ours / theirs:.2f}) {verdict}"
+        )
     timed = table["@poet(timeout=5)"] - base
     print(f"overhead with a timeout: {timed:.2f} us (goal < 30) {'PASS' if timed < 30 else 'MISS'}")
 

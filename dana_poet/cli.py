@@ -60,7 +60,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             for item in args.args:
                 key, sep, value = item.partition("=")
                 if not sep:
-                    print(f"dana-poet: arguments to __main__ are key=value, got {item!r}", file=sys.stderr)
+                    print(
+                        f"dana-poet: arguments to __main__ are key=value, got {item!r}",
+                        file=sys.stderr,
+                    )
                     return EXIT_FAILED
                 kwargs[key] = _parse_cli_value(value)
             g["__main__"](**kwargs)
@@ -109,7 +112,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dana-poet", description="Run Dana (.na) programs with POET.")
+    parser = argparse.ArgumentParser(
+        prog="dana-poet", description="Run Dana (.na) programs with POET."
+    )
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -73,7 +73,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for error in meta.get("errors") or []:
             console.print(f"  [yellow]fallback reason:[/] {error}")
         lexer = "python"  # Dana's surface syntax highlights well as Python
-        console.print(Syntax(r.stage_source or "# (no stage code: built-in engines)", lexer, line_numbers=True))
+        console.print(
+            Syntax(
+                r.stage_source or "# (no stage code: built-in engines)", lexer, line_numbers=True
+            )
+        )
     return EXIT_OK
 
 
@@ -89,7 +93,9 @@ def cmd_transpile(args: argparse.Namespace) -> int:
         from dana_poet.lang.compiler import Compiler
 
         program = new_program(args.file)
-        tree = Compiler(args.file, program.builtin_names, Path(args.file).read_text()).module_ast(module)
+        tree = Compiler(args.file, program.builtin_names, Path(args.file).read_text()).module_ast(
+            module
+        )
         text = py.unparse(tree) + "\n"
     else:
         from dana_poet.lang.printer import to_source
@@ -134,7 +140,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     store = _store_for(path)
     known = {v.version for v in store.list_versions(fn)} | {0}
     if args.version not in known:
-        print(f"dana-poet: {fn} has no version {args.version} (known: {sorted(known)})", file=sys.stderr)
+        print(
+            f"dana-poet: {fn} has no version {args.version} (known: {sorted(known)})",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     store.set_current(fn, args.version)
     print(f"{fn}: current version is now v{args.version}")

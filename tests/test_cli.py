@@ -12,13 +12,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(tmp_path: Path, source: str, *args: str, name: str = "prog.na") -> subprocess.CompletedProcess[str]:
+def run(
+    tmp_path: Path, source: str, *args: str, name: str = "prog.na"
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / name).write_text(source)
     env = {**os.environ, "DANA_MOCK_LLM": "true"}
     env.pop("DANA_POET_DIR", None)
     return subprocess.run(
         [sys.executable, "-m", "dana_poet.cli", "run", name, *args],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
 
 
@@ -39,14 +45,24 @@ def test_runtime_error_shows_the_dana_call_chain(tmp_path):
     r = run(tmp_path, src)
     assert r.returncode == 1
     assert "ZeroDivisionError" in r.stderr
-    for fragment in ("prog.na:7 in top level", "prog.na:5 in outer", "prog.na:2 in divide", "return a / b"):
+    for fragment in (
+        "prog.na:7 in top level",
+        "prog.na:5 in outer",
+        "prog.na:2 in divide",
+        "return a / b",
+    ):
         assert fragment in r.stderr
     assert "Traceback" not in r.stderr
 
 
 def test_debug_shows_the_python_traceback(tmp_path):
     (tmp_path / "p.na").write_text("x = 1 / 0\n")
-    r = subprocess.run([sys.executable, "-m", "dana_poet.cli", "run", "p.na", "--debug"], cwd=tmp_path, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "dana_poet.cli", "run", "p.na", "--debug"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1 and "Traceback" in r.stderr
 
 
@@ -82,12 +98,22 @@ def test_main_receives_key_value_arguments(tmp_path):
 
 def test_parse_command(tmp_path):
     (tmp_path / "p.na").write_text("x = 1\ndef f(a):\n    return a\n")
-    r = subprocess.run([sys.executable, "-m", "dana_poet.cli", "parse", "p.na", "--ast"], cwd=tmp_path, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "dana_poet.cli", "parse", "p.na", "--ast"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and "FunctionDef" in r.stdout
 
 
 def test_missing_file(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "dana_poet.cli", "run", "nope.na"], cwd=tmp_path, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "dana_poet.cli", "run", "nope.na"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1 and "no such file" in r.stderr
 
 
@@ -124,14 +150,14 @@ POET_PROGRAMS = {
     ),
     "retries": (
         "struct Counter:\n    n: int = 0\n"
-        "@poet(retries=2)\ndef flaky(c: Counter) -> str:\n    c.n = c.n + 1\n    if c.n < 3:\n        raise \"transient\"\n    return \"ok\"\n"
-        "c = Counter()\nassert flaky(c) == \"ok\"\nprint(c.n)\n",
+        '@poet(retries=2)\ndef flaky(c: Counter) -> str:\n    c.n = c.n + 1\n    if c.n < 3:\n        raise "transient"\n    return "ok"\n'
+        'c = Counter()\nassert flaky(c) == "ok"\nprint(c.n)\n',
         "3\n",
     ),
     "timeout": (
         "@poet(timeout=0.2, retries=0)\ndef slow_sum(n: int) -> int:\n    total = 0\n    for i in range(n):\n        total = total + i\n    return total\n"
         "assert slow_sum(10) == 45\n"
-        "try:\n    slow_sum(500000000)\nexcept POETTimeoutError as e:\n    print(\"timed out:\", \"slow_sum\" in e.message)\n",
+        'try:\n    slow_sum(500000000)\nexcept POETTimeoutError as e:\n    print("timed out:", "slow_sum" in e.message)\n',
         "timed out: True\n",
     ),
     "feedback": (
@@ -158,7 +184,11 @@ def test_examples_run_as_documented():
     env.pop("DANA_POET_DIR", None)
     r = subprocess.run(
         [sys.executable, "-m", "dana_poet.cli", "run", "credit_check.na"],
-        cwd=ROOT / "examples", capture_output=True, text=True, timeout=120, env=env,
+        cwd=ROOT / "examples",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout == (ROOT / "examples" / "credit_check.expected").read_text()

@@ -236,7 +236,11 @@ def _assign_target(expr: A.Expr, what: str = "assign to") -> A.Expr:
         return expr
     span = getattr(expr, "span", A.NO_SPAN)
     kind = type(expr).__name__.lower()
-    hint = " (Dana has no tuple unpacking; assign each name on its own line)" if kind == "tupleexpr" else ""
+    hint = (
+        " (Dana has no tuple unpacking; assign each name on its own line)"
+        if kind == "tupleexpr"
+        else ""
+    )
     raise DanaSyntaxError(
         f"cannot {what} this expression ({kind}){hint}", line=span.line, column=span.column
     )
@@ -327,7 +331,9 @@ class AstBuilder(Transformer):
 
     def agent_block(self, c: list[Any]) -> A.Stmt:
         fields = tuple(k for k in c[2:] if isinstance(k, A.Keyword))
-        return A.AgentDecl(str(c[0]), str(c[1]) if c[1] is not None else None, fields, True, _cspan(c))
+        return A.AgentDecl(
+            str(c[0]), str(c[1]) if c[1] is not None else None, fields, True, _cspan(c)
+        )
 
     def if_stmt(self, c: list[Any]) -> A.Stmt:
         test, body = c[0], c[1]
@@ -419,7 +425,9 @@ class AstBuilder(Transformer):
 
     def declarative_def(self, c: list[Any]) -> A.Stmt:
         is_sync, name, params, returns, stages = c
-        return A.DeclarativeDef(str(name), params or (), stages, returns, (), bool(is_sync), _cspan(c))
+        return A.DeclarativeDef(
+            str(name), params or (), stages, returns, (), bool(is_sync), _cspan(c)
+        )
 
     def decorator(self, c: list[Any]) -> A.Decorator:
         name, call = str(c[0]), c[1]

@@ -401,7 +401,9 @@ class Compiler:
         plain = py.BinOp(left=_load(left), op=py.Add(), right=_load(right))
         helper = _call(H_ADD, _load(left), _load(right))
         handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=finish(helper))
-        out.append(_at(py.Try(body=finish(plain), handlers=[handler], orelse=[], finalbody=[]), span))
+        out.append(
+            _at(py.Try(body=finish(plain), handlers=[handler], orelse=[], finalbody=[]), span)
+        )
         return out
 
     def s_Raise(self, s: A.Raise) -> list[py.stmt]:
@@ -427,13 +429,29 @@ class Compiler:
                 py.Assign(targets=[_store(left)], value=self.expr(test.left)),
                 py.Assign(targets=[_store(right)], value=self.expr(test.comparators[0])),
             ]
-            cond = py.Compare(left=_load(left), ops=[_CMP[test.ops[0]]()], comparators=[_load(right)])
-            fail = _call(H_ASSERT, msg, _const(source), _load(left), _load(right), _const(test.ops[0]))
-            out.append(py.If(test=py.UnaryOp(op=py.Not(), operand=cond), body=[py.Raise(exc=fail, cause=None)], orelse=[]))
+            cond = py.Compare(
+                left=_load(left), ops=[_CMP[test.ops[0]]()], comparators=[_load(right)]
+            )
+            fail = _call(
+                H_ASSERT, msg, _const(source), _load(left), _load(right), _const(test.ops[0])
+            )
+            out.append(
+                py.If(
+                    test=py.UnaryOp(op=py.Not(), operand=cond),
+                    body=[py.Raise(exc=fail, cause=None)],
+                    orelse=[],
+                )
+            )
             return [_at(n, s.span) for n in out]
         cond = self.expr(test)
         fail = _call(H_ASSERT, msg, _const(source))
-        return [py.If(test=py.UnaryOp(op=py.Not(), operand=cond), body=[py.Raise(exc=fail, cause=None)], orelse=[])]
+        return [
+            py.If(
+                test=py.UnaryOp(op=py.Not(), operand=cond),
+                body=[py.Raise(exc=fail, cause=None)],
+                orelse=[],
+            )
+        ]
 
     def _assert_source(self, s: A.Assert) -> str:
         """The asserted expression as written (the whole line when the assert fits on one)."""
@@ -495,7 +513,9 @@ class Compiler:
                 s.span,
             )
         return self.guarded(
-            s, lambda: [py.Assign(targets=[self.target(target)], value=value_expr())], [s.value, target]
+            s,
+            lambda: [py.Assign(targets=[self.target(target)], value=value_expr())],
+            [s.value, target],
         )
 
     def _typed_value(
@@ -592,7 +612,9 @@ class Compiler:
         check = self._with_guarded_test(
             s.test,
             s.span,
-            lambda t: [py.If(test=py.UnaryOp(op=py.Not(), operand=t), body=[py.Break()], orelse=[])],
+            lambda t: [
+                py.If(test=py.UnaryOp(op=py.Not(), operand=t), body=[py.Break()], orelse=[])
+            ],
         )
         return [py.While(test=_const(True), body=check + body, orelse=[])]
 
@@ -619,14 +641,23 @@ class Compiler:
             if h.name:
                 caught = self.tmp("e")
                 bind = _at(
-                    py.Assign(targets=[_store(h.name)], value=_call(H_CAUGHT, _load(caught))), h.span
+                    py.Assign(targets=[_store(h.name)], value=_call(H_CAUGHT, _load(caught))),
+                    h.span,
                 )
                 handlers.append(
-                    _at(py.ExceptHandler(type=exc_type, name=caught, body=[bind] + handler_body), h.span)
+                    _at(
+                        py.ExceptHandler(type=exc_type, name=caught, body=[bind] + handler_body),
+                        h.span,
+                    )
                 )
             else:
                 handlers.append(
-                    _at(py.ExceptHandler(type=exc_type, name=None, body=handler_body or [py.Pass()]), h.span)
+                    _at(
+                        py.ExceptHandler(
+                            type=exc_type, name=None, body=handler_body or [py.Pass()]
+                        ),
+                        h.span,
+                    )
                 )
         orelse = self.stmts(s.orelse)
         finalbody = self.stmts(s.finalbody)
@@ -652,7 +683,13 @@ class Compiler:
             if p.default is not None:
                 defaults.append(self.expr(p.default))
         return py.arguments(
-            posonlyargs=[], args=args, vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=defaults
+            posonlyargs=[],
+            args=args,
+            vararg=None,
+            kwonlyargs=[],
+            kw_defaults=[],
+            kwarg=None,
+            defaults=defaults,
         )
 
     def _decorators(self, decorators: tuple[A.Decorator, ...]) -> list[py.expr]:
@@ -686,7 +723,9 @@ class Compiler:
             outer = {n for n in local_names - param_names if parent.resolves(n)}
             if outer and parent.kind == "module":
                 for n in sorted(_read_before_write(body, outer)):
-                    get = _call(py.Attribute(value=_load(H_GLOBALS), attr="get", ctx=py.Load()), _const(n))
+                    get = _call(
+                        py.Attribute(value=_load(H_GLOBALS), attr="get", ctx=py.Load()), _const(n)
+                    )
                     prologue.append(py.Assign(targets=[_store(n)], value=get))
             if track:
                 prologue.append(py.Assign(targets=[_store("__dana_last")], value=_const(None)))
@@ -712,7 +751,12 @@ class Compiler:
             self.ctx.loop_depth = saved_loop
         fn = _at(
             py.FunctionDef(
-                name=s.name, args=args, body=body, decorator_list=decorators, returns=returns, type_comment=None
+                name=s.name,
+                args=args,
+                body=body,
+                decorator_list=decorators,
+                returns=returns,
+                type_comment=None,
             ),
             s.span,
         )
@@ -759,19 +803,36 @@ class Compiler:
             self.ctx = parent
             self._pipe_captures = saved_caps
         fn = py.FunctionDef(
-            name=s.name, args=args, body=body, decorator_list=decorators, returns=returns, type_comment=None
+            name=s.name,
+            args=args,
+            body=body,
+            decorator_list=decorators,
+            returns=returns,
+            type_comment=None,
         )
         return [_at(fn, s.span)]
 
     def _pipeline_body(self, s: A.DeclarativeDef, params: list[str]) -> list[py.stmt]:
         current = "__dana_pv"
         initial = [_load(p) for p in params]
-        if len(s.stages) == 1 and isinstance(s.stages[0], A.StageCall) and s.stages[0].args is not None:
+        if (
+            len(s.stages) == 1
+            and isinstance(s.stages[0], A.StageCall)
+            and s.stages[0].args is not None
+        ):
             stage = s.stages[0]
             call = self._stage_call(stage, None, first=False)
             packed = py.Tuple(elts=[_load(p) for p in params], ctx=py.Load())
             lam = py.Lambda(
-                args=py.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+                args=py.arguments(
+                    posonlyargs=[],
+                    args=[],
+                    vararg=None,
+                    kwonlyargs=[],
+                    kw_defaults=[],
+                    kwarg=None,
+                    defaults=[],
+                ),
                 body=call,
             )
             return [py.Return(value=_call(H_PIPE_ARGS, packed, lam))]
@@ -790,7 +851,9 @@ class Compiler:
 
     def _stage(self, stage: A.Stage, inputs: list[py.expr], first: bool) -> py.expr:
         if isinstance(stage, A.ParallelStage):
-            return py.List(elts=[self._stage(sub, inputs, first) for sub in stage.stages], ctx=py.Load())
+            return py.List(
+                elts=[self._stage(sub, inputs, first) for sub in stage.stages], ctx=py.Load()
+            )
         return self._stage_call(stage, inputs, first)
 
     def _stage_func(self, stage: A.StageCall) -> py.expr:
@@ -805,7 +868,8 @@ class Compiler:
         if stage.args is None:
             return _at(py.Call(func=func, args=list(inputs or []), keywords=[]), stage.span)
         uses_placeholder = any(
-            isinstance(n, A.Placeholder) for n in _walk_expr(stage.args + tuple(k.value for k in stage.keywords))
+            isinstance(n, A.Placeholder)
+            for n in _walk_expr(stage.args + tuple(k.value for k in stage.keywords))
         )
         uses_capture = any(
             isinstance(n, A.Name) and n.scope is None and n.id in self._pipe_captures
@@ -827,7 +891,9 @@ class Compiler:
         for f in s.fields:
             default = self.expr(f.default) if f.default is not None else _load("__dana_NO_DEFAULT")
             fields.append(
-                py.Tuple(elts=[_const(f.name), self.type_expr(f.annotation), default], ctx=py.Load())
+                py.Tuple(
+                    elts=[_const(f.name), self.type_expr(f.annotation), default], ctx=py.Load()
+                )
             )
         call = _call(
             H_STRUCT,
@@ -837,7 +903,9 @@ class Compiler:
             _const(s.docstring),
             _const(s.base),
         )
-        out: list[py.stmt] = [_at(py.Assign(targets=[self.target(A.Name(s.name))], value=call), s.span)]
+        out: list[py.stmt] = [
+            _at(py.Assign(targets=[self.target(A.Name(s.name))], value=call), s.span)
+        ]
         for method in s.methods:
             receiver = method.receiver or A.Param("self", A.TypeRef(s.name), None, method.span)
             params = method.params
@@ -845,7 +913,14 @@ class Compiler:
                 receiver = A.Param(params[0].name, A.TypeRef(s.name), None, params[0].span)
                 params = params[1:]
             fixed = A.FunctionDef(
-                method.name, params, method.body, method.returns, method.decorators, receiver, method.is_sync, method.span
+                method.name,
+                params,
+                method.body,
+                method.returns,
+                method.decorators,
+                receiver,
+                method.is_sync,
+                method.span,
             )
             saved = self.ctx.locals
             out.extend(self.s_FunctionDef(fixed))
@@ -855,7 +930,8 @@ class Compiler:
     def s_AgentDecl(self, s: A.AgentDecl) -> list[py.stmt]:
         blueprint = self.expr(A.Name(s.blueprint, None, s.span)) if s.blueprint else _const(None)
         overrides = py.Dict(
-            keys=[_const(k.name) for k in s.overrides], values=[self.expr(k.value) for k in s.overrides]
+            keys=[_const(k.name) for k in s.overrides],
+            values=[self.expr(k.value) for k in s.overrides],
         )
         call = _call(H_AGENT, _const(s.name), blueprint, overrides)
         return [py.Assign(targets=[_store(s.name)], value=call)]
@@ -873,7 +949,10 @@ class Compiler:
             module = module[:-3]
         bind = s.alias or module.split(".")[0]
         value = _call(
-            H_IMPORT, _const(module), _const(is_python), _const(s.alias is not None or "." not in module)
+            H_IMPORT,
+            _const(module),
+            _const(is_python),
+            _const(s.alias is not None or "." not in module),
         )
         return [py.Assign(targets=[_store(bind)], value=value)]
 
@@ -883,10 +962,16 @@ class Compiler:
         if is_python:
             module = module[:-3]
         if not s.names:
-            return [py.Expr(value=_call(H_IMPORT_STAR, _const(module), _const(s.level), _const(is_python)))]
+            return [
+                py.Expr(
+                    value=_call(H_IMPORT_STAR, _const(module), _const(s.level), _const(is_python))
+                )
+            ]
         out: list[py.stmt] = []
         for name, alias in s.names:
-            value = _call(H_IMPORT_FROM, _const(module), _const(s.level), _const(is_python), _const(name))
+            value = _call(
+                H_IMPORT_FROM, _const(module), _const(s.level), _const(is_python), _const(name)
+            )
             out.append(py.Assign(targets=[_store(alias or name)], value=value))
         return out
 
@@ -895,13 +980,19 @@ class Compiler:
         if isinstance(t, A.Name):
             if t.scope in SCOPE_DICTS:
                 return _at(
-                    py.Subscript(value=_load(SCOPE_DICTS[t.scope]), slice=_const(t.id), ctx=py.Store()), t.span
+                    py.Subscript(
+                        value=_load(SCOPE_DICTS[t.scope]), slice=_const(t.id), ctx=py.Store()
+                    ),
+                    t.span,
                 )
             return _at(_store(t.id), t.span)
         if isinstance(t, A.Attribute):
             return _at(py.Attribute(value=self.expr(t.value), attr=t.attr, ctx=py.Store()), t.span)
         if isinstance(t, A.Subscript):
-            return _at(py.Subscript(value=self.expr(t.value), slice=self._index(t.index), ctx=py.Store()), t.span)
+            return _at(
+                py.Subscript(value=self.expr(t.value), slice=self._index(t.index), ctx=py.Store()),
+                t.span,
+            )
         raise self.error("cannot assign to this expression", t.span)
 
     # ------------------------------------------------------------ types
@@ -917,7 +1008,9 @@ class Compiler:
 
     def e_Name(self, e: A.Name) -> py.expr:
         if e.scope in SCOPE_DICTS:
-            return py.Subscript(value=_load(SCOPE_DICTS[e.scope]), slice=_const(e.id), ctx=py.Load())
+            return py.Subscript(
+                value=_load(SCOPE_DICTS[e.scope]), slice=_const(e.id), ctx=py.Load()
+            )
         if self.ctx.resolves(e.id) or e.id in self.builtin_names:
             return _load(e.id)
         return _call(H_LOOKUP, _const(e.id))
@@ -937,7 +1030,10 @@ class Compiler:
     def e_FormattedValue(self, e: A.FormattedValue) -> py.expr:
         conversion = {"s": 115, "r": 114, "a": 97}.get(e.conversion or "", -1)
         spec = self.e_FString(e.format_spec) if e.format_spec is not None else None
-        return _at(py.FormattedValue(value=self.expr(e.value), conversion=conversion, format_spec=spec), e.span)
+        return _at(
+            py.FormattedValue(value=self.expr(e.value), conversion=conversion, format_spec=spec),
+            e.span,
+        )
 
     def e_ListExpr(self, e: A.ListExpr) -> py.expr:
         return py.List(elts=[self.expr(x) for x in e.elts], ctx=py.Load())
@@ -968,7 +1064,10 @@ class Compiler:
                     target = py.Tuple(elts=[_store(n) for n in g.targets], ctx=py.Store())
                 gens.append(
                     py.comprehension(
-                        target=target, iter=self.expr(g.iter), ifs=[self.expr(c) for c in g.conditions], is_async=0
+                        target=target,
+                        iter=self.expr(g.iter),
+                        ifs=[self.expr(c) for c in g.conditions],
+                        is_async=0,
                     )
                 )
             elt = self.expr(e.element)
@@ -1001,7 +1100,9 @@ class Compiler:
 
     def e_Call(self, e: A.Call) -> py.expr:
         if isinstance(e.func, A.Attribute):
-            func: py.expr = py.Attribute(value=self.expr(e.func.value), attr=e.func.attr, ctx=py.Load())
+            func: py.expr = py.Attribute(
+                value=self.expr(e.func.value), attr=e.func.attr, ctx=py.Load()
+            )
             _at(func, e.func.span)
         else:
             func = self.expr(e.func)
@@ -1063,7 +1164,11 @@ class Compiler:
     def e_UnaryOp(self, e: A.UnaryOp) -> py.expr:
         if e.op == "not":
             return py.UnaryOp(op=py.Not(), operand=self.expr(e.operand))
-        if e.op == "-" and isinstance(e.operand, A.Constant) and type(e.operand.value) in (int, float):
+        if (
+            e.op == "-"
+            and isinstance(e.operand, A.Constant)
+            and type(e.operand.value) in (int, float)
+        ):
             return _const(-e.operand.value)
         op = py.USub() if e.op == "-" else py.UAdd()
         return py.UnaryOp(op=op, operand=self.expr(e.operand))

@@ -25,8 +25,18 @@ _TYPE_INSTRUCTIONS = {
 }
 
 _POST_PROCESS_BOOL = {
-    "yes": True, "true": True, "correct": True, "right": True, "valid": True, "ok": True,
-    "okay": True, "1": True, "no": False, "false": False, "wrong": False, "0": False,
+    "yes": True,
+    "true": True,
+    "correct": True,
+    "right": True,
+    "valid": True,
+    "ok": True,
+    "okay": True,
+    "1": True,
+    "no": False,
+    "false": False,
+    "wrong": False,
+    "0": False,
 }
 
 

@@ -32,7 +32,9 @@ class DanaIndenter(Indenter):
 
 
 def _cache_path() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(tempfile.gettempdir(), "dana-poet-cache")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        tempfile.gettempdir(), "dana-poet-cache"
+    )
     try:
         os.makedirs(base, exist_ok=True)
     except OSError:
@@ -173,11 +175,16 @@ def parse(source: str, filename: str = "<string>") -> A.Module:
     return A.Module(tuple(body), filename=filename)
 
 
-def parse_expression(text: str, filename: str = "<string>", line: int = 1, column: int = 1) -> A.Expr:
+def parse_expression(
+    text: str, filename: str = "<string>", line: int = 1, column: int = 1
+) -> A.Expr:
     """Parse one Dana expression (used for f-string fields and the REPL)."""
     lark = _lark()
     indenter = lark.options.postlex
-    saved = (indenter.paren_level, list(indenter.indent_level))  # re-entrant: f-strings parse mid-file
+    saved = (
+        indenter.paren_level,
+        list(indenter.indent_level),
+    )  # re-entrant: f-strings parse mid-file
     try:
         return lark.parse(text, start="test")
     except UnexpectedInput as exc:
@@ -204,7 +211,9 @@ def _syntax_error(exc: UnexpectedInput, source: str, filename: str, lark: Lark) 
         if token.type in {"_NEWLINE"} and line > 0:
             # the newline token starts at the end of the offending line
             pass
-        what = f"unexpected {_describe_token(token)}".replace("unexpected the ", "unexpected ").replace("unexpected an unexpected", "unexpected")
+        what = f"unexpected {_describe_token(token)}".replace(
+            "unexpected the ", "unexpected "
+        ).replace("unexpected an unexpected", "unexpected")
         expected = _describe_expected(set(exc.accepts or exc.expected), lark)
     elif isinstance(exc, UnexpectedCharacters):
         char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""

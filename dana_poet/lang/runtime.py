@@ -140,7 +140,9 @@ def assert_failed(message: Any, source: str, *rest: Any) -> DanaAssertionError:
 
 def type_union(*options: Any) -> Any:
     if any(isinstance(o, str) for o in options):
-        return " | ".join(o if isinstance(o, str) else getattr(o, "__name__", str(o)) for o in options)
+        return " | ".join(
+            o if isinstance(o, str) else getattr(o, "__name__", str(o)) for o in options
+        )
     return typing.Union[tuple(options)]  # noqa: UP007 - built from runtime values
 
 
@@ -275,7 +277,9 @@ class Program:
             scope.fallbacks = [s for s in order if s is not scope]
         self.builtins = dana_builtins.make_builtins(self)
         self.builtins.update(extra_builtins or {})
-        self.ast_transform = ast_transform  # (module, filename, source) -> module, run before compiling
+        self.ast_transform = (
+            ast_transform  # (module, filename, source) -> module, run before compiling
+        )
         self.builtin_names = frozenset(self.builtins)
         self.modules: dict[str, DanaModule] = {}
         self._loading: set[str] = set()
@@ -347,7 +351,9 @@ class Program:
                     return base
             return base
 
-        def struct(kind: str, name: str, fields: list[tuple[str, Any, Any]], doc: Any, base: Any) -> type:
+        def struct(
+            kind: str, name: str, fields: list[tuple[str, Any, Any]], doc: Any, base: Any
+        ) -> type:
             base_cls = lookup(base) if base else None
             return make_struct(kind, name, fields, doc, base_cls, program)
 
@@ -375,7 +381,9 @@ class Program:
             try:
                 return program.import_module(sub, level, filename, package, True)
             except DanaImportError:
-                raise DanaImportError(f"cannot import name '{name}' from '{module or '.'}'") from None
+                raise DanaImportError(
+                    f"cannot import name '{name}' from '{module or '.'}'"
+                ) from None
 
         def import_star(module: str, level: int, is_python: bool) -> None:
             if is_python:
@@ -423,7 +431,9 @@ class Program:
             module = self.ast_transform(module, filename, source)
         return C.Compiler(filename, self.builtin_names, source).compile_module(module)
 
-    def run_source(self, source: str, filename: str, g: dict[str, Any] | None = None) -> dict[str, Any]:
+    def run_source(
+        self, source: str, filename: str, g: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         code = self.compile_source(source, filename)
         if g is None:
             g = self.new_globals(filename, "__main__")
@@ -437,7 +447,9 @@ class Program:
         return self.run_source(source, str(p))
 
     # ------------------------------------------------------------ imports
-    def _resolve(self, module: str, level: int, importer_file: str, package: str) -> tuple[Path, str, str]:
+    def _resolve(
+        self, module: str, level: int, importer_file: str, package: str
+    ) -> tuple[Path, str, str]:
         parts = [x for x in module.split(".") if x]
         if level > 0:
             if not package:
@@ -448,7 +460,9 @@ class Program:
             for _ in range(level - 1):
                 base = base.parent
             roots = [base]
-            pkg_parts = package.split(".")[: len(package.split(".")) - (level - 1)] if package else []
+            pkg_parts = (
+                package.split(".")[: len(package.split(".")) - (level - 1)] if package else []
+            )
             prefix = ".".join(pkg_parts)
         else:
             roots = [Path(importer_file).resolve().parent] + self.search_path
@@ -462,8 +476,10 @@ class Program:
                 return as_file, qual, pkg
             if candidate.is_dir() and (parts or level > 0):
                 init = candidate / "__init__.na"
-                if init.is_file() or any(candidate.glob("*.na")) or any(
-                    c.is_dir() for c in candidate.iterdir()
+                if (
+                    init.is_file()
+                    or any(candidate.glob("*.na"))
+                    or any(c.is_dir() for c in candidate.iterdir())
                 ):
                     return init if init.is_file() else candidate, qual, qual
         where = ", ".join(str(r) for r in roots)
@@ -485,7 +501,9 @@ class Program:
                 if path.is_dir():
                     mod.__dict__["__path__"] = str(path)
                 else:
-                    g = self.new_globals(str(path), qual, pkg if path.name != "__init__.na" else qual)
+                    g = self.new_globals(
+                        str(path), qual, pkg if path.name != "__init__.na" else qual
+                    )
                     self.run_source(path.read_text(encoding="utf-8"), str(path), g)
                     for name, value in g.items():
                         if not name.startswith("__"):
@@ -514,10 +532,15 @@ class Program:
 
 def register_receiver(fn: Any, receiver_type: Any, implicit: bool) -> None:
     """Make `fn` a method of the receiver's struct type(s)."""
-    options = typing.get_args(receiver_type) if typing.get_origin(receiver_type) in (
-        typing.Union,
-        types.UnionType,
-    ) else (receiver_type,)
+    options = (
+        typing.get_args(receiver_type)
+        if typing.get_origin(receiver_type)
+        in (
+            typing.Union,
+            types.UnionType,
+        )
+        else (receiver_type,)
+    )
     name = getattr(fn, "__name__", None)
     if not name:
         return
@@ -554,7 +577,9 @@ class DanaInterface:
         return all(callable(getattr(obj, m, None)) for m in self.methods)
 
 
-def make_interface(name: str, methods: list[str], embeds: list[str], doc: str | None) -> DanaInterface:
+def make_interface(
+    name: str, methods: list[str], embeds: list[str], doc: str | None
+) -> DanaInterface:
     return DanaInterface(name, methods, embeds, doc)
 
 

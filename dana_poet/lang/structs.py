@@ -101,13 +101,17 @@ class DanaStruct:
         values: dict[str, Any] = dict(zip(names, args, strict=False))
         for key, value in kwargs.items():
             if key not in fields:
-                raise TypeError(f"Unknown fields for {cls.__dana_kind__} '{cls.__name__}': [{key!r}]")
+                raise TypeError(
+                    f"Unknown fields for {cls.__dana_kind__} '{cls.__name__}': [{key!r}]"
+                )
             if key in values:
                 raise TypeError(f"{cls.__name__}() got field '{key}' twice")
             values[key] = value
         missing = [n for n in names if n not in values and n not in cls.__dana_defaults__]
         if missing:
-            raise TypeError(f"Missing required fields for {cls.__dana_kind__} '{cls.__name__}': {missing}")
+            raise TypeError(
+                f"Missing required fields for {cls.__dana_kind__} '{cls.__name__}': {missing}"
+            )
         store = self.__dict__
         for name in names:
             value = values[name] if name in values else cls.__dana_defaults__[name]
@@ -210,7 +214,10 @@ def make_struct(
 ) -> type[DanaStruct]:
     all_fields = list(_EXTRA_FIELDS.get(kind, []))
     if base is not None and isinstance(base, type) and issubclass(base, DanaStruct):
-        all_fields = [(n, base.__dana_fields__[n], base.__dana_defaults__.get(n, NO_DEFAULT)) for n in base.__dana_fields__]
+        all_fields = [
+            (n, base.__dana_fields__[n], base.__dana_defaults__.get(n, NO_DEFAULT))
+            for n in base.__dana_fields__
+        ]
     declared = {f[0] for f in fields}
     all_fields = [f for f in all_fields if f[0] not in declared] + list(fields)
     annotations = {n: t for n, t, _ in all_fields}
@@ -235,6 +242,11 @@ def dana_type_label(value: Any) -> str:
     cls = type(value)
     if isinstance(value, DanaStruct):
         kind = cls.__dana_kind__
-        label = {"struct": "Struct", "resource": "Resource", "agent_blueprint": "Agent", "workflow": "Workflow"}
+        label = {
+            "struct": "Struct",
+            "resource": "Resource",
+            "agent_blueprint": "Agent",
+            "workflow": "Workflow",
+        }
         return f"{label.get(kind, 'Struct')}[{cls.__name__}]"
     return cls.__name__

@@ -35,10 +35,18 @@ def load_entry(cache_dir: Path, key: str) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        warnings.warn(f"dana-poet: damaged cache entry {path.name} ({exc}); regenerating", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"dana-poet: damaged cache entry {path.name} ({exc}); regenerating",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     if not isinstance(data, dict) or not isinstance(data.get("source"), str):
-        warnings.warn(f"dana-poet: damaged cache entry {path.name}; regenerating", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"dana-poet: damaged cache entry {path.name}; regenerating",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     return data
 
@@ -70,9 +78,16 @@ def cache_stats(cache_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         stats = {}
     hits, misses = int(stats.get("hits", 0)), int(stats.get("misses", 0))
-    entries = len([p for p in cache_dir.glob("*.json") if p.name != _STATS]) if cache_dir.exists() else 0
+    entries = (
+        len([p for p in cache_dir.glob("*.json") if p.name != _STATS]) if cache_dir.exists() else 0
+    )
     total = hits + misses
-    return {"hits": hits, "misses": misses, "hit_rate": hits / total if total else 0.0, "entries": entries}
+    return {
+        "hits": hits,
+        "misses": misses,
+        "hit_rate": hits / total if total else 0.0,
+        "entries": entries,
+    }
 
 
 def clear_cache(cache_dir: Path) -> int:

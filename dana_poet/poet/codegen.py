@@ -58,7 +58,9 @@ class StageCode:
 
 def cache_key(spec: FunctionSpec, generator_id: str) -> str:
     blob = json.dumps(
-        [spec.source, spec.config, spec.domain, __version__, generator_id], sort_keys=True, default=str
+        [spec.source, spec.config, spec.domain, __version__, generator_id],
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
@@ -88,7 +90,9 @@ def template_stage_code(spec: FunctionSpec) -> str:
     params = ", ".join(names)
     coercers, rules = _domain_notes(spec.domain)
     lines = [f"def perceive({params}):"]
-    lines.append(f'    """Perceive for {spec.name}(): turn each argument into what the signature asks for."""')
+    lines.append(
+        f'    """Perceive for {spec.name}(): turn each argument into what the signature asks for."""'
+    )
     if coercers:
         lines.append(f"    # domain {spec.domain} adds: " + "; ".join(coercers))
     for p in spec.params:
@@ -99,7 +103,9 @@ def template_stage_code(spec: FunctionSpec) -> str:
     lines.append("")
     enforce_params = ", ".join(["result", *names])
     lines.append(f"def enforce({enforce_params}):")
-    lines.append(f'    """Enforce for {spec.name}(): check the result before the caller sees it."""')
+    lines.append(
+        f'    """Enforce for {spec.name}(): check the result before the caller sees it."""'
+    )
     if rules:
         lines.append(f"    # domain {spec.domain} rules: " + "; ".join(rules))
     target = spec.returns or "any"
@@ -113,7 +119,16 @@ def template_stage_code(spec: FunctionSpec) -> str:
 
 def _sample_for(annotation: str | None, default: str | None) -> Any:
     base = (annotation or "").split("[", 1)[0].split("|", 1)[0].strip()
-    table = {"int": 1, "float": 1.0, "str": "text", "bool": True, "list": [], "dict": {}, "tuple": (), "set": set()}
+    table = {
+        "int": 1,
+        "float": 1.0,
+        "str": "text",
+        "bool": True,
+        "list": [],
+        "dict": {},
+        "tuple": (),
+        "set": set(),
+    }
     if base in table:
         return table[base]
     if default is not None:
@@ -137,7 +152,9 @@ def _run_with_deadline(fn: Any, *args: Any, **kwargs: Any) -> Any:
     from dana_poet.poet.config import POETConfig
     from dana_poet.poet.operate import Operator
 
-    return Operator("smoke test", POETConfig(timeout=SMOKE_TIMEOUT, retries=0)).run(fn, args, kwargs)
+    return Operator("smoke test", POETConfig(timeout=SMOKE_TIMEOUT, retries=0)).run(
+        fn, args, kwargs
+    )
 
 
 def _smoke(perceive: Any, enforce: Any, spec: FunctionSpec) -> list[str]:
@@ -152,10 +169,14 @@ def _smoke(perceive: Any, enforce: Any, spec: FunctionSpec) -> list[str]:
         try:
             perceived = _run_with_deadline(perceive, **samples)
         except POETError as exc:
-            errors.append(f"smoke test: perceive{tuple(samples.values())!r} raised {type(exc).__name__}: {exc}")
+            errors.append(
+                f"smoke test: perceive{tuple(samples.values())!r} raised {type(exc).__name__}: {exc}"
+            )
             perceived = samples
         except Exception as exc:  # noqa: BLE001 - every failure of untrusted code is a finding
-            errors.append(f"smoke test: perceive{tuple(samples.values())!r} raised {type(exc).__name__}: {exc}")
+            errors.append(
+                f"smoke test: perceive{tuple(samples.values())!r} raised {type(exc).__name__}: {exc}"
+            )
             perceived = samples
         else:
             if not isinstance(perceived, dict) or set(perceived) != set(samples):
@@ -168,7 +189,9 @@ def _smoke(perceive: Any, enforce: Any, spec: FunctionSpec) -> list[str]:
         try:
             _run_with_deadline(enforce, result, **perceived)
         except Exception as exc:  # noqa: BLE001
-            errors.append(f"smoke test: enforce({result!r}, ...) raised {type(exc).__name__}: {exc}")
+            errors.append(
+                f"smoke test: enforce({result!r}, ...) raised {type(exc).__name__}: {exc}"
+            )
     return errors
 
 
@@ -191,7 +214,9 @@ def validate_stage_code(source: str, spec: FunctionSpec) -> list[str]:
     try:
         from dana_poet.poet import errors as poet_errors
 
-        program.builtins.update({n: getattr(poet_errors, n) for n in dir(poet_errors) if n.startswith("POET")})
+        program.builtins.update(
+            {n: getattr(poet_errors, n) for n in dir(poet_errors) if n.startswith("POET")}
+        )
         g = program.new_globals(filename, "stages")
         program.run_source(source, filename, g)
     except DanaSyntaxError as exc:
@@ -209,7 +234,12 @@ def load_python_stages(source: str) -> Any:
     code = compile(source, "<python-stages>", "exec")
 
     def factory(coerce: Any, check_output: Any, fail: Any) -> list[Any]:
-        g: dict[str, Any] = {"__builtins__": restricted_builtins(), "coerce": coerce, "check_output": check_output, "fail": fail}
+        g: dict[str, Any] = {
+            "__builtins__": restricted_builtins(),
+            "coerce": coerce,
+            "check_output": check_output,
+            "fail": fail,
+        }
         exec(code, g)  # noqa: S102 - admitted through the allow-list above
         return [g.get("perceive"), g.get("enforce")]
 
@@ -250,11 +280,15 @@ def _prompt(spec: FunctionSpec) -> list[dict[str, str]]:
         except Exception:  # noqa: BLE001
             hints = ""
     signature = ", ".join(
-        p.name + (f": {p.annotation}" if p.annotation else "") + (f" = {p.default}" if p.default else "")
+        p.name
+        + (f": {p.annotation}" if p.annotation else "")
+        + (f" = {p.default}" if p.default else "")
         for p in spec.params
     )
     user = (
-        f"Function `{spec.name}({signature})" + (f" -> {spec.returns}" if spec.returns else "") + "`\n"
+        f"Function `{spec.name}({signature})"
+        + (f" -> {spec.returns}" if spec.returns else "")
+        + "`\n"
         f"Domain: {spec.domain or 'none'}. Domain hints: {hints or 'none'}\n"
         f"Decorator config: {json.dumps(spec.config, default=str)}\n"
         f"Docstring: {spec.docstring or 'none'}\n\nSource:\n{spec.source}\n"
@@ -281,13 +315,20 @@ def _llm_chain(spec: FunctionSpec, metadata: dict[str, Any]) -> StageCode | None
         errors.extend(f"dana attempt {attempt}: {p}" for p in problems)
         messages = messages + [
             {"role": "assistant", "content": json.dumps({"stage_code": answer.stage_code})},
-            {"role": "user", "content": "That stage code was rejected:\n" + "\n".join(problems) + "\nFix it and answer again in the same JSON format."},
+            {
+                "role": "user",
+                "content": "That stage code was rejected:\n"
+                + "\n".join(problems)
+                + "\nFix it and answer again in the same JSON format.",
+            },
         ]
     python_messages = _prompt(spec)
     python_messages[0] = {
         "role": "system",
-        "content": CONTRACT.replace("in Dana (Python-like syntax; lambdas are `lambda x :: x * 2`; true/false/null)", "in plain Python")
-        .replace("<Dana source>", "<Python source>"),
+        "content": CONTRACT.replace(
+            "in Dana (Python-like syntax; lambdas are `lambda x :: x * 2`; true/false/null)",
+            "in plain Python",
+        ).replace("<Dana source>", "<Python source>"),
     }
     metadata["attempts"] += 1
     try:
@@ -306,7 +347,9 @@ def _llm_chain(spec: FunctionSpec, metadata: dict[str, Any]) -> StageCode | None
 # ------------------------------------------------------------------ entry point
 
 
-def generate_stage_code(spec: FunctionSpec, *, cache_dir: Path | None = None, generator: str = "auto") -> StageCode:
+def generate_stage_code(
+    spec: FunctionSpec, *, cache_dir: Path | None = None, generator: str = "auto"
+) -> StageCode:
     from dana_poet.poet import llm
 
     use_llm = generator == "llm" or (generator == "auto" and llm.configured())
@@ -314,7 +357,9 @@ def generate_stage_code(spec: FunctionSpec, *, cache_dir: Path | None = None, ge
     key = cache_key(spec, generator_id)
     if cache_dir is not None:
         entry = cache.load_entry(cache_dir, key)
-        if entry is not None and (entry.get("language") != "dana" or not entry["source"] or "def " in entry["source"]):
+        if entry is not None and (
+            entry.get("language") != "dana" or not entry["source"] or "def " in entry["source"]
+        ):
             cache.count(cache_dir, hit=True)
             meta = dict(entry.get("metadata") or {})
             meta["cache"] = "hit"
@@ -346,7 +391,11 @@ def generate_stage_code(spec: FunctionSpec, *, cache_dir: Path | None = None, ge
     metadata["generation_ms"] = round((time.perf_counter() - started) * 1000, 2)
     if cache_dir is not None:
         try:
-            cache.store_entry(cache_dir, key, {"source": result.source, "language": result.language, "metadata": metadata})
+            cache.store_entry(
+                cache_dir,
+                key,
+                {"source": result.source, "language": result.language, "metadata": metadata},
+            )
         except OSError as exc:
             metadata["errors"].append(f"cache write failed: {exc}")
     return result

@@ -86,7 +86,9 @@ class POETConfig(BaseModel):
         return v
 
     @classmethod
-    def from_decorator(cls, args: tuple[Any, ...], kwargs: dict[str, Any], *, function: str = "") -> POETConfig:
+    def from_decorator(
+        cls, args: tuple[Any, ...], kwargs: dict[str, Any], *, function: str = ""
+    ) -> POETConfig:
         where = f"@poet on {function}()" if function else "@poet"
         if len(args) > 1:
             raise POETConfigError(

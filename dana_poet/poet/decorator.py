@@ -86,7 +86,9 @@ class EnhancedFunction:
         return self._store
 
 
-def _learnable_params(signature: inspect.Signature, config: POETConfig) -> dict[str, LearnableParam]:
+def _learnable_params(
+    signature: inspect.Signature, config: POETConfig
+) -> dict[str, LearnableParam]:
     train = config.train or {}
     wanted = train.get("params")
     if not (config.optimize_for or wanted or config.enable_training):
@@ -107,7 +109,9 @@ def _learnable_params(signature: inspect.Signature, config: POETConfig) -> dict[
             low, high = default - 10 * span, default + 10 * span
             if default >= 0:
                 low = 0.0
-        out[p.name] = LearnableParam(p.name, default, float(low), float(high), isinstance(p.default, int))
+        out[p.name] = LearnableParam(
+            p.name, default, float(low), float(high), isinstance(p.default, int)
+        )
     return out
 
 
@@ -145,7 +149,9 @@ def _staged_perceiver(name: str, signature: inspect.Signature, stage: Any) -> An
     names = list(params)
     defaults = {n: p.default for n, p in params.items() if p.default is not p.empty}
 
-    def perceive(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def perceive(
+        args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         if len(args) > len(names):
             raise TypeError(f"{name}() takes {len(names)} arguments but {len(args)} were given")
         bound = dict(defaults)
@@ -159,7 +165,9 @@ def _staged_perceiver(name: str, signature: inspect.Signature, stage: Any) -> An
             raise TypeError(f"{name}() missing required argument: '{missing[0]}'")
         out = stage(**bound)
         if not isinstance(out, dict):
-            raise TypeError(f"{name}(): generated perceive stage returned {type(out).__name__}, not a dict")
+            raise TypeError(
+                f"{name}(): generated perceive stage returned {type(out).__name__}, not a dict"
+            )
         return (), out
 
     return perceive
@@ -236,7 +244,9 @@ def enhance(
                     kwargs[pname] = value
         if tracer:
             t_perceive = time.perf_counter()
-            tracer.print(f"[cyan]POET({name})[/] perceive  {1000 * (t_perceive - started):.2f} ms  args={args!r} kwargs={kwargs!r}")
+            tracer.print(
+                f"[cyan]POET({name})[/] perceive  {1000 * (t_perceive - started):.2f} ms  args={args!r} kwargs={kwargs!r}"
+            )
         result = operator.run(fn, args, kwargs)
         if tracer:
             t_operate = time.perf_counter()
@@ -251,11 +261,20 @@ def enhance(
                 raise
             result = enforce(operator.run(fn, args, kwargs), inputs)
         if tracer:
-            tracer.print(f"[cyan]POET({name})[/] enforce   {1000 * (time.perf_counter() - t_operate):.2f} ms  result={result!r}")
+            tracer.print(
+                f"[cyan]POET({name})[/] enforce   {1000 * (time.perf_counter() - t_operate):.2f} ms  result={result!r}"
+            )
         store = record.store
         execution_id = store.new_execution_id()
         store.record_execution(
-            execution_id, record.key, record.version, inputs, result, record.params, {}, persist=trainable
+            execution_id,
+            record.key,
+            record.version,
+            inputs,
+            result,
+            record.params,
+            {},
+            persist=trainable,
         )
         return attach(result, execution_id)
 
@@ -275,7 +294,10 @@ def _load_current_params(record: EnhancedFunction) -> None:
             record.version = version
             record.params = {k: v for k, v in (info.params or {}).items() if k in record.learnable}
     except (OSError, ValueError, KeyError) as exc:  # a damaged store never stops a program
-        print(f"dana-poet: warning: could not read saved parameters for {record.name}: {exc}", file=sys.stderr)
+        print(
+            f"dana-poet: warning: could not read saved parameters for {record.name}: {exc}",
+            file=sys.stderr,
+        )
 
 
 def poet(*args: Any, **kwargs: Any) -> Any:
@@ -288,7 +310,9 @@ def poet(*args: Any, **kwargs: Any) -> Any:
     config = POETConfig.from_decorator(args, kwargs)
 
     def decorator(fn: Any) -> Any:
-        return enhance(fn, config, stages=stages, stage_meta=stage_meta, python_stages=python_stages)
+        return enhance(
+            fn, config, stages=stages, stage_meta=stage_meta, python_stages=python_stages
+        )
 
     return decorator
 
@@ -317,7 +341,9 @@ def feedback(result: Any, payload: Any = None, **kwargs: Any) -> Any:
             continue
         from dana_poet.poet.train import current_params
 
-        signal = translate_feedback(payload, output=execution.output, parameters=current_params(record))
+        signal = translate_feedback(
+            payload, output=execution.output, parameters=current_params(record)
+        )
         record.store.record_feedback(execution_id, payload, signal.model_dump(mode="json"))
         if record.learnable:
             from dana_poet.poet.train import maybe_train

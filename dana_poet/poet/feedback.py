@@ -33,23 +33,82 @@ class LearningSignal(BaseModel):
 
 
 _POSITIVE = {
-    "good", "great", "excellent", "correct", "right", "accurate", "perfect", "helpful", "useful",
-    "nice", "fine", "ok", "okay", "love", "works", "working", "spot", "thanks", "awesome", "fast",
+    "good",
+    "great",
+    "excellent",
+    "correct",
+    "right",
+    "accurate",
+    "perfect",
+    "helpful",
+    "useful",
+    "nice",
+    "fine",
+    "ok",
+    "okay",
+    "love",
+    "works",
+    "working",
+    "spot",
+    "thanks",
+    "awesome",
+    "fast",
 }
 _NEGATIVE = {
-    "bad", "wrong", "incorrect", "inaccurate", "terrible", "awful", "useless", "broken", "poor",
-    "missed", "miss", "slow", "confusing", "crash", "crashed", "error", "fails", "failed", "annoying",
-    "noisy", "worse", "hate", "false",
+    "bad",
+    "wrong",
+    "incorrect",
+    "inaccurate",
+    "terrible",
+    "awful",
+    "useless",
+    "broken",
+    "poor",
+    "missed",
+    "miss",
+    "slow",
+    "confusing",
+    "crash",
+    "crashed",
+    "error",
+    "fails",
+    "failed",
+    "annoying",
+    "noisy",
+    "worse",
+    "hate",
+    "false",
 }
-_NEGATORS = {"not", "no", "never", "n't", "hardly", "without", "isn't", "wasn't", "don't", "didn't", "aren't", "zero"}
+_NEGATORS = {
+    "not",
+    "no",
+    "never",
+    "n't",
+    "hardly",
+    "without",
+    "isn't",
+    "wasn't",
+    "don't",
+    "didn't",
+    "aren't",
+    "zero",
+}
 
-_FALSE_POSITIVE = re.compile(r"false (alarm|positive)s?|too (many|sensitive)|over[- ]?flag|spurious|noisy alerts?|cry(ing)? wolf|should(n't| not) (have )?(flag|alert|trigger)", re.I)
-_FALSE_NEGATIVE = re.compile(r"false negatives?|missed|miss(es|ing)?\b|didn't (catch|flag|detect)|not sensitive enough|too (few|lenient)|should have (flagged|caught|alerted)", re.I)
+_FALSE_POSITIVE = re.compile(
+    r"false (alarm|positive)s?|too (many|sensitive)|over[- ]?flag|spurious|noisy alerts?|cry(ing)? wolf|should(n't| not) (have )?(flag|alert|trigger)",
+    re.I,
+)
+_FALSE_NEGATIVE = re.compile(
+    r"false negatives?|missed|miss(es|ing)?\b|didn't (catch|flag|detect)|not sensitive enough|too (few|lenient)|should have (flagged|caught|alerted)",
+    re.I,
+)
 _PERFORMANCE = re.compile(r"slow|latency|took too long|timeout|timed out|fast", re.I)
 _USABILITY = re.compile(r"confus|unclear|hard to (read|use|understand)|format", re.I)
 _ERROR = re.compile(r"crash|exception|error|broke|fails?\b|failed", re.I)
 _SUGGEST = re.compile(r"\b(should|try|consider|maybe|suggest|could|would be better)\b", re.I)
-_PARAM_HINT = re.compile(r"(\w+)\s+(?:is\s+|was\s+|seems\s+)?(too\s+(high|low|big|small|large|strict|loose))", re.I)
+_PARAM_HINT = re.compile(
+    r"(\w+)\s+(?:is\s+|was\s+|seems\s+)?(too\s+(high|low|big|small|large|strict|loose))", re.I
+)
 
 
 def _tokens(text: str) -> list[str]:
@@ -72,7 +131,9 @@ def _text_sentiment(text: str) -> float:
 
 def _threshold_names(parameters: dict[str, float] | None) -> list[str]:
     names = list(parameters or {})
-    preferred = [n for n in names if re.search(r"thresh|cutoff|limit|min|max|level|sensitiv", n, re.I)]
+    preferred = [
+        n for n in names if re.search(r"thresh|cutoff|limit|min|max|level|sensitiv", n, re.I)
+    ]
     return preferred or names
 
 
@@ -133,8 +194,14 @@ def _from_text(text: str, output: Any, parameters: dict[str, float] | None) -> L
         correct = sentiment > 0
     confidence = 0.8 if issues or hints else min(0.9, 0.3 + abs(sentiment) * 0.6)
     return LearningSignal(
-        sentiment=sentiment, kind=kind, confidence=confidence, correct=correct,
-        parameter_hints=hints, key_issues=issues, suggestions=suggestions, raw=text,
+        sentiment=sentiment,
+        kind=kind,
+        confidence=confidence,
+        correct=correct,
+        parameter_hints=hints,
+        key_issues=issues,
+        suggestions=suggestions,
+        raw=text,
     )
 
 
@@ -151,17 +218,31 @@ def _from_number(value: float) -> LearningSignal:
     elif 0 <= value <= 100:
         sentiment = (value - 50) / 50
     else:
-        raise POETFeedbackError(f"feedback(): cannot read the rating {value!r} (use -1..1, 0..1, 1-5, 0-10 or 0-100)", value=value)
-    return LearningSignal(sentiment=max(-1.0, min(1.0, sentiment)), kind="accuracy", confidence=0.6, raw=value)
+        raise POETFeedbackError(
+            f"feedback(): cannot read the rating {value!r} (use -1..1, 0..1, 1-5, 0-10 or 0-100)",
+            value=value,
+        )
+    return LearningSignal(
+        sentiment=max(-1.0, min(1.0, sentiment)), kind="accuracy", confidence=0.6, raw=value
+    )
 
 
-def _from_dict(payload: dict[str, Any], output: Any, parameters: dict[str, float] | None) -> LearningSignal:
+def _from_dict(
+    payload: dict[str, Any], output: Any, parameters: dict[str, float] | None
+) -> LearningSignal:
     keys = {str(k).lower(): v for k, v in payload.items()}
     parts: list[LearningSignal] = []
     correct = keys.get("correct", keys.get("is_correct", keys.get("accurate")))
     expected = keys.get("expected", keys.get("label", keys.get("should_be")))
     if isinstance(correct, bool):
-        parts.append(LearningSignal(sentiment=0.8 if correct else -0.8, kind="label" if expected is not None else "accuracy", confidence=0.95, correct=correct))
+        parts.append(
+            LearningSignal(
+                sentiment=0.8 if correct else -0.8,
+                kind="label" if expected is not None else "accuracy",
+                confidence=0.95,
+                correct=correct,
+            )
+        )
     for key in ("rating", "score", "stars"):
         if isinstance(keys.get(key), int | float) and not isinstance(keys.get(key), bool):
             parts.append(_from_number(keys[key]))
@@ -170,7 +251,11 @@ def _from_dict(payload: dict[str, Any], output: Any, parameters: dict[str, float
             parts.append(_from_text(keys[key], output, parameters))
     if expected is not None and not parts:
         right = expected == output
-        parts.append(LearningSignal(sentiment=0.8 if right else -0.8, kind="label", confidence=0.95, correct=right))
+        parts.append(
+            LearningSignal(
+                sentiment=0.8 if right else -0.8, kind="label", confidence=0.95, correct=right
+            )
+        )
     if not parts:
         raise POETFeedbackError(
             f"feedback(): the dict has none of the keys dana-poet reads (correct, expected, label, rating, score, comment): {sorted(keys)}",
@@ -208,12 +293,20 @@ def _combine(parts: list[LearningSignal]) -> LearningSignal:
     )
 
 
-def translate_feedback(payload: Any, *, output: Any = None, parameters: dict[str, float] | None = None) -> LearningSignal:
+def translate_feedback(
+    payload: Any, *, output: Any = None, parameters: dict[str, float] | None = None
+) -> LearningSignal:
     """Read feedback in any form. Raises POETFeedbackError for payloads that say nothing."""
     if isinstance(payload, LearningSignal):
         return payload
     if isinstance(payload, bool):
-        return LearningSignal(sentiment=0.8 if payload else -0.8, kind="accuracy", confidence=0.9, correct=payload, raw=payload)
+        return LearningSignal(
+            sentiment=0.8 if payload else -0.8,
+            kind="accuracy",
+            confidence=0.9,
+            correct=payload,
+            raw=payload,
+        )
     if isinstance(payload, int | float):
         return _from_number(payload)
     if isinstance(payload, str):
@@ -223,9 +316,13 @@ def translate_feedback(payload: Any, *, output: Any = None, parameters: dict[str
     if isinstance(payload, list | tuple):
         if not payload:
             raise POETFeedbackError("feedback(): the feedback list is empty", value=payload)
-        signal = _combine([translate_feedback(p, output=output, parameters=parameters) for p in payload])
+        signal = _combine(
+            [translate_feedback(p, output=output, parameters=parameters) for p in payload]
+        )
         signal.raw = list(payload)
         return signal
     if payload is None:
         raise POETFeedbackError("feedback(): no feedback was given", value=payload)
-    raise POETFeedbackError(f"feedback(): cannot read feedback of type {type(payload).__name__}", value=payload)
+    raise POETFeedbackError(
+        f"feedback(): cannot read feedback of type {type(payload).__name__}", value=payload
+    )

@@ -41,7 +41,13 @@ def _timeout() -> float:
         return 30.0
 
 
-def chat(messages: list[dict[str, str]], *, json_mode: bool = True, tries: int = 3, backoff: float | None = None) -> str:
+def chat(
+    messages: list[dict[str, str]],
+    *,
+    json_mode: bool = True,
+    tries: int = 3,
+    backoff: float | None = None,
+) -> str:
     """One chat completion's text. Raises LLMUnavailable with the reason."""
     import openai
 

@@ -35,7 +35,13 @@ class _Interrupted(BaseException):
 
 
 class CircuitBreaker:
-    def __init__(self, function: str, threshold: int, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        function: str,
+        threshold: int,
+        cooldown: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.function = function
         self.threshold = threshold
         self.cooldown = cooldown
@@ -151,7 +157,9 @@ _POOL = _WorkerPool()
 def _interrupt(thread: threading.Thread) -> None:
     ident = thread.ident
     if ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(_Interrupted))
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(ident), ctypes.py_object(_Interrupted)
+        )
 
 
 class Operator:
@@ -169,7 +177,9 @@ class Operator:
         self.sleep = sleep
         self.clock = clock
         self.rng = rng or random.Random()
-        self.breaker = CircuitBreaker(function, config.circuit_threshold, config.circuit_cooldown, clock)
+        self.breaker = CircuitBreaker(
+            function, config.circuit_threshold, config.circuit_cooldown, clock
+        )
         self.attempts_last_call = 0
         self.delays_last_call: list[float] = []
 
@@ -184,7 +194,13 @@ class Operator:
         deadline = self.clock() + self.config.timeout
         return self._run_attempts(fn, args, kwargs, deadline)
 
-    def _run_attempts(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float | None) -> Any:
+    def _run_attempts(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        deadline: float | None,
+    ) -> Any:
         """One call: up to retries+1 attempts. The breaker counts calls, not attempts."""
         attempts = self.config.retries + 1
         self.delays_last_call = []
@@ -192,7 +208,11 @@ class Operator:
         for attempt in range(attempts):
             self.attempts_last_call = attempt + 1
             try:
-                result = fn(*args, **kwargs) if deadline is None else self._with_deadline(fn, args, kwargs, deadline)
+                result = (
+                    fn(*args, **kwargs)
+                    if deadline is None
+                    else self._with_deadline(fn, args, kwargs, deadline)
+                )
             except _NO_RETRY:
                 self.breaker.record_success()  # the caller's input was wrong, not the function
                 raise
@@ -221,7 +241,9 @@ class Operator:
             f"{self.function}(): timed out after {limit:g} s", function=self.function, limit=limit
         )
 
-    def _with_deadline(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float) -> Any:
+    def _with_deadline(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float
+    ) -> Any:
         remaining = deadline - self.clock()
         if remaining <= 0:
             self._timed_out()

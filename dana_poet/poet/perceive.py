@@ -26,20 +26,50 @@ from dana_poet.poet.errors import POETInputError
 
 EMPTY = inspect.Parameter.empty
 
-_CURRENCY = re.compile(r"^(?:[$€£¥₹]|usd|eur|gbp|jpy|inr|cad|aud)\s*|\s*(?:[$€£¥₹]|usd|eur|gbp|jpy|inr|cad|aud|dollars?|euros?)$", re.I)
+_CURRENCY = re.compile(
+    r"^(?:[$€£¥₹]|usd|eur|gbp|jpy|inr|cad|aud)\s*|\s*(?:[$€£¥₹]|usd|eur|gbp|jpy|inr|cad|aud|dollars?|euros?)$",
+    re.I,
+)
 _SUFFIX = {
-    "k": 1e3, "thousand": 1e3, "m": 1e6, "mm": 1e6, "mn": 1e6, "million": 1e6,
-    "b": 1e9, "bn": 1e9, "billion": 1e9, "t": 1e12, "trillion": 1e12,
+    "k": 1e3,
+    "thousand": 1e3,
+    "m": 1e6,
+    "mm": 1e6,
+    "mn": 1e6,
+    "million": 1e6,
+    "b": 1e9,
+    "bn": 1e9,
+    "billion": 1e9,
+    "t": 1e12,
+    "trillion": 1e12,
 }
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
 _SUFFIXED = re.compile(r"^([-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*([a-z]+)$", re.I)
-_TEMPERATURE = re.compile(r"^([-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:°\s*|deg(?:rees?)?\s*)?(f|c|k|fahrenheit|celsius|kelvin)$", re.I)
+_TEMPERATURE = re.compile(
+    r"^([-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:°\s*|deg(?:rees?)?\s*)?(f|c|k|fahrenheit|celsius|kelvin)$",
+    re.I,
+)
 _DURATION_UNITS = {
-    "ms": 0.001, "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
-    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
-    "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
-    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+    "ms": 0.001,
+    "s": 1.0,
+    "sec": 1.0,
+    "secs": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "mins": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hrs": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
+    "d": 86400.0,
+    "day": 86400.0,
+    "days": 86400.0,
 }
 _DURATION = re.compile(r"^([-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*([a-z]+)$", re.I)
 _TRUE = frozenset({"true", "yes", "y", "on", "1", "t"})
@@ -296,7 +326,9 @@ class _Coercer:
                 return value
             mapping = self._mapping(value)
             fields = _struct_fields(target)
-            built = {k: self.coerce(v, fields.get(k, EMPTY)) for k, v in mapping.items() if k in fields}
+            built = {
+                k: self.coerce(v, fields.get(k, EMPTY)) for k, v in mapping.items() if k in fields
+            }
             try:
                 return target(**built)
             except (TypeError, ValueError) as exc:
@@ -367,7 +399,12 @@ def coerce_value(
         if detail and "not a number" not in detail:
             message += f" ({detail})"
         raise POETInputError(
-            message, function=function, parameter=parameter, value=value, expected=expected, tried=tried
+            message,
+            function=function,
+            parameter=parameter,
+            value=value,
+            expected=expected,
+            tried=tried,
         ) from None
 
 
@@ -390,21 +427,35 @@ def build_perceiver(
         plan.append((p.name, annotation, _exact_type(annotation), p.default))
     # domain coercers must see even well-typed values (clamping a credit score, say)
     plan = [
-        (name, annotation, None if (domain and domain.coercers_for(name, typing.get_origin(annotation) or annotation)) else exact, default)
+        (
+            name,
+            annotation,
+            None
+            if (domain and domain.coercers_for(name, typing.get_origin(annotation) or annotation))
+            else exact,
+            default,
+        )
         for name, annotation, exact, default in plan
     ]
     by_name = {name: (annotation, exact, default) for name, annotation, exact, default in plan}
     has_domain_coercers = False
 
     def one(name: str, annotation: Any, default: Any, value: Any) -> Any:
-        if value is None and default is not EMPTY and default is not None and not _allows_none(annotation):
+        if (
+            value is None
+            and default is not EMPTY
+            and default is not None
+            and not _allows_none(annotation)
+        ):
             return default
         return coerce_value(value, annotation, domain=domain, parameter=name, function=function)
 
     if not has_domain_coercers and all(a is EMPTY for _, a, _, _ in plan):
         return lambda args, kwargs: (args, kwargs)
 
-    def perceive(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def perceive(
+        args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         new_args: list[Any] | None = None
         for i, value in enumerate(args):
             if i >= len(plan):
@@ -425,7 +476,9 @@ def build_perceiver(
             if entry is None:
                 continue
             annotation, exact, default = entry
-            if (exact is not None and type(value) is exact and not has_domain_coercers) or annotation is EMPTY:
+            if (
+                exact is not None and type(value) is exact and not has_domain_coercers
+            ) or annotation is EMPTY:
                 continue
             coerced = one(key, annotation, default, value)
             if coerced is not value:

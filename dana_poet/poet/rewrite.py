@@ -56,7 +56,9 @@ def literal_value(expr: A.Expr) -> Any:
     if isinstance(expr, A.ListExpr | A.TupleExpr):
         return [literal_value(e) for e in expr.elts]
     if isinstance(expr, A.DictExpr):
-        return {literal_value(k): literal_value(v) for k, v in zip(expr.keys, expr.values, strict=True)}
+        return {
+            literal_value(k): literal_value(v) for k, v in zip(expr.keys, expr.values, strict=True)
+        }
     raise ValueError("not a literal")
 
 
@@ -150,9 +152,15 @@ def rewrite_function(
         keyword = A.Keyword("_stage_meta", _json_expr(result.metadata), decorator.span)
         if stages.language == "python" and stages.source.strip():
             keyword2 = A.Keyword("_python_stages", A.Constant(stages.source), decorator.span)
-            new_decorator = replace(decorator, args=decorator.args or (), keywords=decorator.keywords + (keyword, keyword2))
+            new_decorator = replace(
+                decorator,
+                args=decorator.args or (),
+                keywords=decorator.keywords + (keyword, keyword2),
+            )
         else:
-            new_decorator = replace(decorator, args=decorator.args or (), keywords=decorator.keywords + (keyword,))
+            new_decorator = replace(
+                decorator, args=decorator.args or (), keywords=decorator.keywords + (keyword,)
+            )
         decorators = fn.decorators[:index] + (new_decorator,) + fn.decorators[index + 1 :]
         return [replace(fn, decorators=decorators)], result
     factory = _stage_factory(fn.name, stages.source, filename)
@@ -176,7 +184,11 @@ def _brief(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def _record_version(
-    name: str, factory: A.FunctionDef, enhanced: A.FunctionDef, result: RewriteResult, cache_dir: Path | None
+    name: str,
+    factory: A.FunctionDef,
+    enhanced: A.FunctionDef,
+    result: RewriteResult,
+    cache_dir: Path | None,
 ) -> None:
     """A new version in .dana/poet/functions/<fn>/ when the stage code changed (never on a cache hit)."""
     if cache_dir is None:
@@ -216,7 +228,9 @@ def _json_expr(value: Any) -> A.Expr:
     return A.Constant(str(value))
 
 
-def rewrite_module(module: A.Module, filename: str, source: str) -> tuple[A.Module, list[RewriteResult]]:
+def rewrite_module(
+    module: A.Module, filename: str, source: str
+) -> tuple[A.Module, list[RewriteResult]]:
     """Rewrite every top-level @poet function of a module."""
     directory = Path(filename).resolve().parent if not filename.startswith("<") else Path.cwd()
     cache_dir = directory / ".dana" / "poet" / "cache"

@@ -70,7 +70,9 @@ def check_dana_stage_code(module: A.Module) -> list[str]:
             errors.append(f"line {stmt.span.line}: imports are not allowed in stage code")
             continue
         if not isinstance(stmt, A.FunctionDef) or stmt.name not in STAGE_FUNCTIONS:
-            errors.append(f"line {stmt.span.line}: only def perceive/enforce/train may appear at the top level")
+            errors.append(
+                f"line {stmt.span.line}: only def perceive/enforce/train may appear at the top level"
+            )
             continue
         if stmt.decorators or stmt.receiver:
             errors.append(f"line {stmt.span.line}: stage functions take no decorators or receivers")
@@ -84,24 +86,73 @@ def check_dana_stage_code(module: A.Module) -> list[str]:
             elif isinstance(n, A.TypeDecl | A.AgentDecl | A.InterfaceDecl):
                 errors.append(f"line {line}: declarations are not allowed in stage code")
             elif isinstance(n, A.Attribute) and n.attr.startswith("_"):
-                errors.append(f"line {line}: access to '{n.attr}' is not allowed (names starting with '_' are internal)")
+                errors.append(
+                    f"line {line}: access to '{n.attr}' is not allowed (names starting with '_' are internal)"
+                )
             elif isinstance(n, A.Name):
                 if n.scope in ("private", "public", "system"):
-                    errors.append(f"line {line}: scoped variable '{n.scope}:{n.id}' is not allowed in stage code")
+                    errors.append(
+                        f"line {line}: scoped variable '{n.scope}:{n.id}' is not allowed in stage code"
+                    )
                 elif n.id.startswith("_"):
-                    errors.append(f"line {line}: name '{n.id}' is not allowed (names starting with '_' are internal)")
+                    errors.append(
+                        f"line {line}: name '{n.id}' is not allowed (names starting with '_' are internal)"
+                    )
                 elif n.id not in local and n.id not in allowed_globals:
                     errors.append(f"line {line}: '{n.id}' is not available to stage code")
     return list(dict.fromkeys(errors))
 
 
 _PY_ALLOWED = (
-    py.Module, py.FunctionDef, py.arguments, py.arg, py.Return, py.Assign, py.AugAssign, py.AnnAssign,
-    py.If, py.For, py.While, py.Break, py.Continue, py.Pass, py.Expr, py.Compare, py.BinOp, py.UnaryOp,
-    py.BoolOp, py.Call, py.Name, py.Constant, py.Dict, py.List, py.Tuple, py.Set, py.Subscript, py.Slice,
-    py.Attribute, py.IfExp, py.ListComp, py.DictComp, py.SetComp, py.GeneratorExp, py.comprehension,
-    py.JoinedStr, py.FormattedValue, py.keyword, py.Load, py.Store, py.operator, py.unaryop, py.cmpop,
-    py.boolop, py.expr_context, py.Raise, py.Try, py.ExceptHandler, py.Lambda,
+    py.Module,
+    py.FunctionDef,
+    py.arguments,
+    py.arg,
+    py.Return,
+    py.Assign,
+    py.AugAssign,
+    py.AnnAssign,
+    py.If,
+    py.For,
+    py.While,
+    py.Break,
+    py.Continue,
+    py.Pass,
+    py.Expr,
+    py.Compare,
+    py.BinOp,
+    py.UnaryOp,
+    py.BoolOp,
+    py.Call,
+    py.Name,
+    py.Constant,
+    py.Dict,
+    py.List,
+    py.Tuple,
+    py.Set,
+    py.Subscript,
+    py.Slice,
+    py.Attribute,
+    py.IfExp,
+    py.ListComp,
+    py.DictComp,
+    py.SetComp,
+    py.GeneratorExp,
+    py.comprehension,
+    py.JoinedStr,
+    py.FormattedValue,
+    py.keyword,
+    py.Load,
+    py.Store,
+    py.operator,
+    py.unaryop,
+    py.cmpop,
+    py.boolop,
+    py.expr_context,
+    py.Raise,
+    py.Try,
+    py.ExceptHandler,
+    py.Lambda,
 )
 
 
@@ -122,7 +173,9 @@ def check_python_stage_code(source: str) -> list[str]:
     for stmt in tree.body:
         if not isinstance(stmt, py.FunctionDef) or stmt.name not in STAGE_FUNCTIONS:
             if not (isinstance(stmt, py.Expr) and isinstance(stmt.value, py.Constant)):
-                errors.append(f"line {stmt.lineno}: only def perceive/enforce/train may appear at the top level")
+                errors.append(
+                    f"line {stmt.lineno}: only def perceive/enforce/train may appear at the top level"
+                )
     return list(dict.fromkeys(errors))
 
 

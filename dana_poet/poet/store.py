@@ -112,7 +112,9 @@ class POETStore:
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             self.root.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.root / "poet.db", timeout=30, check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(
+                self.root / "poet.db", timeout=30, check_same_thread=False, isolation_level=None
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
@@ -182,8 +184,15 @@ class POETStore:
 
     def _execution_from_row(self, row: tuple[Any, ...]) -> ExecutionRecord:
         return ExecutionRecord(
-            row[0], row[1], row[2], json.loads(row[3] or "{}"), json.loads(row[4] or "null"),
-            json.loads(row[5] or "{}"), json.loads(row[6] or "{}"), row[7], row[8],
+            row[0],
+            row[1],
+            row[2],
+            json.loads(row[3] or "{}"),
+            json.loads(row[4] or "null"),
+            json.loads(row[5] or "{}"),
+            json.loads(row[6] or "{}"),
+            row[7],
+            row[8],
         )
 
     def get_execution(self, execution_id: str) -> ExecutionRecord | None:
@@ -193,10 +202,14 @@ class POETStore:
         if not (self.root / "poet.db").exists():
             return None
         self.flush()
-        row = self._db().execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        row = (
+            self._db().execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        )
         return self._execution_from_row(row) if row else None
 
-    def executions(self, function: str, *, version: int | None = None, limit: int | None = None) -> list[ExecutionRecord]:
+    def executions(
+        self, function: str, *, version: int | None = None, limit: int | None = None
+    ) -> list[ExecutionRecord]:
         self.flush()
         if not (self.root / "poet.db").exists():
             return []
@@ -236,13 +249,26 @@ class POETStore:
         if not (self.root / "poet.db").exists():
             return []
         self.flush()
-        rows = self._db().execute(
-            "SELECT id, execution_id, function, payload, signal, created FROM feedback WHERE function = ? ORDER BY created",
-            (function,),
-        ).fetchall()
-        out = [FeedbackRecord(r[0], r[1], r[2], json.loads(r[3] or "null"), json.loads(r[4] or "{}"), r[5]) for r in rows]
+        rows = (
+            self._db()
+            .execute(
+                "SELECT id, execution_id, function, payload, signal, created FROM feedback WHERE function = ? ORDER BY created",
+                (function,),
+            )
+            .fetchall()
+        )
+        out = [
+            FeedbackRecord(
+                r[0], r[1], r[2], json.loads(r[3] or "null"), json.loads(r[4] or "{}"), r[5]
+            )
+            for r in rows
+        ]
         if version is not None:
-            out = [f for f in out if (e := self.get_execution(f.execution_id)) is not None and e.version == version]
+            out = [
+                f
+                for f in out
+                if (e := self.get_execution(f.execution_id)) is not None and e.version == version
+            ]
         return out
 
     # ------------------------------------------------------------ versions (files)
@@ -273,7 +299,9 @@ class POETStore:
         except (OSError, ValueError) as exc:
             if str(path) not in self._warned:
                 self._warned.add(str(path))
-                warnings.warn(f"dana-poet: ignoring damaged file {path}: {exc}", RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"dana-poet: ignoring damaged file {path}: {exc}", RuntimeWarning, stacklevel=3
+                )
             return None
 
     def write_version(
@@ -322,7 +350,9 @@ class POETStore:
         if not text.isdigit():
             if str(path) not in self._warned:
                 self._warned.add(str(path))
-                warnings.warn(f"dana-poet: ignoring damaged file {path}", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"dana-poet: ignoring damaged file {path}", RuntimeWarning, stacklevel=2
+                )
             return 0
         return int(text)
 

@@ -43,7 +43,9 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _accuracy(record: EnhancedFunction, examples: list[tuple[dict[str, Any], Any]], params: dict[str, Any]) -> float:
+def _accuracy(
+    record: EnhancedFunction, examples: list[tuple[dict[str, Any], Any]], params: dict[str, Any]
+) -> float:
     if not examples:
         return 0.0
     hits = 0
@@ -58,7 +60,9 @@ def _accuracy(record: EnhancedFunction, examples: list[tuple[dict[str, Any], Any
     return hits / len(examples)
 
 
-def _candidates(record: EnhancedFunction, name: str, examples: list[tuple[dict[str, Any], Any]], current: float) -> list[float]:
+def _candidates(
+    record: EnhancedFunction, name: str, examples: list[tuple[dict[str, Any], Any]], current: float
+) -> list[float]:
     spec = record.learnable[name]
     values = {current, spec.low, spec.high}
     steps = 80
@@ -80,7 +84,9 @@ def _candidates(record: EnhancedFunction, name: str, examples: list[tuple[dict[s
     return out
 
 
-def fit_parameters(record: EnhancedFunction, examples: list[tuple[dict[str, Any], Any]]) -> tuple[dict[str, Any], float, float]:
+def fit_parameters(
+    record: EnhancedFunction, examples: list[tuple[dict[str, Any], Any]]
+) -> tuple[dict[str, Any], float, float]:
     """Coordinate search for the parameter values that maximise accuracy. Returns (params, before, after)."""
     current = current_params(record)
     before = _accuracy(record, examples, current)
@@ -93,18 +99,27 @@ def fit_parameters(record: EnhancedFunction, examples: list[tuple[dict[str, Any]
                 trial[name] = value
                 score = _accuracy(record, examples, trial)
                 closer = abs(value - current[name]) < abs(best[name] - current[name])
-                if score > best_score + 1e-12 or (abs(score - best_score) <= 1e-12 and score > before and closer):
+                if score > best_score + 1e-12 or (
+                    abs(score - best_score) <= 1e-12 and score > before and closer
+                ):
                     best, best_score = trial, score
     best = _centre_thresholds(record, examples, best, best_score)
     return best, before, best_score
 
 
-def _centre_thresholds(record: EnhancedFunction, examples: list[tuple[dict[str, Any], Any]], params: dict[str, Any], score: float) -> dict[str, Any]:
+def _centre_thresholds(
+    record: EnhancedFunction,
+    examples: list[tuple[dict[str, Any], Any]],
+    params: dict[str, Any],
+    score: float,
+) -> dict[str, Any]:
     """Move each parameter to the middle of the interval of values that keep the best score."""
     out = dict(params)
     for name in record.learnable:
         values = _candidates(record, name, examples, float(out[name]))
-        good = [v for v in values if abs(_accuracy(record, examples, {**out, name: v}) - score) <= 1e-12]
+        good = [
+            v for v in values if abs(_accuracy(record, examples, {**out, name: v}) - score) <= 1e-12
+        ]
         if not good:
             continue
         # keep the contiguous run containing the chosen value
@@ -130,7 +145,9 @@ def _centre_thresholds(record: EnhancedFunction, examples: list[tuple[dict[str, 
 
 
 def current_params(record: EnhancedFunction) -> dict[str, Any]:
-    values = {name: (round(p.default) if p.is_int else p.default) for name, p in record.learnable.items()}
+    values = {
+        name: (round(p.default) if p.is_int else p.default) for name, p in record.learnable.items()
+    }
     values.update(record.params)
     return values
 
@@ -210,11 +227,15 @@ def maybe_train(record: EnhancedFunction) -> int | None:
         params, before, after = fit_parameters(record, examples)
         if after <= before + 1e-12:
             return None  # nothing learned that the current parameters do not already do
-        reason = f"labelled feedback: accuracy {before:.2f} -> {after:.2f} on {len(examples)} executions"
+        reason = (
+            f"labelled feedback: accuracy {before:.2f} -> {after:.2f} on {len(examples)} executions"
+        )
         evidence = {"labelled": len(examples), "accuracy_before": before, "accuracy_after": after}
     elif hints:
         params = _directional_step(record, hints)
-        reason = "directional feedback: " + ", ".join(f"{k} {max(set(v), key=v.count)}" for k, v in hints.items())
+        reason = "directional feedback: " + ", ".join(
+            f"{k} {max(set(v), key=v.count)}" for k, v in hints.items()
+        )
         evidence = {"hints": hints}
     else:
         return None
@@ -227,7 +248,9 @@ def maybe_train(record: EnhancedFunction) -> int | None:
         reason=reason,
         evidence={**evidence, "previous": current, "previous_version": record.version},
         enhanced_source=previous.enhanced_source if previous is not None else None,
-        metadata={"cache_key": previous.metadata.get("cache_key")} if previous is not None else None,
+        metadata={"cache_key": previous.metadata.get("cache_key")}
+        if previous is not None
+        else None,
     )
     record.version = version
     record.params = {k: params[k] for k in record.learnable}

@@ -35,7 +35,9 @@ class FakeOpenAI:
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.status != 200:
-                    payload = {"error": {"message": f"scripted {reply.status}", "type": "server_error"}}
+                    payload = {
+                        "error": {"message": f"scripted {reply.status}", "type": "server_error"}
+                    }
                 else:
                     payload = {
                         "id": "chatcmpl-test",
@@ -43,7 +45,11 @@ class FakeOpenAI:
                         "created": int(time.time()),
                         "model": body.get("model", "test"),
                         "choices": [
-                            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply.content}}
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": reply.content},
+                            }
                         ],
                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                     }

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from dana_poet.poet.codegen import FunctionSpec, ParamSpec, generate_stage_code, template_stage_code, validate_stage_code
+from dana_poet.poet.codegen import (
+    FunctionSpec,
+    ParamSpec,
+    generate_stage_code,
+    template_stage_code,
+    validate_stage_code,
+)
 from tests.poet.fake_openai import FakeOpenAI, Reply, stage_json
 
 SPEC = FunctionSpec(
@@ -22,7 +28,7 @@ SPEC = FunctionSpec(
     config={"domain": "financial_services"},
 )
 
-GOOD = '''def perceive(score, income):
+GOOD = """def perceive(score, income):
     return {"score": coerce(score, "score"), "income": coerce(income, "income")}
 
 def enforce(result, score, income):
@@ -30,9 +36,11 @@ def enforce(result, score, income):
     if result not in ["approved", "declined", "text"]:
         fail("allowed_values", "unexpected decision")
     return result
-'''
+"""
 NOT_DANA = "def perceive(score, income)\n    return {}\n"
-UNSAFE_IMPORT = 'import os.py\ndef perceive(score, income):\n    return {"score": score, "income": income}\n'
+UNSAFE_IMPORT = (
+    'import os.py\ndef perceive(score, income):\n    return {"score": score, "income": income}\n'
+)
 UNSAFE_OPEN = 'def perceive(score, income):\n    open("/etc/passwd")\n    return {"score": score, "income": income}\n'
 UNSAFE_DUNDER = 'def perceive(score, income):\n    k = score.__class__\n    return {"score": score, "income": income}\n'
 FAILS_SMOKE = 'def perceive(score, income):\n    return {"score": score}\n'
@@ -66,7 +74,9 @@ def test_offline_generation_and_cache_hit(tmp_path: Path, monkeypatch: pytest.Mo
     assert second.metadata["cache"] == "hit" and second.source == first.source
 
 
-def test_damaged_cache_entry_is_regenerated_with_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_damaged_cache_entry_is_regenerated_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     first = generate_stage_code(SPEC, cache_dir=tmp_path)
@@ -97,9 +107,14 @@ def test_code_that_does_not_parse_gets_one_repair_round(server):
     assert "parse error" in repair and "expected ':'" in repair
 
 
-@pytest.mark.parametrize(("unsafe", "reason"), [(UNSAFE_IMPORT, "imports"), (UNSAFE_OPEN, "'open'"), (UNSAFE_DUNDER, "__class__")])
+@pytest.mark.parametrize(
+    ("unsafe", "reason"),
+    [(UNSAFE_IMPORT, "imports"), (UNSAFE_OPEN, "'open'"), (UNSAFE_DUNDER, "__class__")],
+)
 def test_unsafe_code_is_refused_and_the_chain_falls_back(server, unsafe, reason):
-    server.script(Reply(stage_json(unsafe)), Reply(stage_json(unsafe)), Reply(stage_json("import os\n")))
+    server.script(
+        Reply(stage_json(unsafe)), Reply(stage_json(unsafe)), Reply(stage_json("import os\n"))
+    )
     code = generate_stage_code(SPEC)
     assert code.metadata["fallback_used"] == "template"
     assert code.language == "dana" and code.source == template_stage_code(SPEC)
@@ -108,7 +123,11 @@ def test_unsafe_code_is_refused_and_the_chain_falls_back(server, unsafe, reason)
 
 
 def test_smoke_test_failure_then_python_fallback(server):
-    server.script(Reply(stage_json(FAILS_SMOKE)), Reply(stage_json(FAILS_SMOKE)), Reply(stage_json(PYTHON_GOOD)))
+    server.script(
+        Reply(stage_json(FAILS_SMOKE)),
+        Reply(stage_json(FAILS_SMOKE)),
+        Reply(stage_json(PYTHON_GOOD)),
+    )
     code = generate_stage_code(SPEC)
     assert code.language == "python" and code.metadata["fallback_used"] == "python"
     assert any("smoke test" in e for e in code.metadata["errors"])
@@ -143,7 +162,13 @@ def _generate(cache_dir: str, n: int) -> None:
 
     os.environ.pop("OPENAI_API_KEY", None)
     os.environ.pop("OPENAI_BASE_URL", None)
-    spec = FunctionSpec(f"f{n % 3}", (ParamSpec("x", "int"),), "int", None, f"def f{n % 3}(x: int) -> int:\n    return x\n")
+    spec = FunctionSpec(
+        f"f{n % 3}",
+        (ParamSpec("x", "int"),),
+        "int",
+        None,
+        f"def f{n % 3}(x: int) -> int:\n    return x\n",
+    )
     for _ in range(5):
         generate_stage_code(spec, cache_dir=Path(cache_dir))
 

@@ -14,7 +14,11 @@ from dana_poet.poet.errors import POETConfigError
         (("financial_services",), {}, lambda c: c.domain == "financial_services"),
         ((), {"retries": 3, "timeout": 2}, lambda c: c.retries == 3 and c.timeout == 2.0),
         ((), {"operate": {"retries": 4}}, lambda c: c.retries == 4),
-        ((), {"optimize_for": "accuracy", "train": {"params": ["t"]}}, lambda c: c.train == {"params": ["t"]}),
+        (
+            (),
+            {"optimize_for": "accuracy", "train": {"params": ["t"]}},
+            lambda c: c.train == {"params": ["t"]},
+        ),
         ((), {}, lambda c: c.retries == 1 and c.timeout is None),
     ],
 )

@@ -29,10 +29,14 @@ def test_text(text, sign, kind, correct):
 
 
 def test_false_alarm_hints_at_raising_the_threshold():
-    signal = translate_feedback("false alarm: 12 is normal", output=True, parameters={"threshold": 10.0})
+    signal = translate_feedback(
+        "false alarm: 12 is normal", output=True, parameters={"threshold": 10.0}
+    )
     assert signal.correct is False
     assert signal.parameter_hints == {"threshold": "increase"}
-    missed = translate_feedback("you missed a real drift", output=False, parameters={"threshold": 10.0})
+    missed = translate_feedback(
+        "you missed a real drift", output=False, parameters={"threshold": 10.0}
+    )
     assert missed.parameter_hints == {"threshold": "decrease"}
     named = translate_feedback("threshold is too high", parameters={"threshold": 1.0, "window": 3})
     assert named.parameter_hints["threshold"] == "decrease"

@@ -88,7 +88,10 @@ def test_timeout_returns_at_the_limit_and_stops_the_work():
 
 def test_worker_threads_are_reused_and_healthy():
     op = Operator("quick", POETConfig(timeout=5, retries=0))
-    names = {op.run(lambda: threading.current_thread().name + str(threading.get_ident()), (), {}) for _ in range(20)}
+    names = {
+        op.run(lambda: threading.current_thread().name + str(threading.get_ident()), (), {})
+        for _ in range(20)
+    }
     assert len(names) <= 2
     slow = Operator("slow", POETConfig(timeout=0.1, retries=0))
     with pytest.raises(POETTimeoutError):

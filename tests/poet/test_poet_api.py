@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from dana_poet import feedback, poet
-from dana_poet.poet.errors import POETFeedbackError, POETInputError, POETOutputError, POETTimeoutError
+from dana_poet.poet.errors import (
+    POETFeedbackError,
+    POETInputError,
+    POETOutputError,
+    POETTimeoutError,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +105,9 @@ def test_training_reaches_the_right_threshold_and_versions_are_written():
     rec = alarm.__poet__
     assert 5.9 <= rec.params["threshold"] < 6.5
     assert rec.version >= 1
-    meta = json.loads((Path(".dana/poet/functions/alarm") / f"v{rec.version}" / "metadata.json").read_text())
+    meta = json.loads(
+        (Path(".dana/poet/functions/alarm") / f"v{rec.version}" / "metadata.json").read_text()
+    )
     assert "accuracy" in meta["reason"]
     assert all(alarm(v) == (v > truth) for v in [1.0, 5.5, 6.6, 20.0])
 

@@ -28,7 +28,9 @@ def test_versions_are_files_and_reversible(tmp_path: Path):
     store = POETStore(tmp_path / "poet")
     assert store.current_version("f") == 0
     v1 = store.write_version("f", params={"t": 1}, reason="first", evidence={})
-    v2 = store.write_version("f", params={"t": 2}, reason="second", evidence={"n": 3}, enhanced_source="def f(): pass")
+    v2 = store.write_version(
+        "f", params={"t": 2}, reason="second", evidence={"n": 3}, enhanced_source="def f(): pass"
+    )
     assert (v1, v2) == (1, 2)
     assert store.current_version("f") == 2
     assert (tmp_path / "poet" / "functions" / "f" / "v2" / "enhanced.na").exists()

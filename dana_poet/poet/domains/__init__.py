@@ -37,7 +37,9 @@ class ParamCoercer:
 class OutputRule:
     name: str
     description: str
-    check: Callable[[Any, dict[str, Any], str], Any]  # (value, inputs, function) -> value or raise POETOutputError
+    check: Callable[
+        [Any, dict[str, Any], str], Any
+    ]  # (value, inputs, function) -> value or raise POETOutputError
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ class Domain:
         return found
 
     def is_ratio(self, parameter: str) -> bool:
-        return bool(self.ratio_pattern) and re.search(self.ratio_pattern, parameter, re.I) is not None
+        return (
+            bool(self.ratio_pattern) and re.search(self.ratio_pattern, parameter, re.I) is not None
+        )
 
 
 _REGISTRY: dict[str, Domain] = {}

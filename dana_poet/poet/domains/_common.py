@@ -43,9 +43,15 @@ def unit_interval_for(pattern: str, rule_name: str) -> OutputRule:
     """Results of functions whose name matches `pattern` must lie in [0, 1]."""
 
     def check(value: Any, inputs: dict[str, Any], function: str) -> Any:
-        if re.search(pattern, function, re.I) and isinstance(value, int | float) and not isinstance(value, bool):
+        if (
+            re.search(pattern, function, re.I)
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
             if not (0.0 <= float(value) <= 1.0):
                 raise rule_error(function, rule_name, "the result must lie between 0 and 1", value)
         return value
 
-    return OutputRule(rule_name, f"results of functions named like /{pattern}/ lie in [0, 1]", check)
+    return OutputRule(
+        rule_name, f"results of functions named like /{pattern}/ lie in [0, 1]", check
+    )

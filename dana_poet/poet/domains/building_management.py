@@ -10,8 +10,16 @@ from dana_poet.poet.domains._common import FINITE
 from dana_poet.poet.enforce import rule_error
 
 OCCUPANCY = {
-    "empty": 0, "vacant": 0, "unoccupied": 0, "none": 0, "nobody": 0,
-    "occupied": 1, "present": 1, "busy": 1, "someone": 1, "full": 1,
+    "empty": 0,
+    "vacant": 0,
+    "unoccupied": 0,
+    "none": 0,
+    "nobody": 0,
+    "occupied": 1,
+    "present": 1,
+    "busy": 1,
+    "someone": 1,
+    "full": 1,
 }
 
 
@@ -23,7 +31,9 @@ def occupancy(value: Any, annotation: Any) -> Any:
 
 
 def _actuator_limits(value: Any, inputs: dict[str, Any], function: str) -> Any:
-    if re.search(r"valve|damper|fan|actuator|speed|position|percent|pct|output_level", function, re.I):
+    if re.search(
+        r"valve|damper|fan|actuator|speed|position|percent|pct|output_level", function, re.I
+    ):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return type(value)(min(100, max(0, value)))
     return value
@@ -35,7 +45,9 @@ def _heat_and_cool(value: Any, inputs: dict[str, Any], function: str) -> Any:
         heating = next((v for k, v in data.items() if "heat" in str(k).lower()), None)
         cooling = next((v for k, v in data.items() if "cool" in str(k).lower()), None)
         if heating and cooling:
-            raise rule_error(function, "no_simultaneous_heat_cool", "heating and cooling are both on", value)
+            raise rule_error(
+                function, "no_simultaneous_heat_cool", "heating and cooling are both on", value
+            )
     return value
 
 
@@ -46,7 +58,9 @@ DOMAIN = Domain(
     output_rules=(
         FINITE,
         OutputRule("actuator_range", "actuator outputs are clamped to 0-100", _actuator_limits),
-        OutputRule("no_simultaneous_heat_cool", "heating and cooling are never both on", _heat_and_cool),
+        OutputRule(
+            "no_simultaneous_heat_cool", "heating and cooling are never both on", _heat_and_cool
+        ),
     ),
     prompt_hints="Temperatures may carry units ('72°F', '21.5 C'); targets are Fahrenheit unless the parameter ends in _c. Actuators take 0-100.",
     temperature_unit="F",

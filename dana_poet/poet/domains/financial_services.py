@@ -34,7 +34,9 @@ def credit_score(value: Any, annotation: Any) -> Any:
 DOMAIN = Domain(
     name="financial_services",
     description="credit, lending and money amounts",
-    coercers=(ParamCoercer("credit score words", r"score|credit|fico", credit_score, (int, float)),),
+    coercers=(
+        ParamCoercer("credit score words", r"score|credit|fico", credit_score, (int, float)),
+    ),
     output_rules=(FINITE, unit_interval_for(r"probabilit|default_risk|pd$", "probability_range")),
     prompt_hints=(
         "Credit scores are 300-850 (excellent ~780, good ~705, fair ~630, poor ~560). "

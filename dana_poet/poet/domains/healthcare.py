@@ -51,7 +51,9 @@ DOMAIN = Domain(
     description="vital signs",
     coercers=(
         ParamCoercer("heart rate", r"heart|pulse|bpm|(^|_)hr($|_)", heart_rate, (int, float)),
-        ParamCoercer("blood pressure", r"blood_pressure|(^|_)bp($|_)", blood_pressure, (list, tuple, dict)),
+        ParamCoercer(
+            "blood pressure", r"blood_pressure|(^|_)bp($|_)", blood_pressure, (list, tuple, dict)
+        ),
         ParamCoercer("systolic", r"systolic", systolic_part, (int, float)),
         ParamCoercer("diastolic", r"diastolic", diastolic_part, (int, float)),
         ParamCoercer("oxygen saturation", r"spo2|oxygen|o2_sat", oxygen, (int, float)),

@@ -30,7 +30,11 @@ def _non_empty(value: Any, inputs: dict[str, Any], function: str) -> Any:
 DOMAIN = Domain(
     name="llm_optimization",
     description="prompts and LLM outputs",
-    coercers=(ParamCoercer("prompt clean-up", r"prompt|query|question|instruction|text", clean_prompt, (str,)),),
+    coercers=(
+        ParamCoercer(
+            "prompt clean-up", r"prompt|query|question|instruction|text", clean_prompt, (str,)
+        ),
+    ),
     output_rules=(OutputRule("non_empty_output", "outputs are non-empty", _non_empty),),
     prompt_hints=f"Prompts are stripped, whitespace collapsed, cut at {MAX_PROMPT_CHARS} characters.",
 )
