@@ -120,7 +120,7 @@ def _tracer(config: POETConfig) -> Any:
         return None
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _stage_helpers(name: str, hints: dict[str, Any], domain: Any) -> tuple[Any, Any, Any]:

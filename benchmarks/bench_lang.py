@@ -1,0 +1,136 @@
+"""Language speed and footprint, measured against CPython in the same run.
+
+Run: .venv/bin/python benchmarks/bench_lang.py
+Goals: fib(25) and a 1,000,000-iteration loop at most 1.5x Python; cold
+`dana-poet run hello.na` under 0.25 s more than `python -c pass`; parsing at
+least 20,000 lines/s; peak RSS of `dana-poet run hello.na` under 40 MB.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DANA = """
+def fib(n: int) -> int:
+    if n <= 1:
+        return n
+    return fib(n - 1) + fib(n - 2)
+
+def loop(n):
+    total = 0
+    for i in range(n):
+        total = total + i
+    return total
+"""
+
+
+def fib(n: int) -> int:
+    if n <= 1:
+        return n
+    return fib(n - 1) + fib(n - 2)
+
+
+def loop(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total = total + i
+    return total
+
+
+def best(fn, *args, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def cold(cmd: list[str], cwd: str, repeat: int = 7) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def generated_program(lines: int) -> str:
+    block = [
+        "def func_{i}(a: int, b: float = 2.0) -> float:",
+        "    total = 0",
+        "    for k in range(a):",
+        "        if k % 3 == 0 and b > 1.5:",
+        "            total += k * b  # comment",
+        "        elif k == {i}:",
+        "            total = total - 1",
+        "        else:",
+        "            items = [x * 2 for x in range(k) if x > 1]",
+        "    return total",
+        "",
+        "result_{i} = func_{i}({i}, b=3.5)",
+        'msg_{i} = f"value {{result_{i}}} ok"',
+        'data_{i} = {{"k": [1, 2, 3], "name": "n{i}"}}',
+        "private:acc = {i} if result_{i} > 0 else 0",
+        'assert result_{i} >= 0, "bad"',
+        's_{i} = sorted(data_{i}["k"], key=lambda v :: -v)',
+        "while {i} < 0:",
+        "    pass",
+        "",
+    ]
+    out: list[str] = []
+    i = 0
+    while len(out) < lines:
+        out.extend(line.format(i=i) for line in block)
+        i += 1
+    return "\n".join(out[:lines]) + "\n"
+
+
+def main() -> None:
+    from dana_poet.engine import new_program
+    from dana_poet.lang.parser import parse
+
+    rows: list[tuple[str, str, str, bool]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.na"
+        path.write_text(DANA)
+        g = new_program(path).run_file(path)
+        ratio = best(g["fib"], 25) / best(fib, 25)
+        rows.append(("fib(25) Dana / Python", f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
+        ratio = best(g["loop"], 1_000_000) / best(loop, 1_000_000)
+        rows.append(("1M-iteration loop Dana / Python", f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
+
+        (Path(tmp) / "hello.na").write_text('print("hello")\n')
+        exe = str(Path(sys.executable).parent / "dana-poet")
+        dana = cold([exe, "run", "hello.na"], tmp)
+        bare = cold([sys.executable, "-c", "pass"], tmp)
+        rows.append(("cold `dana-poet run hello.na` - `python -c pass`", f"{dana - bare:.3f} s", "< 0.25 s", dana - bare < 0.25))
+
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        subprocess.run([exe, "run", "hello.na"], cwd=tmp, check=True, capture_output=True)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        rss_mb = max(peak, before) / 1024
+        rows.append(("peak RSS of `dana-poet run hello.na`", f"{rss_mb:.1f} MB", "< 40 MB", rss_mb < 40))
+
+    source = generated_program(5000)
+    parse("x = 1\n")
+    elapsed = best(lambda: parse(source, "gen.na"), repeat=3)
+    rate = 5000 / elapsed
+    rows.append(("parse throughput (5,000-line file)", f"{rate:,.0f} lines/s", ">= 20,000", rate >= 20_000))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':{width}}  {'value':>16}  {'goal':>10}")
+    for name, value, goal, ok in rows:
+        print(f"{name:{width}}  {value:>16}  {goal:>10}  {'PASS' if ok else 'MISS'}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DANA_POET_DIR", tempfile.mkdtemp())
+    main()
