@@ -293,12 +293,58 @@ def _combine(parts: list[LearningSignal]) -> LearningSignal:
     )
 
 
+_LLM_INSTRUCTIONS = """You turn user feedback about one output of a function into a learning signal.
+Answer with JSON only, with these keys: sentiment (-1..1), kind (one of accuracy, performance,
+usability, error, suggestion, label), confidence (0..1), correct (true, false or null: was the
+output right?), expected (the right output when the feedback says it, else null),
+parameter_hints (object: parameter name -> "increase" or "decrease"), key_issues (list of
+short strings), suggestions (list of strings)."""
+
+
+def translate_with_llm(
+    payload: Any, *, output: Any = None, parameters: dict[str, float] | None = None
+) -> LearningSignal:
+    """The LLM fills the LearningSignal (validated); raises LLMUnavailable when it cannot."""
+    import json
+
+    from pydantic import ValidationError
+
+    from dana_poet.poet import llm
+
+    request = {"feedback": payload, "output": output, "learnable_parameters": parameters or {}}
+    messages = [
+        {"role": "system", "content": _LLM_INSTRUCTIONS},
+        {"role": "user", "content": json.dumps(request, default=str)},
+    ]
+    content = llm.chat(messages)
+    try:
+        data = json.loads(content)
+        data = {k: v for k, v in data.items() if k in LearningSignal.model_fields and k not in ("source", "raw")}
+        hints = data.get("parameter_hints") or {}
+        data["parameter_hints"] = {k: v for k, v in hints.items() if not parameters or k in parameters}
+        return LearningSignal(**data, source="llm", raw=payload)
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise llm.LLMUnavailable(f"the LLM's learning signal was not valid: {exc}") from None
+
+
 def translate_feedback(
     payload: Any, *, output: Any = None, parameters: dict[str, float] | None = None
 ) -> LearningSignal:
-    """Read feedback in any form. Raises POETFeedbackError for payloads that say nothing."""
+    """Read feedback in any form. Raises POETFeedbackError for payloads that say nothing.
+
+    Free text goes to the LLM when one is configured (the rules take over if it
+    fails); numbers, bools and labelled dicts are read by rules, which are exact for them.
+    """
     if isinstance(payload, LearningSignal):
         return payload
+    if isinstance(payload, str) and payload.strip():
+        from dana_poet.poet import llm
+
+        if llm.configured():
+            try:
+                return translate_with_llm(payload, output=output, parameters=parameters)
+            except llm.LLMUnavailable:
+                pass
     if isinstance(payload, bool):
         return LearningSignal(
             sentiment=0.8 if payload else -0.8,

@@ -186,3 +186,25 @@ def test_several_processes_share_one_cache(tmp_path: Path):
     for entry in entries:
         assert "def perceive" in json.loads(entry.read_text())["source"]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_feedback_text_is_read_by_the_llm_when_configured(server):
+    from dana_poet.poet.feedback import translate_feedback
+
+    server.script(
+        Reply(json.dumps({"sentiment": -0.7, "kind": "accuracy", "confidence": 0.9, "correct": False,
+                          "parameter_hints": {"threshold": "increase", "bogus": "increase"}, "key_issues": ["false positive"]}))
+    )
+    signal = translate_feedback("meh, that one was noise", output=True, parameters={"threshold": 10.0})
+    assert signal.source == "llm" and signal.correct is False
+    assert signal.parameter_hints == {"threshold": "increase"}
+    sent = json.loads(server.requests[0]["body"]["messages"][1]["content"])
+    assert sent["feedback"] == "meh, that one was noise" and sent["output"] is True
+
+
+def test_invalid_llm_signal_falls_back_to_the_rules(server):
+    from dana_poet.poet.feedback import translate_feedback
+
+    server.script(Reply(json.dumps({"sentiment": 7, "kind": "vibes"})))
+    signal = translate_feedback("too many false alarms", output=True, parameters={"threshold": 1.0})
+    assert signal.source == "rules" and signal.correct is False
