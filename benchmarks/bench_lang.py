@@ -111,19 +111,30 @@ def main() -> None:
         exe = str(Path(sys.executable).parent / "dana-poet")
         dana = cold([exe, "run", "hello.na"], tmp)
         bare = cold([sys.executable, "-c", "pass"], tmp)
-        rows.append(("cold `dana-poet run hello.na` - `python -c pass`", f"{dana - bare:.3f} s", "< 0.25 s", dana - bare < 0.25))
+        rows.append(
+            (
+                "cold `dana-poet run hello.na` - `python -c pass`",
+                f"{dana - bare:.3f} s",
+                "< 0.25 s",
+                dana - bare < 0.25,
+            )
+        )
 
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         subprocess.run([exe, "run", "hello.na"], cwd=tmp, check=True, capture_output=True)
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         rss_mb = max(peak, before) / 1024
-        rows.append(("peak RSS of `dana-poet run hello.na`", f"{rss_mb:.1f} MB", "< 40 MB", rss_mb < 40))
+        rows.append(
+            ("peak RSS of `dana-poet run hello.na`", f"{rss_mb:.1f} MB", "< 40 MB", rss_mb < 40)
+        )
 
     source = generated_program(5000)
     parse("x = 1\n")
     elapsed = best(lambda: parse(source, "gen.na"), repeat=3)
     rate = 5000 / elapsed
-    rows.append(("parse throughput (5,000-line file)", f"{rate:,.0f} lines/s", ">= 20,000", rate >= 20_000))
+    rows.append(
+        ("parse throughput (5,000-line file)", f"{rate:,.0f} lines/s", ">= 20,000", rate >= 20_000)
+    )
 
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':{width}}  {'value':>16}  {'goal':>10}")

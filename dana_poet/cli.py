@@ -108,7 +108,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     import pytest
 
-    return int(pytest.main(["-p", "dana_poet.testing", *args.paths]))
+    return int(pytest.main(list(args.paths)))  # the plugin is registered as a pytest11 entry point
 
 
 def build_parser() -> argparse.ArgumentParser:

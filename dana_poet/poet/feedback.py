@@ -319,9 +319,15 @@ def translate_with_llm(
     content = llm.chat(messages)
     try:
         data = json.loads(content)
-        data = {k: v for k, v in data.items() if k in LearningSignal.model_fields and k not in ("source", "raw")}
+        data = {
+            k: v
+            for k, v in data.items()
+            if k in LearningSignal.model_fields and k not in ("source", "raw")
+        }
         hints = data.get("parameter_hints") or {}
-        data["parameter_hints"] = {k: v for k, v in hints.items() if not parameters or k in parameters}
+        data["parameter_hints"] = {
+            k: v for k, v in hints.items() if not parameters or k in parameters
+        }
         return LearningSignal(**data, source="llm", raw=payload)
     except (ValueError, TypeError, ValidationError) as exc:
         raise llm.LLMUnavailable(f"the LLM's learning signal was not valid: {exc}") from None

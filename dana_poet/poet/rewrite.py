@@ -236,8 +236,15 @@ def rewrite_module(
     cache_dir = directory / ".dana" / "poet" / "cache"
     body: list[A.Stmt] = []
     results: list[RewriteResult] = []
+    targets = [
+        s
+        for s in module.body
+        if isinstance(s, A.FunctionDef) and any(is_poet_decorator(d) for d in s.decorators)
+    ]
+    progress = _progress(len(targets))
     for stmt in module.body:
         if isinstance(stmt, A.FunctionDef) and any(is_poet_decorator(d) for d in stmt.decorators):
+            progress(stmt.name)
             try:
                 new_stmts, result = rewrite_function(stmt, source, filename, cache_dir)
             except Exception as exc:  # noqa: BLE001 - the runtime engines still give every stage
@@ -252,7 +259,27 @@ def rewrite_module(
                 results.append(result)
         else:
             body.append(stmt)
+    progress(None)
     return A.Module(tuple(body), module.filename, module.span), results
+
+
+def _progress(total: int) -> Any:
+    """A rich progress bar on a terminal when many functions need stage code; silent otherwise."""
+    if total < 5 or not sys.stderr.isatty():
+        return lambda name: None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task("POET stage code", total=total)
+    bar.start()
+
+    def step(name: str | None) -> None:
+        if name is None:
+            bar.stop()
+            return
+        bar.update(task, advance=1, description=f"POET stage code: {name}")
+
+    return step
 
 
 def ast_transform(module: A.Module, filename: str, source: str) -> A.Module:

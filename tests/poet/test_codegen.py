@@ -192,10 +192,22 @@ def test_feedback_text_is_read_by_the_llm_when_configured(server):
     from dana_poet.poet.feedback import translate_feedback
 
     server.script(
-        Reply(json.dumps({"sentiment": -0.7, "kind": "accuracy", "confidence": 0.9, "correct": False,
-                          "parameter_hints": {"threshold": "increase", "bogus": "increase"}, "key_issues": ["false positive"]}))
+        Reply(
+            json.dumps(
+                {
+                    "sentiment": -0.7,
+                    "kind": "accuracy",
+                    "confidence": 0.9,
+                    "correct": False,
+                    "parameter_hints": {"threshold": "increase", "bogus": "increase"},
+                    "key_issues": ["false positive"],
+                }
+            )
+        )
     )
-    signal = translate_feedback("meh, that one was noise", output=True, parameters={"threshold": 10.0})
+    signal = translate_feedback(
+        "meh, that one was noise", output=True, parameters={"threshold": 10.0}
+    )
     assert signal.source == "llm" and signal.correct is False
     assert signal.parameter_hints == {"threshold": "increase"}
     sent = json.loads(server.requests[0]["body"]["messages"][1]["content"])
