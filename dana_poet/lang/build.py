@@ -330,6 +330,12 @@ class AstBuilder(Transformer):
         return A.Keyword(str(c[0]), c[1], _cspan(c))
 
     def agent_block(self, c: list[Any]) -> A.Stmt:
+        typed = [f for f in c[2:] if isinstance(f, A.FieldDecl)]
+        if typed:
+            # `agent Name:` with typed fields declares an agent type, like agent_blueprint
+            methods = tuple(m for m in c[2:] if isinstance(m, A.FunctionDef))
+            base = str(c[1]) if c[1] is not None else None
+            return A.TypeDecl("agent", str(c[0]), tuple(typed), None, methods, base, _cspan(c))
         fields = tuple(k for k in c[2:] if isinstance(k, A.Keyword))
         return A.AgentDecl(
             str(c[0]), str(c[1]) if c[1] is not None else None, fields, True, _cspan(c)
@@ -486,7 +492,7 @@ class AstBuilder(Transformer):
                 methods.append(item)
             elif isinstance(item, tuple) and docstring is None and not fields:
                 docstring = item[1]
-        if base is not None and kind != "agent_blueprint":
+        if base is not None and kind not in ("agent_blueprint", "agent"):
             raise DanaSyntaxError(
                 f"{kind} '{name}' cannot inherit from '{base}'", line=span.line, column=span.column
             )

@@ -46,6 +46,7 @@ H_IMPORT_FROM = "__dana_import_from"
 H_IMPORT_STAR = "__dana_import_star"
 H_PIPE_ARGS = "__dana_pipe_call"
 H_GLOBALS = "__dana_globals"
+H_STAGE = "__dana_stage"
 SCOPE_DICTS = {"private": "__dana_private", "public": "__dana_public", "system": "__dana_system"}
 
 BUILTIN_TYPE_NAMES = frozenset(
@@ -866,7 +867,8 @@ class Compiler:
     def _stage_call(self, stage: A.StageCall, inputs: list[py.expr] | None, first: bool) -> py.expr:
         func = self._stage_func(stage)
         if stage.args is None:
-            return _at(py.Call(func=func, args=list(inputs or []), keywords=[]), stage.span)
+            # a named stage gets the value(s) flowing in, as many as it accepts
+            return _at(_call(H_STAGE, func, *(inputs or [])), stage.span)
         uses_placeholder = any(
             isinstance(n, A.Placeholder)
             for n in _walk_expr(stage.args + tuple(k.value for k in stage.keywords))

@@ -45,6 +45,12 @@ def set_model(name: str) -> str:
     return _MODEL["name"]
 
 
+def offline() -> bool:
+    """True in mock mode or when no LLM is configured."""
+    mock = os.environ.get("DANA_MOCK_LLM", "").strip().lower() in {"1", "true", "yes", "on"}
+    return mock or not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
+
+
 def _mock_enabled(options: dict[str, Any]) -> bool:
     if options.get("use_mock"):
         return True

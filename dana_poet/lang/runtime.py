@@ -155,6 +155,39 @@ def pipe_call(args: tuple[Any, ...], thunk: Any) -> Any:
         _PIPE_ARGS.reset(token)
 
 
+_STAGE_ARITY: dict[Any, int | None] = {}
+
+
+def call_stage(fn: Any, *args: Any) -> Any:
+    """Call a named pipeline stage with the flowing value(s), dropping those it cannot take
+    (`def f(x: int = 0) = get_constant | add_five` calls `get_constant()`)."""
+    try:
+        limit = _STAGE_ARITY[fn]
+    except (KeyError, TypeError):
+        limit = _positional_limit(fn)
+        try:
+            _STAGE_ARITY[fn] = limit
+        except TypeError:
+            pass
+    if limit is not None and len(args) > limit:
+        args = args[:limit]
+    return fn(*args)
+
+
+def _positional_limit(fn: Any) -> int | None:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    count = 0
+    for p in params:
+        if p.kind == p.VAR_POSITIONAL:
+            return None
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count
+
+
 def current_pipe_args() -> tuple[Any, ...]:
     return _PIPE_ARGS.get() or ()
 
@@ -415,6 +448,7 @@ class Program:
             C.H_IMPORT_FROM: import_from,
             C.H_IMPORT_STAR: import_star,
             C.H_PIPE_ARGS: pipe_call,
+            C.H_STAGE: call_stage,
             C.H_GLOBALS: g,
             "__dana_NO_DEFAULT": NO_DEFAULT,
             C.SCOPE_DICTS["private"]: self.private,

@@ -176,25 +176,30 @@ class DanaAgentBase(DanaStruct):
         return self.__dict__.get("_memory", {}).get(key)
 
     def _ask(self, verb: str, text: Any) -> Any:
-        from dana_poet.lang.llm import reason
+        """The LLM's answer; offline (mock mode or no LLM configured) a plain statement of the step."""
+        from dana_poet.lang import llm
 
-        return reason(f"As agent {self.__dict__.get('name')}, {verb}: {text}")
+        kind = type(self).__name__
+        if llm.offline():
+            return f"{kind} is {verb}: {text}"
+        return llm.reason(f"You are agent {kind} ({self.__dict__.get('name', kind)}). Task ({verb}): {text}")
 
     def plan(self, task: Any) -> Any:
-        return self._ask("plan", task)
+        return self._ask("planning", task)
 
     def solve(self, problem: Any) -> Any:
-        return self._ask("solve", problem)
+        return self._ask("solving", problem)
 
     def reason(self, premise: Any) -> Any:
-        return self._ask("reason about", premise)
+        return self._ask("reasoning about", premise)
 
     def chat(self, message: Any) -> Any:
-        return self._ask("reply to", message)
+        return self._ask("replying to", message)
 
 
 _EXTRA_FIELDS: dict[str, list[tuple[str, Any, Any]]] = {
     "resource": [("state", str, "INITIALIZED")],
+    "agent": [],
     "agent_blueprint": [
         ("name", str, "unnamed_agent"),
         ("description", str, "A Dana agent"),
@@ -222,7 +227,7 @@ def make_struct(
     all_fields = [f for f in all_fields if f[0] not in declared] + list(fields)
     annotations = {n: t for n, t, _ in all_fields}
     defaults = {n: d for n, _, d in all_fields if d is not NO_DEFAULT}
-    parent: type[DanaStruct] = DanaAgentBase if kind == "agent_blueprint" else DanaStruct
+    parent: type[DanaStruct] = DanaAgentBase if kind in ("agent_blueprint", "agent") else DanaStruct
     if base is not None and isinstance(base, type) and issubclass(base, DanaStruct):
         parent = base
     namespace = {
@@ -246,6 +251,7 @@ def dana_type_label(value: Any) -> str:
             "struct": "Struct",
             "resource": "Resource",
             "agent_blueprint": "Agent",
+            "agent": "Agent",
             "workflow": "Workflow",
         }
         return f"{label.get(kind, 'Struct')}[{cls.__name__}]"
