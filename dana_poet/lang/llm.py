@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import types
 import typing
 from typing import Any
 
@@ -111,6 +112,20 @@ def _complete(prompt: str, options: dict[str, Any]) -> str:
     return response.choices[0].message.content or ""
 
 
+def _mock_field(annotation: Any) -> Any:
+    """A placeholder value of the field's type, so mock answers build valid structs."""
+    base = typing.get_origin(annotation) or annotation
+    table = {str: "mock", int: 42, float: 3.14, bool: True, list: [], dict: {}, tuple: [], set: []}
+    if base in table:
+        return table[base]
+    fields = getattr(base, "__dana_fields__", None)
+    if fields:
+        return {name: _mock_field(t) for name, t in fields.items()}
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return _mock_field(typing.get_args(annotation)[0])
+    return None
+
+
 def _post_process(answer: str) -> Any:
     text = answer.strip()
     low = text.lower()
@@ -138,7 +153,10 @@ def reason(prompt: Any, options: dict[str, Any] | None = None, **kwargs: Any) ->
     if fields:
         schema = {name: getattr(t, "__name__", str(t)) for name, t in fields.items()}
         text = f"{text}\n\nReturn ONLY a valid JSON object with these fields: {json.dumps(schema)}"
-    answer = mock_answer(text, base) if _mock_enabled(opts) else _complete(text, opts)
+    if fields and _mock_enabled(opts):
+        answer = json.dumps({name: _mock_field(t) for name, t in fields.items()})
+    else:
+        answer = mock_answer(text, base) if _mock_enabled(opts) else _complete(text, opts)
     if opts.get("format") == "json":
         return json.loads(answer)
     if target is not None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -29,6 +31,33 @@ class DanaIndenter(Indenter):
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 8
+
+    def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        return super()._process(_split_slice_colons(stream))
+
+
+def _split_slice_colons(stream: Iterator[Token]) -> Iterator[Token]:
+    """`x[a::2]`: the lexer reads `::` (the lambda separator); inside `[...]` with no
+    `lambda` waiting for its `::`, it is two slice colons."""
+    brackets: list[list[Any]] = [["", 0]]  # [opening bracket, lambdas awaiting `::`]
+    for token in stream:
+        kind = token.type
+        if kind in ("LPAR", "LSQB", "LBRACE"):
+            brackets.append([kind, 0])
+        elif kind in ("RPAR", "RSQB", "RBRACE"):
+            if len(brackets) > 1:
+                brackets.pop()
+        elif kind == "LAMBDA":
+            brackets[-1][1] += 1
+        elif token == "::":
+            if brackets[-1][1] > 0:
+                brackets[-1][1] -= 1
+            elif brackets[-1][0] == "LSQB":
+                yield Token.new_borrow_pos("COLON", ":", token)
+                second = Token("COLON", ":", (token.start_pos or 0) + 1, token.line, (token.column or 0) + 1, token.end_line, token.end_column, token.end_pos)
+                yield second
+                continue
+        yield token
 
 
 def _cache_path() -> str:

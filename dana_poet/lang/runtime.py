@@ -277,7 +277,8 @@ def coerce_assignment(value: Any, annotation: Any, name: str) -> Any:
             if isinstance(value, str):
                 value = json.loads(_strip_fences(value))
             if isinstance(value, dict):
-                return target(**{k: v for k, v in value.items() if k in target.__dana_fields__})
+                fields = target.__dana_fields__
+                return target(**{k: _field_value(v, fields[k]) for k, v in value.items() if k in fields})
         else:
             return value
     except (ValueError, TypeError) as exc:
@@ -289,6 +290,16 @@ def coerce_assignment(value: Any, annotation: Any, name: str) -> Any:
         f"Assignment to '{name}' failed: cannot coerce value {value!r} to type "
         f"'{getattr(target, '__name__', target)}'"
     )
+
+
+def _field_value(value: Any, annotation: Any) -> Any:
+    """A JSON value for a struct field: nested structs are built, numbers widened."""
+    target = typing.get_origin(annotation) or annotation
+    if isinstance(target, type) and issubclass(target, DanaStruct) and isinstance(value, dict):
+        return coerce_assignment(value, target, "field")
+    if target is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 class Program:
