@@ -187,8 +187,8 @@ def parse(source: str, filename: str = "<string>") -> A.Module:
     lark = _lark()
     try:
         body = lark.parse(text, start="start")
-    except DanaSyntaxError:
-        raise
+    except DanaSyntaxError as err:  # raised by the AST builder, which knows no file
+        raise _locate(err, filename, source) from None
     except UnexpectedInput as exc:
         raise _syntax_error(exc, source, filename, lark) from None
     except DedentError as exc:
@@ -202,6 +202,14 @@ def parse(source: str, filename: str = "<string>") -> A.Module:
             "the program nests too deeply to parse", filename=filename, source=source
         ) from None
     return A.Module(tuple(body), filename=filename)
+
+
+def _locate(err: DanaSyntaxError, filename: str, source: str) -> DanaSyntaxError:
+    err.filename = filename
+    if not err.source_line and err.line > 0:
+        lines = source.splitlines()
+        err.source_line = lines[err.line - 1] if err.line <= len(lines) else ""
+    return err
 
 
 def parse_expression(

@@ -278,7 +278,9 @@ def coerce_assignment(value: Any, annotation: Any, name: str) -> Any:
                 value = json.loads(_strip_fences(value))
             if isinstance(value, dict):
                 fields = target.__dana_fields__
-                return target(**{k: _field_value(v, fields[k]) for k, v in value.items() if k in fields})
+                return target(
+                    **{k: _field_value(v, fields[k]) for k, v in value.items() if k in fields}
+                )
         else:
             return value
     except (ValueError, TypeError) as exc:

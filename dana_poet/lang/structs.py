@@ -182,7 +182,9 @@ class DanaAgentBase(DanaStruct):
         kind = type(self).__name__
         if llm.offline():
             return f"{kind} is {verb}: {text}"
-        return llm.reason(f"You are agent {kind} ({self.__dict__.get('name', kind)}). Task ({verb}): {text}")
+        return llm.reason(
+            f"You are agent {kind} ({self.__dict__.get('name', kind)}). Task ({verb}): {text}"
+        )
 
     def plan(self, task: Any) -> Any:
         return self._ask("planning", task)
