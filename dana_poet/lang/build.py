@@ -250,6 +250,90 @@ def _flat_stmts(items: list[Any]) -> tuple[A.Stmt, ...]:
     return tuple(s for s in items if isinstance(s, A.Stmt))
 
 
+_LBP = {
+    "or": 1,
+    "and": 2,
+    "<": 4,
+    ">": 4,
+    "==": 4,
+    ">=": 4,
+    "<=": 4,
+    "!=": 4,
+    "in": 4,
+    "not in": 4,
+    "is": 4,
+    "is not": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "//": 6,
+    "%": 6,
+    "**": 8,
+}
+_NOT_BP = 4  # `not x` takes comparisons and tighter
+_UNARY_BP = 7  # `-x` takes only `**`: -2 ** 2 == -(2 ** 2)
+
+
+def _join(first: Any, last: Any) -> A.Span:
+    a = _first_pos(first)
+    b = _last_pos(last)
+    if a is None:
+        return A.NO_SPAN
+    b = b or a
+    return A.Span(a[0], a[1], b[0], b[1])
+
+
+class _Chain:
+    """`prefix* operand (op prefix* operand)*` -> the expression tree Python's precedence gives."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+        self.i = 0
+
+    def _peek_op(self) -> str | None:
+        if self.i < len(self.items):
+            item = self.items[self.i]
+            if isinstance(item, tuple) and item[0] == "bin":
+                return item[1]
+        return None
+
+    def _operand(self) -> A.Expr:
+        item = self.items[self.i]
+        self.i += 1
+        if isinstance(item, tuple) and item[0] == "pre":
+            op, token = item[1], item[2]
+            operand = self.parse(_NOT_BP if op == "not" else _UNARY_BP)
+            return A.UnaryOp(op, operand, _join(token, operand))
+        return item
+
+    def parse(self, min_bp: int) -> A.Expr:
+        left = self._operand()
+        while True:
+            op = self._peek_op()
+            if op is None or _LBP[op] < min_bp:
+                return left
+            bp = _LBP[op]
+            if op in ("or", "and"):
+                values = [left]
+                while self._peek_op() == op:
+                    self.i += 1
+                    values.append(self.parse(bp + 1))
+                left = A.BoolOp(op, tuple(values), _join(values[0], values[-1]))
+            elif bp == 4:
+                ops: list[str] = []
+                comparators: list[A.Expr] = []
+                while (nxt := self._peek_op()) is not None and _LBP[nxt] == 4:
+                    self.i += 1
+                    ops.append(nxt)
+                    comparators.append(self.parse(5))
+                left = A.Compare(left, tuple(ops), tuple(comparators), _join(left, comparators[-1]))
+            else:
+                self.i += 1
+                right = self.parse(bp if op == "**" else bp + 1)
+                left = A.BinOp(left, op, right, _join(left, right))
+
+
 class AstBuilder(Transformer):
     """Builds Dana AST nodes; see grammar/dana.lark for the rule names."""
 
@@ -554,6 +638,16 @@ class AstBuilder(Transformer):
 
     def comparison(self, c: list[Any]) -> A.Expr:
         return A.Compare(c[0], tuple(c[1::2]), tuple(c[2::2]), _cspan(c))
+
+    def prefix_op(self, c: list[Any]) -> tuple[str, str, Token]:
+        return ("pre", str(c[0]), c[0])
+
+    def binop(self, c: list[Any]) -> tuple[str, str, Token]:
+        return ("bin", " ".join(str(t) for t in c), c[0])
+
+    def or_test(self, c: list[Any]) -> A.Expr:
+        """Precedence climbing over a flat operator chain (Python's precedence)."""
+        return _Chain(c).parse(0)
 
     def add_op(self, c: list[Any]) -> str:
         return str(c[0])
