@@ -624,21 +624,6 @@ class AstBuilder(Transformer):
         receiver, params, body = c
         return A.Lambda(params or (), body, receiver, _cspan(c))
 
-    def or_test(self, c: list[Any]) -> A.Expr:
-        return A.BoolOp("or", tuple(c), _cspan(c))
-
-    def and_test(self, c: list[Any]) -> A.Expr:
-        return A.BoolOp("and", tuple(c), _cspan(c))
-
-    def not_(self, c: list[Any]) -> A.Expr:
-        return A.UnaryOp("not", c[0], _cspan(c))
-
-    def comp_op(self, c: list[Any]) -> str:
-        return " ".join(str(t) for t in c)
-
-    def comparison(self, c: list[Any]) -> A.Expr:
-        return A.Compare(c[0], tuple(c[1::2]), tuple(c[2::2]), _cspan(c))
-
     def prefix_op(self, c: list[Any]) -> tuple[str, str, Token]:
         return ("pre", str(c[0]), c[0])
 
@@ -648,33 +633,6 @@ class AstBuilder(Transformer):
     def or_test(self, c: list[Any]) -> A.Expr:
         """Precedence climbing over a flat operator chain (Python's precedence)."""
         return _Chain(c).parse(0)
-
-    def add_op(self, c: list[Any]) -> str:
-        return str(c[0])
-
-    mul_op = add_op
-    unary_op = add_op
-
-    def arith_expr(self, c: list[Any]) -> A.Expr:
-        left = c[0]
-        for i in range(1, len(c), 2):
-            right = c[i + 1]
-            span = A.Span(
-                left.span.line, left.span.column, right.span.end_line, right.span.end_column
-            )
-            left = A.BinOp(left, c[i], right, span)
-        return left
-
-    term = arith_expr
-
-    def unary(self, c: list[Any]) -> A.Expr:
-        op, operand = c
-        if op == "-" and isinstance(operand, A.Constant) and type(operand.value) in (int, float):
-            return A.UnaryOp("-", operand, _cspan(c))
-        return A.UnaryOp(op, operand, _cspan(c))
-
-    def power(self, c: list[Any]) -> A.Expr:
-        return A.BinOp(c[0], "**", c[1], _cspan(c))
 
     def call_args(self, c: list[Any]) -> tuple[tuple[A.Expr, ...], tuple[A.Keyword, ...]]:
         items = c[0] or ()
