@@ -226,6 +226,16 @@ class IfExp(Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class AugAssignExpr(Expr):
+    """`(x += 5)`: updates the target and has the new value."""
+
+    target: Expr
+    op: str
+    value: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class Placeholder(Expr):
     """`$$` inside a pipeline stage: the value flowing through the pipeline."""
 

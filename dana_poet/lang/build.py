@@ -714,6 +714,9 @@ class AstBuilder(Transformer):
     def placeholder(self, c: list[Any]) -> A.Expr:
         return A.Placeholder(_tok_span(c[0]))
 
+    def augassign_expr(self, c: list[Any]) -> A.Expr:
+        return A.AugAssignExpr(_assign_target(c[0], "update"), str(c[1])[0], c[2], _cspan(c))
+
     def paren(self, c: list[Any]) -> A.Expr:
         return c[0]
 

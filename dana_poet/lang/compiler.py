@@ -47,6 +47,8 @@ H_IMPORT_STAR = "__dana_import_star"
 H_PIPE_ARGS = "__dana_pipe_call"
 H_GLOBALS = "__dana_globals"
 H_STAGE = "__dana_stage"
+H_AUG_ITEM = "__dana_aug_item"
+H_AUG_ATTR = "__dana_aug_attr"
 SCOPE_DICTS = {"private": "__dana_private", "public": "__dana_public", "system": "__dana_system"}
 
 BUILTIN_TYPE_NAMES = frozenset(
@@ -348,8 +350,6 @@ class Compiler:
         return [_at(py.If(test=test, body=[assign], orelse=[]), span)]
 
     def s_ExprStmt(self, s: A.ExprStmt) -> list[py.stmt]:
-        if isinstance(s.value, A.Constant) and isinstance(s.value.value, str):
-            return [_at(py.Expr(value=_const(s.value.value)), s.span)]  # docstring
         if self.ctx.track_last:
             tmp = "__dana_v"
 
@@ -730,7 +730,12 @@ class Compiler:
                     prologue.append(py.Assign(targets=[_store(n)], value=get))
             if track:
                 prologue.append(py.Assign(targets=[_store("__dana_last")], value=_const(None)))
-            out = prologue + self.stmts(body)
+            docstring: list[py.stmt] = []
+            if body and isinstance(body[0], A.ExprStmt) and isinstance(body[0].value, A.Constant):
+                if isinstance(body[0].value.value, str) and len(body) > 1:
+                    docstring = [_at(py.Expr(value=_const(body[0].value.value)), body[0].span)]
+                    body = body[1:]
+            out = docstring + prologue + self.stmts(body)
             if track:
                 out.append(py.Return(value=_load("__dana_last")))
             return out or [py.Pass()]
@@ -1188,6 +1193,25 @@ class Compiler:
 
     def e_IfExp(self, e: A.IfExp) -> py.expr:
         return py.IfExp(test=self.expr(e.test), body=self.expr(e.body), orelse=self.expr(e.orelse))
+
+    def e_AugAssignExpr(self, e: A.AugAssignExpr) -> py.expr:
+        """`(x += v)` as an expression: a walrus for names, a helper for items and fields."""
+        target = e.target
+        value = self.expr(e.value)
+        if isinstance(target, A.Name) and target.scope in (None, "local"):
+            current = self.expr(target)
+            combined: py.expr = (
+                _call(H_ADD, current, value)
+                if e.op == "+"
+                else py.BinOp(left=current, op=_BIN[e.op](), right=value)
+            )
+            return py.NamedExpr(target=_store(target.id), value=combined)
+        if isinstance(target, A.Name):
+            return _call(H_AUG_ITEM, _load(SCOPE_DICTS[target.scope]), _const(target.id), _const(e.op), value)
+        if isinstance(target, A.Subscript):
+            return _call(H_AUG_ITEM, self.expr(target.value), self._index(target.index), _const(e.op), value)
+        assert isinstance(target, A.Attribute)
+        return _call(H_AUG_ATTR, self.expr(target.value), _const(target.attr), _const(e.op), value)
 
     def e_Placeholder(self, e: A.Placeholder) -> py.expr:
         if self._placeholder is None:

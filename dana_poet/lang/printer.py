@@ -217,6 +217,8 @@ class _Printer:
         if isinstance(e, A.IfExp):
             body, test = self.wrap(e.body, _OR), self.wrap(e.test, _OR)
             return f"{body} if {test} else {self.expr(e.orelse)}"
+        if isinstance(e, A.AugAssignExpr):
+            return f"({self.expr(e.target)} {e.op}= {self.expr(e.value)})"
         if isinstance(e, A.Placeholder):
             return "$$"
         raise TypeError(f"cannot print {type(e).__name__} as a Dana expression")

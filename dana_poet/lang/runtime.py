@@ -98,6 +98,27 @@ def _word(value: Any) -> str:
     return str(value)
 
 
+_AUG = {
+    "+": dana_add,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+}
+
+
+def aug_item(obj: Any, key: Any, op: str, value: Any) -> Any:
+    """`(obj[key] += value)` as an expression: store and return the new value."""
+    new = _AUG[op](obj[key], value)
+    obj[key] = new
+    return new
+
+
+def aug_attr(obj: Any, name: str, op: str, value: Any) -> Any:
+    new = _AUG[op](getattr(obj, name), value)
+    setattr(obj, name, new)
+    return new
+
+
 def dana_attr(obj: Any, name: str) -> Any:
     try:
         return getattr(obj, name)
@@ -462,6 +483,8 @@ class Program:
             C.H_IMPORT_STAR: import_star,
             C.H_PIPE_ARGS: pipe_call,
             C.H_STAGE: call_stage,
+            C.H_AUG_ITEM: aug_item,
+            C.H_AUG_ATTR: aug_attr,
             C.H_GLOBALS: g,
             "__dana_NO_DEFAULT": NO_DEFAULT,
             C.SCOPE_DICTS["private"]: self.private,
