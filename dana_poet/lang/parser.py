@@ -33,7 +33,39 @@ class DanaIndenter(Indenter):
     tab_len = 8
 
     def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        return super()._process(_split_slice_colons(stream))
+        return super()._process(_split_slice_colons(_refuse_reserved_names(stream)))
+
+    def handle_NL(self, token: Token) -> Iterator[Token]:  # noqa: N802 - Lark's name
+        try:
+            yield from super().handle_NL(token)
+        except DedentError:
+            indent = token.rsplit("\n", 1)[1]
+            raise DanaSyntaxError(
+                "this line's indentation matches no enclosing block",
+                line=token.end_line or 0,
+                column=len(indent) + 1,
+            ) from None
+
+
+# Words that are never names (spec §2.3). The contextual lexer reads a keyword as a
+# NAME where the keyword cannot appear, so `and = 1` would otherwise parse.
+RESERVED_WORDS = frozenset(
+    """True true TRUE False false FALSE None none NONE null NULL private public local system
+    if elif else while for in is not and or def sync return break continue pass deliver
+    try except finally raise assert import from as export with struct resource workflow
+    interface agent agent_blueprint lambda yield global nonlocal del""".split()
+)
+
+
+def _refuse_reserved_names(stream: Iterator[Token]) -> Iterator[Token]:
+    for token in stream:
+        if token.type == "NAME" and token in RESERVED_WORDS:
+            raise DanaSyntaxError(
+                f"'{token}' is a reserved word and cannot be used as a name",
+                line=token.line or 0,
+                column=token.column or 0,
+            )
+        yield token
 
 
 def _split_slice_colons(stream: Iterator[Token]) -> Iterator[Token]:
@@ -49,14 +81,21 @@ def _split_slice_colons(stream: Iterator[Token]) -> Iterator[Token]:
                 brackets.pop()
         elif kind == "LAMBDA":
             brackets[-1][1] += 1
-        elif token == "::":
-            if brackets[-1][1] > 0:
-                brackets[-1][1] -= 1
-            elif brackets[-1][0] == "LSQB":
-                yield Token.new_borrow_pos("COLON", ":", token)
-                second = Token("COLON", ":", (token.start_pos or 0) + 1, token.line, (token.column or 0) + 1, token.end_line, token.end_column, token.end_pos)
-                yield second
-                continue
+        elif token in ("::", "->") and brackets[-1][1] > 0:
+            brackets[-1][1] -= 1
+        elif token == "::" and brackets[-1][0] == "LSQB":
+            yield Token.new_borrow_pos("COLON", ":", token)
+            yield Token(
+                "COLON",
+                ":",
+                (token.start_pos or 0) + 1,
+                token.line,
+                (token.column or 0) + 1,
+                token.end_line,
+                token.end_column,
+                token.end_pos,
+            )
+            continue
         yield token
 
 
@@ -224,15 +263,25 @@ def parse_expression(
     )  # re-entrant: f-strings parse mid-file
     try:
         return lark.parse(text, start="test")
+    except DanaSyntaxError as err:  # from the builder or the postlexer: relative to `text`
+        raise _shift(err, line, column) from None
     except UnexpectedInput as exc:
-        err = _syntax_error(exc, text, filename, lark)
-        err.line = line + (err.line - 1)
-        err.column = column + err.column - 1 if err.line == line else err.column
-        raise err from None
+        raise _shift(_syntax_error(exc, text, filename, lark), line, column) from None
     except LarkError as exc:
         raise DanaSyntaxError(str(exc), filename=filename, line=line, column=column) from None
     finally:
         indenter.paren_level, indenter.indent_level = saved[0], saved[1]
+
+
+def _shift(err: DanaSyntaxError, line: int, column: int) -> DanaSyntaxError:
+    """Move a position inside an expression's text to where that text sits in its file."""
+    if (line, column) == (1, 1):
+        return err
+    if err.line <= 1:
+        err.column = column + max(err.column, 1) - 1
+    err.line = line + max(err.line, 1) - 1
+    err.source_line = ""  # the file's line is filled in by parse()
+    return err
 
 
 def _syntax_error(exc: UnexpectedInput, source: str, filename: str, lark: Lark) -> DanaSyntaxError:
@@ -245,9 +294,9 @@ def _syntax_error(exc: UnexpectedInput, source: str, filename: str, lark: Lark) 
         if token.type == "$END" or line <= 0:
             line = max(1, len(lines))
             column = len(lines[-1]) + 1 if lines else 1
-        if token.type in {"_NEWLINE"} and line > 0:
-            # the newline token starts at the end of the offending line
-            pass
+        if token.type == "_INDENT" and token.end_line:
+            # the indent borrows the position of the newline before it; point at the line
+            line, column = token.end_line, len(str(token)) + 1
         what = f"unexpected {_describe_token(token)}".replace(
             "unexpected the ", "unexpected "
         ).replace("unexpected an unexpected", "unexpected")

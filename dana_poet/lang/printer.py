@@ -190,7 +190,11 @@ class _Printer:
             return f"{self.wrap(e.func, _POSTFIX)}({self.arguments(e.args, e.keywords)})"
         if isinstance(e, A.Attribute):
             base = self.wrap(e.value, _POSTFIX)
-            if isinstance(e.value, A.Constant) and isinstance(e.value.value, int) and base.isdigit():
+            if (
+                isinstance(e.value, A.Constant)
+                and isinstance(e.value.value, int)
+                and base.isdigit()
+            ):
                 base = f"({base})"  # `1.real` would lex as the float `1.`
             return f"{base}.{e.attr}"
         if isinstance(e, A.Subscript):
@@ -227,6 +231,10 @@ class _Printer:
         return ", ".join(self.expr(x) for x in elts)
 
     def arguments(self, args: tuple[A.Expr, ...], keywords: tuple[A.Keyword, ...]) -> str:
+        if len(args) == 1 and not keywords:
+            only = args[0]
+            if isinstance(only, A.Comprehension) and only.kind == "gen":
+                return self.expr(only)[1:-1]  # `sum(x for x in xs)`
         parts = [self.expr(a) for a in args] + [f"{k.name}={self.expr(k.value)}" for k in keywords]
         return ", ".join(parts)
 
@@ -245,7 +253,7 @@ class _Printer:
         if e.kind == "dict":
             assert e.value is not None
             return f"{{({self.expr(e.element)}: {self.expr(e.value)}) {tail}}}"
-        element = self.wrap(e.element, _IFEXP)
+        element = self.wrap(e.element, _OR)  # the reference wants conditionals parenthesised here
         opening, closing = {"list": "[]", "set": "{}", "gen": "()"}[e.kind]
         return f"{opening}{element} {tail}{closing}"
 
@@ -460,11 +468,15 @@ def dump_ast(module: A.Module) -> str:
             simple = " ".join(
                 f"{n}={getattr(value, n)!r}"
                 for n in fields
-                if n not in children and getattr(value, n) is not None and getattr(value, n) is not False
+                if n not in children
+                and getattr(value, n) is not None
+                and getattr(value, n) is not False
             )
             span = getattr(value, "span", A.NO_SPAN)
             where = f"  @{span.line}:{span.column}" if span.line else ""
-            lines.append(f"{pad}{prefix}{type(value).__name__}{' ' + simple if simple else ''}{where}")
+            lines.append(
+                f"{pad}{prefix}{type(value).__name__}{' ' + simple if simple else ''}{where}"
+            )
             for n in children:
                 child = getattr(value, n)
                 if child != ():

@@ -9,8 +9,27 @@ from hypothesis import strategies as st
 from dana_poet.lang import ast as A
 
 # Ordinary identifiers, including prefixes of reserved words and type names.
-NAMES = ["a", "b", "x", "y", "n", "items", "int", "str", "not_done", "is_ok", "in_stock",
-         "lambda_fn", "Trueish", "nullable", "ifx", "orx", "_p", "case", "Point"]
+NAMES = [
+    "a",
+    "b",
+    "x",
+    "y",
+    "n",
+    "items",
+    "int",
+    "str",
+    "not_done",
+    "is_ok",
+    "in_stock",
+    "lambda_fn",
+    "Trueish",
+    "nullable",
+    "ifx",
+    "orx",
+    "_p",
+    "case",
+    "Point",
+]
 SCOPES = [None, None, None, "private", "public", "system", "local"]
 COMPARE_OPS = ["<", ">", "==", ">=", "<=", "!=", "in", "not in", "is", "is not"]
 BINARY_OPS = ["+", "-", "*", "/", "//", "%", "**"]
@@ -30,7 +49,11 @@ type_refs = st.deferred(
     lambda: st.one_of(
         st.builds(A.TypeRef, dotted),
         st.just(A.TypeRef("None")),
-        st.builds(lambda n, args: A.TypeRef(n, tuple(args)), names, st.lists(type_exprs, min_size=1, max_size=2)),
+        st.builds(
+            lambda n, args: A.TypeRef(n, tuple(args)),
+            names,
+            st.lists(type_exprs, min_size=1, max_size=2),
+        ),
     )
 )
 type_exprs = st.deferred(
@@ -59,7 +82,9 @@ leaves = st.one_of(
 )
 
 
-def _params(children: st.SearchStrategy[A.Expr], max_size: int = 3) -> st.SearchStrategy[tuple[A.Param, ...]]:
+def _params(
+    children: st.SearchStrategy[A.Expr], max_size: int = 3
+) -> st.SearchStrategy[tuple[A.Param, ...]]:
     """Parameters with distinct names where no plain parameter follows a defaulted one."""
 
     @st.composite
@@ -98,9 +123,14 @@ def _merge_text(parts: list[str | A.FormattedValue]) -> tuple[str | A.FormattedV
 
 def _fstrings(children: st.SearchStrategy[A.Expr]) -> st.SearchStrategy[A.FString]:
     spec_field = st.builds(A.FormattedValue, children, st.none(), st.none())
-    specs = st.lists(st.text(SPEC_ALPHABET, min_size=1, max_size=4) | spec_field, min_size=1, max_size=3).map(
-        _merge_text
-    ).filter(bool).map(A.FString)
+    specs = (
+        st.lists(
+            st.text(SPEC_ALPHABET, min_size=1, max_size=4) | spec_field, min_size=1, max_size=3
+        )
+        .map(_merge_text)
+        .filter(bool)
+        .map(A.FString)
+    )
     fields = st.builds(
         A.FormattedValue, children, st.sampled_from([None, "r", "s", "a"]), st.none() | specs
     )
@@ -137,7 +167,9 @@ def _extend(children: st.SearchStrategy[A.Expr]) -> st.SearchStrategy[A.Expr]:
         st.builds(A.BinOp, children, st.sampled_from(BINARY_OPS), children),
         st.builds(A.UnaryOp, st.sampled_from(["-", "+", "not"]), children),
         st.builds(
-            A.BoolOp, st.sampled_from(["and", "or"]), st.lists(children, min_size=2, max_size=3).map(tuple)
+            A.BoolOp,
+            st.sampled_from(["and", "or"]),
+            st.lists(children, min_size=2, max_size=3).map(tuple),
         ),
         st.integers(1, 3).flatmap(
             lambda k: st.builds(
@@ -165,6 +197,16 @@ def _extend(children: st.SearchStrategy[A.Expr]) -> st.SearchStrategy[A.Expr]:
         ),
         _comprehensions(children),
         _fstrings(children),
+        st.builds(
+            A.AugAssignExpr,
+            st.one_of(
+                st.builds(A.Name, names, st.sampled_from(SCOPES)),
+                st.builds(A.Attribute, children, names),
+                st.builds(A.Subscript, children, _index_items(children)),
+            ),
+            st.sampled_from(["+", "-", "*", "/"]),
+            children,
+        ),
     )
 
 
@@ -209,7 +251,10 @@ simple_statements = st.one_of(
     st.builds(A.AugAssign, targets, st.sampled_from(["+", "-", "*", "/"]), expressions),
     st.sampled_from([A.Pass(), A.Break(), A.Continue(), A.Return(), A.Raise()]),
     st.builds(A.Return, expressions),
-    st.builds(A.Return, st.lists(small_expressions, min_size=2, max_size=3).map(lambda e: A.TupleExpr(tuple(e)))),
+    st.builds(
+        A.Return,
+        st.lists(small_expressions, min_size=2, max_size=3).map(lambda e: A.TupleExpr(tuple(e))),
+    ),
     st.builds(A.Raise, expressions, st.none() | expressions),
     st.builds(A.Assert, expressions, st.none() | expressions),
     st.builds(A.Import, dotted | dotted.map(lambda d: d + ".py"), st.none() | names),
@@ -227,7 +272,10 @@ simple_statements = st.one_of(
     ),
     st.builds(A.AgentDecl, names, st.none() | names),
     st.builds(
-        lambda n, bp, kws: A.AgentDecl(n, bp, kws, True), names, st.none() | names, _keywords(small_expressions)
+        lambda n, bp, kws: A.AgentDecl(n, bp, kws, True),
+        names,
+        st.none() | names,
+        _keywords(small_expressions),
     ),
 )
 
@@ -285,7 +333,9 @@ def _type_decls(block: st.SearchStrategy[tuple[A.Stmt, ...]]) -> st.SearchStrate
             f for f in draw(st.lists(_functions(block), max_size=1)) if not f.decorators
         )
         base = draw(st.none() | names) if kind == "agent_blueprint" else None
-        return A.TypeDecl(kind, draw(names), fields, draw(st.none() | st.text(max_size=6)), methods, base)
+        return A.TypeDecl(
+            kind, draw(names), fields, draw(st.none() | st.text(max_size=6)), methods, base
+        )
 
     return build()
 
@@ -320,9 +370,9 @@ def _compound(statements: st.SearchStrategy[A.Stmt]) -> st.SearchStrategy[A.Stmt
         _try(block),
         st.builds(
             A.With,
-            st.lists(st.builds(A.WithItem, small_expressions, st.none() | names), min_size=1, max_size=2).map(
-                tuple
-            ),
+            st.lists(
+                st.builds(A.WithItem, small_expressions, st.none() | names), min_size=1, max_size=2
+            ).map(tuple),
             block,
         ),
         _functions(block),
@@ -331,6 +381,8 @@ def _compound(statements: st.SearchStrategy[A.Stmt]) -> st.SearchStrategy[A.Stmt
 
 
 statements = st.deferred(
-    lambda: st.recursive(st.one_of(simple_statements, declarative_defs, interfaces), _compound, max_leaves=6)
+    lambda: st.recursive(
+        st.one_of(simple_statements, declarative_defs, interfaces), _compound, max_leaves=6
+    )
 )
 modules = st.lists(statements, max_size=4).map(lambda body: A.Module(tuple(body)))

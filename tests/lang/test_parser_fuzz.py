@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from dana_poet.lang import ast as A
 from dana_poet.lang.errors import DanaSyntaxError
 from dana_poet.lang.parser import parse, parse_expression
+from tests.lang.dana_fixtures import FIXTURES
+
+PROGRAMS = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.rglob("*.na"))]
 
 KEYWORDS = """if elif else while for in is not and or def sync return break continue pass try
 except finally raise assert import from as with struct resource workflow interface agent
@@ -18,8 +21,27 @@ agent_blueprint lambda true false null None private: public: system: local: deli
 global del export""".split()
 PUNCTUATION = """( ) [ ] { } : :: , . .. ... = == != < > <= >= + - * / // % ** += -= *= /= //= | @
 -> $$ ! ; \\ # ' \" \"\"\" ''' f\" f' r\" { { } } {{ }}""".split()
-ATOMS = ["x", "y", "f", "Point", "0", "007", "1.5", ".5", "1e3", '"s"', "'t'", 'f"{x}"',
-         'f"{x:>{w}}"', 'f"{x!r}"', 'r"\\d"', '"""doc"""', "private:x", "$$", "lambda x :: x"]
+ATOMS = [
+    "x",
+    "y",
+    "f",
+    "Point",
+    "0",
+    "007",
+    "1.5",
+    ".5",
+    "1e3",
+    '"s"',
+    "'t'",
+    'f"{x}"',
+    'f"{x:>{w}}"',
+    'f"{x!r}"',
+    'r"\\d"',
+    '"""doc"""',
+    "private:x",
+    "$$",
+    "lambda x :: x",
+]
 LAYOUT = ["\n", "\n    ", "\n        ", "\n  ", "\t", " ", "  ", "\r\n", "\n\n"]
 
 dana_tokens = st.sampled_from(KEYWORDS + PUNCTUATION + ATOMS + LAYOUT)
@@ -29,6 +51,30 @@ line_based = st.lists(
     st.tuples(st.sampled_from(["", "    ", "        ", "\t"]), st.lists(dana_tokens, max_size=8)),
     max_size=8,
 ).map(lambda lines: "\n".join(indent + " ".join(toks) for indent, toks in lines))
+
+
+@st.composite
+def mutated_programs(draw: st.DrawFn) -> str:
+    """A real program with a few random edits: deletions, insertions, swapped lines."""
+    text = draw(st.sampled_from(PROGRAMS))
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(text)))
+        edit = draw(st.sampled_from(["delete", "insert", "token", "swap_lines", "indent"]))
+        if edit == "delete":
+            text = text[:at] + text[at + draw(st.integers(1, 12)) :]
+        elif edit == "insert":
+            text = text[:at] + draw(st.text(max_size=3)) + text[at:]
+        elif edit == "token":
+            text = text[:at] + draw(dana_tokens) + text[at:]
+        elif edit == "indent":
+            start = text.rfind("\n", 0, at) + 1
+            text = text[:start] + draw(st.sampled_from(["  ", "\t", "    "])) + text[start:]
+        else:
+            lines = text.split("\n")
+            i, j = draw(st.integers(0, len(lines) - 1)), draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+            text = "\n".join(lines)
+    return text
 
 
 def _parses_or_reports(text: str) -> None:
@@ -43,7 +89,11 @@ def _parses_or_reports(text: str) -> None:
         assert isinstance(module, A.Module)
 
 
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @FUZZ
@@ -77,6 +127,12 @@ def test_any_text_parses_or_raises_a_syntax_error(text: str) -> None:
 @FUZZ
 @given(st.one_of(token_soup, tight_soup, line_based))
 def test_dana_token_soup_parses_or_raises_a_syntax_error(text: str) -> None:
+    _parses_or_reports(text)
+
+
+@FUZZ
+@given(mutated_programs())
+def test_damaged_real_programs_parse_or_raise_a_syntax_error(text: str) -> None:
     _parses_or_reports(text)
 
 
