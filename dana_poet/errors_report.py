@@ -40,11 +40,25 @@ def format_runtime_error(exc: BaseException, *, debug: bool = False) -> str:
         lines.append(f"error: {describe(exc)}")
     if frames:
         lines.append("Dana call chain (most recent call last):")
-        for filename, lineno, name in frames:
+        previous = None
+        repeats = 0
+        for frame in [*frames, None]:
+            if frame == previous:
+                repeats += 1
+                continue
+            if repeats:
+                lines.append(
+                    f"  [the frame above repeated {repeats} more time{'s' if repeats > 1 else ''}]"
+                )
+                repeats = 0
+            if frame is None:
+                break
+            filename, lineno, name = frame
             lines.append(f"  {filename}:{lineno} in {name}")
             text = source_line(filename, lineno).strip()
             if text:
                 lines.append(f"      {text}")
+            previous = frame
     if debug:
         lines.append("")
         lines.append("Python traceback (--debug):")

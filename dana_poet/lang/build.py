@@ -454,9 +454,12 @@ class AstBuilder(Transformer):
     def except_clause(self, c: list[Any]) -> A.ExceptHandler:
         return A.ExceptHandler(c[0], str(c[1]) if c[1] is not None else None, c[2], _cspan(c))
 
+    def try_kw(self, c: list[Any]) -> Token:
+        return c[0]
+
     def try_stmt(self, c: list[Any]) -> A.Stmt:
-        body = c[0]
-        handlers = tuple(h for h in c[1:-2] if isinstance(h, A.ExceptHandler))
+        body = c[1]
+        handlers = tuple(h for h in c[2:-2] if isinstance(h, A.ExceptHandler))
         orelse = c[-2] or ()
         finalbody = c[-1] or ()
         span = _cspan(c)

@@ -83,6 +83,24 @@ def _refused(name: str, why: str) -> Any:
     return refuse
 
 
+class _DanaBoolMeta(type):
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, bool)
+
+    def __repr__(cls) -> str:
+        return "<class 'bool'>"
+
+
+class DanaBool(metaclass=_DanaBoolMeta):
+    """Dana's `bool`: converts by meaning (§6.1) and still works as the bool type
+    in `isinstance(x, bool)`, `type(x) == bool` and `cast(bool, x)`."""
+
+    __dana_python_type__ = bool
+
+    def __new__(cls, value: Any = False) -> bool:  # type: ignore[misc]
+        return semantic_bool(value)
+
+
 class DanaType:
     """What Dana's `type(x)` returns: prints as the type's name and equals that name."""
 
@@ -99,7 +117,7 @@ class DanaType:
         if isinstance(other, DanaType):
             return self.python_type is other.python_type
         if isinstance(other, type):
-            return self.python_type is other
+            return self.python_type is getattr(other, "__dana_python_type__", other)
         return NotImplemented
 
     def __ne__(self, other: object) -> bool:
@@ -153,7 +171,7 @@ def dana_isinstance(value: Any, kind: Any) -> bool:
         return cls.__name__ == kind
     if isinstance(kind, DanaType):
         return isinstance(value, kind.python_type)
-    return py_builtins.isinstance(value, kind)
+    return py_builtins.isinstance(value, getattr(kind, "__dana_python_type__", kind))
 
 
 # ------------------------------------------------------------------ log
@@ -274,7 +292,7 @@ def make_builtins(program: Any) -> dict[str, Any]:
     log = DanaLog()
     b.update(
         {
-            "bool": semantic_bool,
+            "bool": DanaBool,
             "type": dana_type,
             "isinstance": dana_isinstance,
             "sleep": time.sleep,

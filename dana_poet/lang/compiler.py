@@ -284,6 +284,7 @@ class Compiler:
         self._tmp = 0
         self._pipe_captures: dict[str, str] = {}
         self._placeholder: py.expr | None = None
+        self._getters_for_parent: list[py.stmt] = []
 
     # ------------------------------------------------------------ entry points
     def compile_module(self, module: A.Module) -> CodeType:
@@ -722,12 +723,35 @@ class Compiler:
         try:
             prologue: list[py.stmt] = []
             outer = {n for n in local_names - param_names if parent.resolves(n)}
-            if outer and parent.kind == "module":
-                for n in sorted(_read_before_write(body, outer)):
+            getters: list[py.stmt] = []
+            for n in sorted(_read_before_write(body, outer) if outer else ()):
+                # `x = x + 1` where x is an enclosing variable: start from its current value
+                owner = parent
+                while owner is not None and n not in owner.locals:
+                    owner = owner.parent
+                if owner is None or owner.kind == "module":
                     get = _call(
                         py.Attribute(value=_load(H_GLOBALS), attr="get", ctx=py.Load()), _const(n)
                     )
                     prologue.append(py.Assign(targets=[_store(n)], value=get))
+                else:
+                    getter = f"__dana_get_{n}"
+                    no_args = py.arguments(
+                        posonlyargs=[],
+                        args=[],
+                        vararg=None,
+                        kwonlyargs=[],
+                        kw_defaults=[],
+                        kwarg=None,
+                        defaults=[],
+                    )
+                    getters.append(
+                        py.Assign(
+                            targets=[_store(getter)], value=py.Lambda(args=no_args, body=_load(n))
+                        )
+                    )
+                    prologue.append(py.Assign(targets=[_store(n)], value=_call(getter)))
+            self._getters_for_parent = getters
             if track:
                 prologue.append(py.Assign(targets=[_store("__dana_last")], value=_const(None)))
             docstring: list[py.stmt] = []
@@ -753,6 +777,7 @@ class Compiler:
         self.ctx.loop_depth = 0
         try:
             body = self._function_body(params, s.body, s.name)
+            getters = self._getters_for_parent
         finally:
             self.ctx.loop_depth = saved_loop
         fn = _at(
@@ -766,7 +791,7 @@ class Compiler:
             ),
             s.span,
         )
-        out: list[py.stmt] = [fn]
+        out: list[py.stmt] = [_at(g, s.span) for g in getters] + [fn]
         receiver = s.receiver
         if receiver is None and params and params[0].annotation is not None:
             receiver = params[0]
@@ -1207,9 +1232,13 @@ class Compiler:
             )
             return py.NamedExpr(target=_store(target.id), value=combined)
         if isinstance(target, A.Name):
-            return _call(H_AUG_ITEM, _load(SCOPE_DICTS[target.scope]), _const(target.id), _const(e.op), value)
+            return _call(
+                H_AUG_ITEM, _load(SCOPE_DICTS[target.scope]), _const(target.id), _const(e.op), value
+            )
         if isinstance(target, A.Subscript):
-            return _call(H_AUG_ITEM, self.expr(target.value), self._index(target.index), _const(e.op), value)
+            return _call(
+                H_AUG_ITEM, self.expr(target.value), self._index(target.index), _const(e.op), value
+            )
         assert isinstance(target, A.Attribute)
         return _call(H_AUG_ATTR, self.expr(target.value), _const(target.attr), _const(e.op), value)
 

@@ -159,6 +159,10 @@ def reason(prompt: Any, options: dict[str, Any] | None = None, **kwargs: Any) ->
         answer = mock_answer(text, base) if _mock_enabled(opts) else _complete(text, opts)
     if opts.get("format") == "json":
         return json.loads(answer)
+    if fields:
+        from dana_poet.lang.runtime import struct_from_json
+
+        return struct_from_json(answer, base)
     if target is not None:
         return answer
     return _post_process(answer)

@@ -224,23 +224,15 @@ _FALSE_WORDS = frozenset(
 
 
 def semantic_bool(value: Any) -> bool:
-    """Dana's `bool()`: strings by their meaning (the §6.1 word table), others by Python truth."""
+    """Dana's `bool()`: strings by the exact word table of §6.1 (no substring guessing);
+    other non-empty text is true; everything else by Python truth."""
     if isinstance(value, str):
         text = value.strip().lower()
         if text in _TRUE_WORDS:
             return True
         if text in _FALSE_WORDS:
             return False
-        for word in ("yes", "sure", "ok", "fine", "good"):
-            if word in text:
-                return True
-        for word in ("no", "nope", "never", "bad", "wrong"):
-            if word in text:
-                return False
-        try:
-            return float(text) > 0
-        except ValueError:
-            return bool(text)
+        return bool(text)
     return bool(value)
 
 
@@ -255,6 +247,9 @@ def _strip_fences(text: str) -> str:
 
 def coerce_assignment(value: Any, annotation: Any, name: str) -> Any:
     """Typed assignment `x: T = v` (§5.1): convert where the table says so."""
+    annotation = getattr(annotation, "__dana_python_type__", annotation)
+    if isinstance(annotation, str) and annotation in _BUILTIN_TYPES:
+        annotation = _BUILTIN_TYPES[annotation]
     if value is None or annotation is typing.Any or isinstance(annotation, str):
         return value
     target = typing.get_origin(annotation) or annotation
@@ -293,15 +288,7 @@ def coerce_assignment(value: Any, annotation: Any, name: str) -> Any:
             if isinstance(value, target):
                 return value
         elif isinstance(target, type) and issubclass(target, DanaStruct):
-            if isinstance(value, target):
-                return value
-            if isinstance(value, str):
-                value = json.loads(_strip_fences(value))
-            if isinstance(value, dict):
-                fields = target.__dana_fields__
-                return target(
-                    **{k: _field_value(v, fields[k]) for k, v in value.items() if k in fields}
-                )
+            return value  # §5.1: no conversion for struct targets (reason() builds them itself)
         else:
             return value
     except (ValueError, TypeError) as exc:
@@ -315,11 +302,23 @@ def coerce_assignment(value: Any, annotation: Any, name: str) -> Any:
     )
 
 
+def struct_from_json(value: Any, target: type) -> Any:
+    """A struct built from an LLM's JSON answer (text or dict)."""
+    if isinstance(value, target):
+        return value
+    if isinstance(value, str):
+        value = json.loads(_strip_fences(value))
+    if not isinstance(value, dict):
+        raise TypeError(f"cannot build {target.__name__} from {value!r}")
+    fields = target.__dana_fields__  # type: ignore[attr-defined]
+    return target(**{k: _field_value(v, fields[k]) for k, v in value.items() if k in fields})
+
+
 def _field_value(value: Any, annotation: Any) -> Any:
     """A JSON value for a struct field: nested structs are built, numbers widened."""
     target = typing.get_origin(annotation) or annotation
     if isinstance(target, type) and issubclass(target, DanaStruct) and isinstance(value, dict):
-        return coerce_assignment(value, target, "field")
+        return struct_from_json(value, target)
     if target is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     return value
@@ -351,6 +350,7 @@ class Program:
         self.modules: dict[str, DanaModule] = {}
         self._loading: set[str] = set()
         self.module_globals: list[dict[str, Any]] = []
+        self.declared_types: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         self.main_dir = Path(main_path).resolve().parent if main_path else Path.cwd()
         self.search_path = self._search_path()
 
@@ -422,6 +422,10 @@ class Program:
             kind: str, name: str, fields: list[tuple[str, Any, Any]], doc: Any, base: Any
         ) -> type:
             base_cls = lookup(base) if base else None
+            shape = tuple((f[0], repr(f[1])) for f in fields)
+            key = (filename, name)
+            if program.declared_types.setdefault(key, shape) != shape:
+                raise TypeError(f"{kind} '{name}' is already declared with different fields")
             return make_struct(kind, name, fields, doc, base_cls, program)
 
         def importer(module: str, is_python: bool, bind_leaf: bool) -> Any:
@@ -644,7 +648,10 @@ class DanaInterface:
         return f"Interface[{self.__name__}]"
 
     def __instancecheck__(self, obj: Any) -> bool:
-        return all(callable(getattr(obj, m, None)) for m in self.methods)
+        """Structural: every method is defined on the value's type (receivers count; the
+        `obj.f()` fallback to any visible function does not)."""
+        mro = type(obj).__mro__
+        return all(any(callable(c.__dict__.get(m)) for c in mro) for m in self.methods)
 
 
 def make_interface(

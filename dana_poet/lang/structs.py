@@ -129,8 +129,11 @@ class DanaStruct:
         return stored
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in type(self).__dana_fields__:
-            value = type(self)._validated(name, value)
+        cls = type(self)
+        if name in cls.__dana_fields__:
+            value = cls._validated(name, value)
+        elif not name.startswith("_"):
+            raise AttributeError(f"{cls.__dana_kind__} '{cls.__name__}' has no field '{name}'")
         self.__dict__[name] = value
 
     def __getattr__(self, name: str) -> Any:
