@@ -190,9 +190,36 @@ class Operator:
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.config.timeout is None:
+            breaker = self.breaker
+            if breaker.state == "closed":
+                # the common case: one attempt, no deadline, nothing to undo
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - retried or re-raised below
+                    return self._after_first_failure(exc, fn, args, kwargs)
+                if breaker.failures:
+                    breaker.record_success()
+                self.attempts_last_call = 1
+                return result
             return self._run_attempts(fn, args, kwargs, None)
         deadline = self.clock() + self.config.timeout
         return self._run_attempts(fn, args, kwargs, deadline)
+
+    def _after_first_failure(
+        self, exc: Exception, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        self.attempts_last_call = 1
+        self.delays_last_call = []
+        if isinstance(exc, _NO_RETRY):
+            raise exc
+        if self.config.retries == 0:
+            self.breaker.record_failure()
+            raise exc
+        delay = self.backoff(0)
+        self.delays_last_call.append(delay)
+        if delay > 0:
+            self.sleep(delay)
+        return self._run_attempts(fn, args, kwargs, None, start=1)
 
     def _run_attempts(
         self,
@@ -200,12 +227,14 @@ class Operator:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         deadline: float | None,
+        start: int = 0,
     ) -> Any:
         """One call: up to retries+1 attempts. The breaker counts calls, not attempts."""
         attempts = self.config.retries + 1
-        self.delays_last_call = []
-        self.breaker.before_call()
-        for attempt in range(attempts):
+        if start == 0:
+            self.delays_last_call = []
+            self.breaker.before_call()
+        for attempt in range(start, attempts):
             self.attempts_last_call = attempt + 1
             try:
                 result = (
