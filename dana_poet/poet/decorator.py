@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import random
 import sys
 import time
 import typing
@@ -76,6 +77,7 @@ class EnhancedFunction:
     learnable: dict[str, LearnableParam] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     version: int = 0
+    candidate: tuple[int, dict[str, Any]] | None = None  # A/B: (version, params) on trial
     stage_meta: dict[str, Any] = field(default_factory=dict)
     _store: POETStore | None = None
 
@@ -225,6 +227,8 @@ def enhance(
     tracer = _tracer(config)
     retries = config.retries
     trainable = bool(learnable)
+    ab_share = float((config.train or {}).get("ab_share", 0.0))
+    ab_random = random.Random(0x5EED).random
 
     def bind_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         inputs = dict(zip(param_names, args, strict=False))
@@ -237,9 +241,12 @@ def enhance(
         started = time.perf_counter() if tracer else 0.0
         passed = set(param_names[: len(args)]).union(kwargs) if learnable else None
         args, kwargs = perceive(args, kwargs)
-        if learnable and record.params:
+        version, params = record.version, record.params
+        if learnable and record.candidate is not None and ab_random() < ab_share:
+            version, params = record.candidate
+        if learnable and params:
             kwargs = dict(kwargs)
-            for pname, value in record.params.items():
+            for pname, value in params.items():
                 if pname not in passed:  # type: ignore[operator]
                     kwargs[pname] = value
         if tracer:
@@ -269,10 +276,10 @@ def enhance(
         store.record_execution(
             execution_id,
             record.key,
-            record.version,
+            version,
             inputs,
             result,
-            record.params,
+            params,
             {},
             persist=trainable,
         )

@@ -313,6 +313,7 @@ class POETStore:
         evidence: dict[str, Any],
         enhanced_source: str | None = None,
         metadata: dict[str, Any] | None = None,
+        make_current: bool = True,
     ) -> int:
         base = self._function_dir(function)
         base.mkdir(parents=True, exist_ok=True)
@@ -336,7 +337,8 @@ class POETStore:
         if enhanced_source is not None:
             self._write_atomic(vdir / "enhanced.na", enhanced_source)
         self._write_atomic(vdir / "metadata.json", json.dumps(meta, indent=2))
-        self.set_current(function, version)
+        if make_current:
+            self.set_current(function, version)
         return version
 
     def current_version(self, function: str) -> int:

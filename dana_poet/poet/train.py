@@ -205,6 +205,8 @@ def maybe_train(record: EnhancedFunction) -> int | None:
     if train.get("policy", "on_feedback") == "manual":
         return None
     window = int(train.get("rollback_window", 5))
+    if record.candidate is not None:
+        return judge_candidate(record, window)
     rolled = maybe_rollback(record, window)
     if rolled is not None:
         return rolled
@@ -242,6 +244,7 @@ def maybe_train(record: EnhancedFunction) -> int | None:
     if all(_same(params[k], current[k]) for k in params):
         return None
     previous = store.read_version(record.key, record.version) if record.version else None
+    ab_share = float(train.get("ab_share", 0.0))
     version = store.write_version(
         record.key,
         params={k: params[k] for k in record.learnable},
@@ -251,7 +254,29 @@ def maybe_train(record: EnhancedFunction) -> int | None:
         metadata={"cache_key": previous.metadata.get("cache_key")}
         if previous is not None
         else None,
+        make_current=ab_share <= 0,
     )
+    new_params = {k: params[k] for k in record.learnable}
+    if ab_share > 0:
+        record.candidate = (version, new_params)  # on trial: a share of calls uses it
+        return version
     record.version = version
-    record.params = {k: params[k] for k in record.learnable}
+    record.params = new_params
     return version
+
+
+def judge_candidate(record: EnhancedFunction, window: int) -> int | None:
+    """A/B: once both versions have `window` feedback items, promote the candidate if its
+    mean sentiment is better, otherwise drop it. Returns the version now current."""
+    assert record.candidate is not None
+    candidate_version, candidate_params = record.candidate
+    scores = _sentiment_by_version(record)
+    mine = scores.get(candidate_version, [])[-window:]
+    theirs = scores.get(record.version, [])[-window:]
+    if len(mine) < window or len(theirs) < window:
+        return None
+    record.candidate = None
+    if sum(mine) / len(mine) > sum(theirs) / len(theirs):
+        record.store.set_current(record.key, candidate_version)
+        record.version, record.params = candidate_version, candidate_params
+    return record.version

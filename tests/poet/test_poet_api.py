@@ -127,3 +127,41 @@ def test_a_worse_version_is_rolled_back():
         feedback(score(1.0), 1)
     assert rec.version == 0 or rec.params.get("bias") != 2.0
     assert score(1.0) == 1.0
+
+
+def _ab_alarm():
+    @poet(optimize_for="accuracy", train={"ab_share": 0.5, "rollback_window": 4})
+    def alarm(value: float, threshold: float = 1.0) -> bool:
+        return value > threshold
+
+    feedback(alarm(0.5), {"expected": False})
+    feedback(alarm(2.0), {"expected": False})  # wrong at threshold 1.0: a candidate is learned
+    return alarm
+
+
+def _version_of(fn, result):
+    from dana_poet.poet.result import execution_id_of
+
+    return fn.__poet__.store.get_execution(execution_id_of(result)).version
+
+
+@pytest.mark.parametrize("candidate_wins", [True, False])
+def test_ab_candidate_serves_a_share_of_calls_and_is_judged_by_feedback(candidate_wins):
+    alarm = _ab_alarm()
+    rec = alarm.__poet__
+    assert rec.candidate is not None and rec.version == 0, (
+        "the learned version is on trial, not current"
+    )
+    candidate = rec.candidate[0]
+    assert {_version_of(alarm, alarm(8.0)) for _ in range(40)} == {0, candidate}
+    for _ in range(200):
+        r = alarm(1.5)
+        on_candidate = _version_of(alarm, r) == candidate
+        feedback(r, 5 if on_candidate == candidate_wins else 1)
+        if rec.candidate is None:
+            break
+    assert rec.candidate is None
+    if candidate_wins:
+        assert rec.version == candidate and alarm(1.5) is False
+    else:
+        assert rec.version == 0 and alarm(1.5) is True
