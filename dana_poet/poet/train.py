@@ -169,6 +169,57 @@ def _directional_step(record: EnhancedFunction, hints: dict[str, list[str]]) -> 
     return out
 
 
+def _llm_proposal(
+    record: EnhancedFunction, hints: dict[str, list[str]]
+) -> tuple[dict[str, Any], str] | None:
+    """With an LLM configured, let it propose parameter values from the feedback; admitted
+    only when every value is a number inside the parameter's bounds."""
+    import json
+
+    from dana_poet.poet import llm
+
+    if not llm.configured():
+        return None
+    current = current_params(record)
+    bounds = {n: [p.low, p.high] for n, p in record.learnable.items()}
+    messages = [
+        {
+            "role": "system",
+            "content": "You tune the numeric parameters of a function from user feedback. "
+            'Answer with JSON only: {"params": {name: number}, "reason": "<one line>"}.',
+        },
+        {
+            "role": "user",
+            "content": json.dumps(
+                {
+                    "function": record.name,
+                    "objective": record.config.optimize_for,
+                    "current": current,
+                    "bounds": bounds,
+                    "feedback_directions": hints,
+                }
+            ),
+        },
+    ]
+    try:
+        answer = json.loads(llm.chat(messages))
+        proposed = answer["params"]
+        reason = str(answer.get("reason", ""))[:200]
+    except (llm.LLMUnavailable, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(proposed, dict) or not proposed:
+        return None
+    out = dict(current)
+    for name, value in proposed.items():
+        spec = record.learnable.get(name)
+        if spec is None or isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if not (spec.low <= value <= spec.high) or not math.isfinite(value):
+            return None
+        out[name] = round(value) if spec.is_int else float(value)
+    return out, f"LLM proposal from directional feedback: {reason}"
+
+
 def _sentiment_by_version(record: EnhancedFunction) -> dict[int, list[float]]:
     out: dict[int, list[float]] = {}
     for fb in record.store.feedback_for(record.key):
@@ -234,11 +285,16 @@ def maybe_train(record: EnhancedFunction) -> int | None:
         )
         evidence = {"labelled": len(examples), "accuracy_before": before, "accuracy_after": after}
     elif hints:
-        params = _directional_step(record, hints)
-        reason = "directional feedback: " + ", ".join(
-            f"{k} {max(set(v), key=v.count)}" for k, v in hints.items()
-        )
-        evidence = {"hints": hints}
+        proposal = _llm_proposal(record, hints)
+        if proposal is not None:
+            params, reason = proposal
+            evidence = {"hints": hints, "proposed_by": "llm"}
+        else:
+            params = _directional_step(record, hints)
+            reason = "directional feedback: " + ", ".join(
+                f"{k} {max(set(v), key=v.count)}" for k, v in hints.items()
+            )
+            evidence = {"hints": hints}
     else:
         return None
     if all(_same(params[k], current[k]) for k in params):

@@ -220,3 +220,51 @@ def test_invalid_llm_signal_falls_back_to_the_rules(server):
     server.script(Reply(json.dumps({"sentiment": 7, "kind": "vibes"})))
     signal = translate_feedback("too many false alarms", output=True, parameters={"threshold": 1.0})
     assert signal.source == "rules" and signal.correct is False
+
+
+def test_llm_proposes_parameters_within_bounds(server, tmp_path, monkeypatch):
+    from dana_poet import feedback, poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+
+    @poet(optimize_for="accuracy")
+    def alarm(value: float, threshold: float = 10.0) -> bool:
+        return value > threshold
+
+    r = alarm(12.0)
+    server.script(
+        Reply(
+            json.dumps(
+                {
+                    "sentiment": -0.8,
+                    "kind": "accuracy",
+                    "confidence": 0.9,
+                    "parameter_hints": {"threshold": "increase"},
+                }
+            )
+        ),
+        Reply(
+            json.dumps({"params": {"threshold": 15.0}, "reason": "raise it above the false alarms"})
+        ),
+    )
+    feedback(r, "these alerts are noise")
+    rec = alarm.__poet__
+    assert rec.params == {"threshold": 15.0}
+    assert "LLM proposal" in rec.store.read_version(rec.key, rec.version).reason
+    server.script(
+        Reply(
+            json.dumps(
+                {
+                    "sentiment": -0.8,
+                    "kind": "accuracy",
+                    "confidence": 0.9,
+                    "parameter_hints": {"threshold": "increase"},
+                }
+            )
+        ),
+        Reply(json.dumps({"params": {"threshold": 1e9}})),
+    )
+    feedback(alarm(16.0), "still noisy")
+    assert rec.params["threshold"] < 1e9, (
+        "an out-of-bounds proposal is refused; a bounded step is taken instead"
+    )
