@@ -52,18 +52,26 @@ class DanaIndenter(Indenter):
 RESERVED_WORDS = frozenset(
     """True true TRUE False false FALSE None none NONE null NULL private public local system
     if elif else while for in is not and or def sync return break continue pass deliver
-    try except finally raise assert import from as export with struct resource workflow
-    interface agent agent_blueprint lambda yield global nonlocal del""".split()
+    try except finally raise assert import from as export with lambda yield global nonlocal
+    del""".split()
 )
+# Declaration words are reserved in the reference too, but real programs use them as
+# field and variable names (`request.resource`); accepting them only turns reference
+# syntax errors into working programs, which §0 allows.
+_SCOPE_WORDS = frozenset({"private", "public", "local", "system"})
 
 
 def _refuse_reserved_names(stream: Iterator[Token]) -> Iterator[Token]:
     for token in stream:
         if token.type == "NAME" and token in RESERVED_WORDS:
+            hint = (
+                f"scope prefixes use a colon: {token}:name" if token in _SCOPE_WORDS else ""
+            )
             raise DanaSyntaxError(
                 f"'{token}' is a reserved word and cannot be used as a name",
                 line=token.line or 0,
                 column=token.column or 0,
+                hint=hint,
             )
         yield token
 
