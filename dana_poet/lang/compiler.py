@@ -49,6 +49,7 @@ H_GLOBALS = "__dana_globals"
 H_STAGE = "__dana_stage"
 H_AUG_ITEM = "__dana_aug_item"
 H_AUG_ATTR = "__dana_aug_attr"
+H_VIVIFY = "__dana_vivify"
 SCOPE_DICTS = {"private": "__dana_private", "public": "__dana_public", "system": "__dana_system"}
 
 BUILTIN_TYPE_NAMES = frozenset(
@@ -1019,13 +1020,27 @@ class Compiler:
                 )
             return _at(_store(t.id), t.span)
         if isinstance(t, A.Attribute):
-            return _at(py.Attribute(value=self.expr(t.value), attr=t.attr, ctx=py.Store()), t.span)
+            base = self._vivified(t.value) if self._scoped_root(t.value) else self.expr(t.value)
+            return _at(py.Attribute(value=base, attr=t.attr, ctx=py.Store()), t.span)
         if isinstance(t, A.Subscript):
             return _at(
                 py.Subscript(value=self.expr(t.value), slice=self._index(t.index), ctx=py.Store()),
                 t.span,
             )
         raise self.error("cannot assign to this expression", t.span)
+
+    @staticmethod
+    def _scoped_root(e: A.Expr) -> bool:
+        while isinstance(e, A.Attribute):
+            e = e.value
+        return isinstance(e, A.Name) and e.scope in SCOPE_DICTS
+
+    def _vivified(self, e: A.Expr) -> py.expr:
+        """`private:cfg.a.b = v` creates `private:cfg` and `.a` as namespaces when missing."""
+        if isinstance(e, A.Name):
+            return _call(H_VIVIFY, _load(SCOPE_DICTS[e.scope or ""]), _const(e.id))
+        assert isinstance(e, A.Attribute)
+        return _call(H_VIVIFY, self._vivified(e.value), _const(e.attr))
 
     # ------------------------------------------------------------ types
     def type_expr(self, t: A.TypeExpr) -> py.expr:

@@ -64,9 +64,7 @@ _SCOPE_WORDS = frozenset({"private", "public", "local", "system"})
 def _refuse_reserved_names(stream: Iterator[Token]) -> Iterator[Token]:
     for token in stream:
         if token.type == "NAME" and token in RESERVED_WORDS:
-            hint = (
-                f"scope prefixes use a colon: {token}:name" if token in _SCOPE_WORDS else ""
-            )
+            hint = f"scope prefixes use a colon: {token}:name" if token in _SCOPE_WORDS else ""
             raise DanaSyntaxError(
                 f"'{token}' is a reserved word and cannot be used as a name",
                 line=token.line or 0,

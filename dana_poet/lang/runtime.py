@@ -106,6 +106,34 @@ _AUG = {
 }
 
 
+class DanaNamespace(dict):
+    """A dict whose keys read and write as attributes; made by `private:cfg.x = 1`."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+
+def vivify(container: Any, name: str) -> Any:
+    """The member `name` of a scope or namespace, created as a namespace when missing."""
+    if isinstance(container, dict):
+        if dict.__contains__(container, name):  # this scope only, no fallback to the others
+            return dict.__getitem__(container, name)
+        made = container[name] = DanaNamespace()
+        return made
+    try:
+        return getattr(container, name)
+    except AttributeError:
+        made = DanaNamespace()
+        setattr(container, name, made)
+        return made
+
+
 def aug_item(obj: Any, key: Any, op: str, value: Any) -> Any:
     """`(obj[key] += value)` as an expression: store and return the new value."""
     new = _AUG[op](obj[key], value)
@@ -489,6 +517,7 @@ class Program:
             C.H_STAGE: call_stage,
             C.H_AUG_ITEM: aug_item,
             C.H_AUG_ATTR: aug_attr,
+            C.H_VIVIFY: vivify,
             C.H_GLOBALS: g,
             "__dana_NO_DEFAULT": NO_DEFAULT,
             C.SCOPE_DICTS["private"]: self.private,
