@@ -236,6 +236,15 @@ class AugAssignExpr(Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class Captured(Expr):
+    """`f as name` inside a parallel pipeline stage `[f as a, g]`; nowhere else."""
+
+    value: Expr
+    name: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
 class Placeholder(Expr):
     """`$$` inside a pipeline stage: the value flowing through the pipeline."""
 
@@ -263,7 +272,16 @@ class ParallelStage(Node):
     span: Span = _span()
 
 
-Stage = StageCall | ParallelStage
+@dataclass(frozen=True, slots=True)
+class ExprStage(Node):
+    """`def f(x) = x + 1`: a declarative body that is one expression, not a pipeline."""
+
+    expr: Expr
+    capture: str | None = None
+    span: Span = _span()
+
+
+Stage = StageCall | ParallelStage | ExprStage
 
 
 # ---------------------------------------------------------------- statements

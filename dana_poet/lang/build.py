@@ -246,6 +246,45 @@ def _assign_target(expr: A.Expr, what: str = "assign to") -> A.Expr:
     )
 
 
+def _dotted(e: A.Expr) -> str | None:
+    if isinstance(e, A.Name) and e.scope is None:
+        return e.id
+    if isinstance(e, A.Attribute):
+        base = _dotted(e.value)
+        return f"{base}.{e.attr}" if base else None
+    return None
+
+
+def _has_capture(e: Any) -> bool:
+    if isinstance(e, A.Captured):
+        return True
+    if isinstance(e, A.Node):
+        return any(_has_capture(getattr(e, f)) for f in e.__slots__ if f != "span")  # type: ignore[attr-defined]
+    if isinstance(e, tuple):
+        return any(_has_capture(x) for x in e)
+    return False
+
+
+def _as_stage(e: A.Expr) -> A.Stage:
+    """A pipeline stage from the expression it was parsed as."""
+    name = _dotted(e)
+    if name is not None:
+        return A.StageCall(name, None, (), None, e.span)
+    if isinstance(e, A.Call):
+        func = _dotted(e.func)
+        if func is not None:
+            return A.StageCall(func, e.args, e.keywords, None, e.span)
+    if isinstance(e, A.Captured):
+        from dataclasses import replace
+
+        return replace(_as_stage(e.value), capture=e.name)
+    if isinstance(e, A.ListExpr) and e.elts:
+        parts = [_as_stage(x) for x in e.elts]
+        if not any(isinstance(p, A.ExprStage) for p in parts):
+            return A.ParallelStage(tuple(parts), None, e.span)
+    return A.ExprStage(e, None, e.span)
+
+
 def _flat_stmts(items: list[Any]) -> tuple[A.Stmt, ...]:
     return tuple(s for s in items if isinstance(s, A.Stmt))
 
@@ -536,23 +575,32 @@ class AstBuilder(Transformer):
         return replace(definition, decorators=tuple(decorators), span=_cspan(c))
 
     def pipeline(self, c: list[Any]) -> tuple[A.Stage, ...]:
-        return tuple(c)
+        stages = tuple(c)
+        for stage in stages:
+            if isinstance(stage, A.ExprStage) and _has_capture(stage.expr):
+                span = stage.span
+                raise DanaSyntaxError(
+                    "'as' captures are only allowed on pipeline stages",
+                    line=span.line,
+                    column=span.column,
+                )
+        if len(stages) > 1:
+            for stage in stages:
+                if isinstance(stage, A.ExprStage):
+                    span = stage.span
+                    raise DanaSyntaxError(
+                        "a pipeline stage must be a function name, a call or a list of those",
+                        line=span.line,
+                        column=span.column,
+                    )
+        return stages
 
     def pipe_stage(self, c: list[Any]) -> A.Stage:
         from dataclasses import replace
 
-        stage, capture = c
+        expr, capture = c
+        stage = _as_stage(expr)
         return replace(stage, capture=str(capture)) if capture is not None else stage
-
-    def parallel_stage(self, c: list[Any]) -> A.Stage:
-        return A.ParallelStage(tuple(c), None, _cspan(c))
-
-    def stage_call(self, c: list[Any]) -> A.Stage:
-        name, call = str(c[0]), c[1]
-        if call is None:
-            return A.StageCall(name, None, (), None, _cspan(c))
-        args, keywords = call
-        return A.StageCall(name, args, keywords, None, _cspan(c))
 
     # ------------------------------------------------------------ declarations
     def type_kind(self, c: list[Any]) -> str:
@@ -719,6 +767,9 @@ class AstBuilder(Transformer):
 
     def augassign_expr(self, c: list[Any]) -> A.Expr:
         return A.AugAssignExpr(_assign_target(c[0], "update"), str(c[1])[0], c[2], _cspan(c))
+
+    def captured(self, c: list[Any]) -> A.Expr:
+        return A.Captured(c[0], str(c[1]), _cspan(c))
 
     def paren(self, c: list[Any]) -> A.Expr:
         return c[0]

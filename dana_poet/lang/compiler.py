@@ -296,6 +296,15 @@ class Compiler:
 
     def module_ast(self, module: A.Module) -> py.Module:
         self.module_names = _bound_names(module.body)
+        for (
+            stmt
+        ) in module.body:  # receiver methods named like builtins keep the builtin's name free
+            if (
+                isinstance(stmt, A.FunctionDef)
+                and stmt.receiver is not None
+                and stmt.name in self.builtin_names
+            ):
+                self.module_names.discard(stmt.name)
         self.ctx = _Context("module", set(self.module_names), None)
         body = self.stmts(module.body)
         tree = py.Module(body=body or [py.Pass()], type_ignores=[])
@@ -768,6 +777,28 @@ class Compiler:
             self.ctx = parent
 
     def s_FunctionDef(self, s: A.FunctionDef) -> list[py.stmt]:
+        if (
+            s.receiver is not None
+            and s.name in self.builtin_names
+            and not self.ctx.resolves(s.name)
+        ):
+            # `def (s: Sys) log(...)` is a method; a plain `log(...)` call stays the builtin
+            from dataclasses import replace as _replace
+
+            hidden = _replace(s, name=f"__dana_method_{s.name}")
+            out = self.s_FunctionDef(hidden)
+            rename = _at(
+                py.Assign(
+                    targets=[
+                        py.Attribute(value=_load(hidden.name), attr="__name__", ctx=py.Store())
+                    ],
+                    value=_const(s.name),
+                ),
+                s.span,
+            )
+            at = next(i for i, n in enumerate(out) if isinstance(n, py.FunctionDef))
+            out.insert(at + 1, rename)  # before the receiver registration, which reads __name__
+            return out
         params = s.params
         if s.receiver is not None:
             params = (s.receiver,) + params
@@ -847,6 +878,8 @@ class Compiler:
     def _pipeline_body(self, s: A.DeclarativeDef, params: list[str]) -> list[py.stmt]:
         current = "__dana_pv"
         initial = [_load(p) for p in params]
+        if len(s.stages) == 1 and isinstance(s.stages[0], A.ExprStage):
+            return [_at(py.Return(value=self.expr(s.stages[0].expr)), s.stages[0].span)]
         if (
             len(s.stages) == 1
             and isinstance(s.stages[0], A.StageCall)
@@ -883,9 +916,15 @@ class Compiler:
 
     def _stage(self, stage: A.Stage, inputs: list[py.expr], first: bool) -> py.expr:
         if isinstance(stage, A.ParallelStage):
-            return py.List(
-                elts=[self._stage(sub, inputs, first) for sub in stage.stages], ctx=py.Load()
-            )
+            members: list[py.expr] = []
+            for sub in stage.stages:
+                value = self._stage(sub, inputs, first)
+                if sub.capture:  # `[f as a, g]`: the member's own result is captured
+                    value = py.NamedExpr(target=_store(sub.capture), value=value)
+                    self._pipe_captures[sub.capture] = sub.capture
+                    self.ctx.locals.add(sub.capture)
+                members.append(value)
+            return py.List(elts=members, ctx=py.Load())
         return self._stage_call(stage, inputs, first)
 
     def _stage_func(self, stage: A.StageCall) -> py.expr:
@@ -1256,6 +1295,9 @@ class Compiler:
             )
         assert isinstance(target, A.Attribute)
         return _call(H_AUG_ATTR, self.expr(target.value), _const(target.attr), _const(e.op), value)
+
+    def e_Captured(self, e: A.Captured) -> py.expr:
+        raise self.error("'as' captures are only allowed on pipeline stages", e.span)
 
     def e_Placeholder(self, e: A.Placeholder) -> py.expr:
         if self._placeholder is None:

@@ -221,6 +221,8 @@ class _Printer:
         if isinstance(e, A.IfExp):
             body, test = self.wrap(e.body, _OR), self.wrap(e.test, _OR)
             return f"{body} if {test} else {self.expr(e.orelse)}"
+        if isinstance(e, A.Captured):
+            return f"{self.expr(e.value)} as {e.name}"
         if isinstance(e, A.AugAssignExpr):
             return f"({self.expr(e.target)} {e.op}= {self.expr(e.value)})"
         if isinstance(e, A.Placeholder):
@@ -295,6 +297,8 @@ class _Printer:
         return out
 
     def stage(self, s: A.Stage) -> str:
+        if isinstance(s, A.ExprStage):
+            return self.expr(s.expr) + (f" as {s.capture}" if s.capture else "")
         if isinstance(s, A.ParallelStage):
             text = "[" + ", ".join(self.stage(x) for x in s.stages) + "]"
         elif s.args is None:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import math
+import threading
 import warnings
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from dana_poet.poet.errors import POETConfigError
 
 
 class POETConfigWarning(UserWarning):
-    """An argument POET does not use was given; it is kept as metadata."""
+    """An argument POET does not use was given; it is kept in `extra` as metadata."""
 
 
-_KNOWN_METADATA = frozenset(
+# Names real Dana programs pass that POET records but does not act on.
+METADATA_NAMES = frozenset(
     {
         "performance_tracking",
         "enable_monitoring",
@@ -28,10 +32,57 @@ _KNOWN_METADATA = frozenset(
         "hipaa_compliance",
     }
 )
-_WARNED: set[frozenset[str]] = set()
+
+# Keys of the `operate={...}` dict that may stand in for the top-level arguments.
+OPERATE_KEYS = (
+    "retries",
+    "timeout",
+    "backoff_base",
+    "backoff_max",
+    "backoff_multiplier",
+    "jitter",
+    "circuit_threshold",
+    "circuit_cooldown",
+)
+
+_MAX_TIMEOUT = threading.TIMEOUT_MAX
+
+_EXPECTED = {
+    "domain": "a domain name string such as 'financial_services', or none",
+    "retries": "a whole number >= 0 (how many more attempts after the first)",
+    "timeout": "a number of seconds > 0, or none",
+    "backoff_base": "a number of seconds >= 0",
+    "backoff_max": "a number of seconds >= 0",
+    "backoff_multiplier": "a number >= 1",
+    "jitter": "'full' or 'none'",
+    "circuit_threshold": "a whole number >= 0 (0 turns the circuit breaker off)",
+    "circuit_cooldown": "a number of seconds >= 0",
+    "optimize_for": "an objective name string such as 'accuracy', or none",
+    "perceive": "a dict",
+    "operate": "a dict",
+    "enforce": "a dict",
+    "train": "a dict",
+    "debug": "true or false",
+    "trace_phases": "true or false",
+    "enable_training": "true or false",
+    "extra": "a dict",
+}
+
+
+def _seconds(value: Any, *, low_inclusive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("not a number")
+    seconds = float(value)
+    if math.isnan(seconds) or seconds < 0 or (seconds == 0 and not low_inclusive):
+        raise ValueError("out of range")
+    if seconds > _MAX_TIMEOUT:
+        raise ValueError("too large")
+    return seconds
 
 
 class POETConfig(BaseModel):
+    """The validated `@poet(...)` arguments of one function (immutable)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     domain: str | None = None
@@ -53,99 +104,153 @@ class POETConfig(BaseModel):
     enable_training: bool = False
     extra: dict[str, Any] = {}
 
-    @field_validator("retries", "circuit_threshold")
+    @model_validator(mode="before")
     @classmethod
-    def _non_negative(cls, v: int) -> int:
-        if v < 0:
-            raise ValueError("must be 0 or more")
-        return v
+    def _lift_operate_keys(cls, data: Any) -> Any:
+        """`operate={"retries": 3}` means `retries=3`; a conflicting pair is an error."""
+        if not isinstance(data, dict) or not isinstance(data.get("operate"), dict):
+            return data
+        operate = data["operate"]
+        lifted = dict(data)
+        for key in OPERATE_KEYS:
+            if key not in operate:
+                continue
+            if key in data and data[key] != operate[key]:
+                raise ValueError(f"conflict:{key}")
+            lifted[key] = operate[key]
+        return lifted
 
-    @field_validator("timeout", "backoff_base", "backoff_max", "circuit_cooldown", mode="before")
+    @field_validator("retries", "circuit_threshold", mode="before")
     @classmethod
-    def _seconds(cls, v: Any) -> Any:
-        if v is None:
-            return v
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ValueError("must be a number of seconds")
-        if v <= 0:
-            raise ValueError("must be more than 0 seconds")
-        return float(v)
+    def _whole_non_negative(cls, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("not a whole number >= 0")
+        return value
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _timeout(cls, value: Any) -> float | None:
+        return None if value is None else _seconds(value, low_inclusive=False)
+
+    @field_validator("backoff_base", "backoff_max", "circuit_cooldown", mode="before")
+    @classmethod
+    def _non_negative_seconds(cls, value: Any) -> float:
+        return _seconds(value, low_inclusive=True)
 
     @field_validator("backoff_multiplier", mode="before")
     @classmethod
-    def _multiplier(cls, v: Any) -> Any:
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 1:
-            raise ValueError("must be a number >= 1")
-        return float(v)
+    def _multiplier(cls, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 1:
+            raise ValueError("not a number >= 1")
+        if math.isinf(value):
+            raise ValueError("infinite")
+        return float(value)
 
-    @field_validator("jitter")
+    @field_validator("jitter", mode="before")
     @classmethod
-    def _jitter(cls, v: str) -> str:
-        if v not in ("full", "none"):
-            raise ValueError("must be 'full' or 'none'")
-        return v
+    def _jitter(cls, value: Any) -> str:
+        if value not in ("full", "none"):
+            raise ValueError("unknown jitter")
+        return value
 
     @classmethod
     def from_decorator(
         cls, args: tuple[Any, ...], kwargs: dict[str, Any], *, function: str = ""
     ) -> POETConfig:
-        where = f"@poet on {function}()" if function else "@poet"
+        """Build the config from `@poet(*args, **kwargs)`; raise POETConfigError on bad input.
+
+        Unknown names go to `extra` and are warned about once per set of names.
+        """
+        where = f"@poet on {function}()" if function else "@poet(...)"
         if len(args) > 1:
             raise POETConfigError(
-                f"{where}: takes at most one positional argument (the domain), got {len(args)}",
+                f"{where}: takes at most one positional argument (the domain), got {len(args)}: "
+                f"{', '.join(repr(a) for a in args)}",
                 function=function,
                 value=args,
             )
         values = dict(kwargs)
         if args:
             if "domain" in values:
-                raise POETConfigError(f"{where}: domain given twice", function=function)
-            values["domain"] = args[0]
-        operate = values.get("operate")
-        if isinstance(operate, dict):
-            for key in ("retries", "timeout"):
-                if key in operate and key not in values:
-                    values[key] = operate[key]
-        fields = set(cls.model_fields) - {"extra"}
-        unknown = {k: values.pop(k) for k in list(values) if k not in fields}
-        if unknown:
-            names = frozenset(unknown)
-            if names not in _WARNED:
-                _WARNED.add(names)
-                warnings.warn(
-                    f"{where}: {', '.join(sorted(unknown))} not used by dana-poet; kept as metadata",
-                    POETConfigWarning,
-                    stacklevel=3,
+                raise POETConfigError(
+                    f"{where}: domain given twice ({args[0]!r} and domain={values['domain']!r})",
+                    function=function,
+                    value=args[0],
                 )
+            values["domain"] = args[0]
+        unknown = {name: values.pop(name) for name in list(values) if name not in _FIELDS}
+        if unknown:
+            _warn_unknown(where, unknown)
         try:
             return cls(**values, extra=unknown)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            name = str(err["loc"][0]) if err["loc"] else "argument"
-            bad = values.get(name)
-            expected = _EXPECTED.get(name, "a valid value")
-            reason = err["msg"].removeprefix("Value error, ")
-            raise POETConfigError(
-                f"{where}: {name}={bad!r} is invalid: {reason} (expected {expected})",
-                function=function,
-                value=bad,
-            ) from None
+            raise _config_error(exc, values, where, function) from None
 
     def cache_key(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        """A stable hash of every setting, for content-addressed caches."""
+        dumped = self.model_dump()
+        try:
+            blob = json.dumps(dumped, sort_keys=True, default=_canonical)
+        except TypeError:  # keys json cannot sort or encode (tuples, mixed types)
+            blob = repr(dumped)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-_EXPECTED = {
-    "domain": "a domain name string such as 'financial_services'",
-    "retries": "a whole number >= 0",
-    "timeout": "seconds > 0",
-    "optimize_for": "an objective name such as 'accuracy'",
-    "debug": "true or false",
-    "trace_phases": "true or false",
-    "enable_training": "true or false",
-    "perceive": "a dict",
-    "operate": "a dict",
-    "enforce": "a dict",
-    "train": "a dict",
-}
+_FIELDS = frozenset(POETConfig.model_fields) - {"extra"}
+_WARNED: set[frozenset[str]] = set()
+_WARNED_LOCK = threading.Lock()
+
+
+def _warn_unknown(where: str, unknown: dict[str, Any]) -> None:
+    names = frozenset(unknown)
+    with _WARNED_LOCK:
+        if names in _WARNED:
+            return
+        _WARNED.add(names)
+    described = []
+    for name in sorted(names):
+        close = difflib.get_close_matches(name, _FIELDS, n=1, cutoff=0.8)
+        if name not in METADATA_NAMES and close:
+            described.append(f"{name} (did you mean {close[0]}?)")
+        else:
+            described.append(name)
+    warnings.warn(
+        f"{where}: {', '.join(described)} not used by dana-poet; kept as metadata in config.extra",
+        POETConfigWarning,
+        stacklevel=4,
+    )
+
+
+def _config_error(
+    exc: ValidationError, values: dict[str, Any], where: str, function: str
+) -> POETConfigError:
+    error = exc.errors()[0]
+    message = str(error.get("msg", ""))
+    if "conflict:" in message:
+        name = message.split("conflict:", 1)[1].strip()
+        return POETConfigError(
+            f"{where}: {name} given twice with different values: {name}={values.get(name)!r} "
+            f"and operate[{name!r}]={values['operate'][name]!r}",
+            function=function,
+            value=values.get(name),
+        )
+    name = str(error["loc"][0]) if error.get("loc") else "argument"
+    operate = values.get("operate")
+    if name not in values and isinstance(operate, dict) and name in operate:
+        shown, bad = f"operate[{name!r}]", operate[name]
+    else:
+        shown, bad = name, values.get(name, error.get("input"))
+    expected = _EXPECTED.get(name, "a valid value")
+    more = len(exc.errors()) - 1
+    tail = f" ({more} more invalid argument{'s' if more > 1 else ''})" if more else ""
+    return POETConfigError(
+        f"{where}: {shown}={bad!r} is not valid; expected {expected}{tail}",
+        function=function,
+        value=bad,
+    )
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return sorted(repr(item) for item in value)
+    return f"{type(value).__qualname__}:{value!r}"

@@ -1,10 +1,12 @@
 """Operate: retries with backoff and full jitter, a timeout that really stops waiting, a circuit breaker.
 
-Timeouts run the attempt in a pooled worker thread. At the limit the caller
-gets `POETTimeoutError` at once and the worker is interrupted with an
-asynchronous exception (`PyThreadState_SetAsyncExc`), which stops compiled
-Dana and Python code between bytecodes. Code blocked inside a C call keeps
-running until it returns to the interpreter (see docs/operate.md).
+Without a timeout, attempts run in the caller's thread. With one, each attempt
+runs in a pooled daemon worker thread while the caller waits on a lock with the
+remaining budget. At the limit the caller gets `POETTimeoutError` at once and
+the worker is sent an asynchronous exception (`PyThreadState_SetAsyncExc`),
+which stops compiled Dana and Python code between bytecodes. Code blocked
+inside a C call keeps running until it returns to the interpreter; its worker
+then unwinds and goes back to the pool (see docs/operate.md).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import _thread
 import contextvars
 import ctypes
-import queue
+import itertools
+import os
 import random
 import threading
 import time
@@ -27,14 +30,24 @@ from dana_poet.poet.errors import (
     POETTimeoutError,
 )
 
-_NO_RETRY = (POETInputError, POETConfigError, POETCircuitOpenError)
+# Raised again at once: retrying cannot help (bad input, bad config, a refusing circuit).
+NOT_RETRIED = (POETInputError, POETConfigError, POETCircuitOpenError)
 
 
 class _Interrupted(BaseException):
-    """Raised inside a worker whose attempt timed out; BaseException so Dana `except` can't catch it."""
+    """Sent into a worker whose attempt timed out; a BaseException so Dana `except` cannot catch it."""
+
+
+# --------------------------------------------------------------------------- circuit breaker
 
 
 class CircuitBreaker:
+    """Closed -> open after `threshold` consecutive failed calls -> half-open after `cooldown`.
+
+    In half-open exactly one probe call runs: success closes the circuit, failure
+    opens it again. `threshold=0` turns the breaker off.
+    """
+
     def __init__(
         self,
         function: str,
@@ -49,7 +62,7 @@ class CircuitBreaker:
         self.state: Literal["closed", "open", "half_open"] = "closed"
         self.failures = 0
         self.opened_at = 0.0
-        self._probe_out = False
+        self._probe_running = False
         self._lock = threading.Lock()
 
     def before_call(self) -> None:
@@ -60,19 +73,20 @@ class CircuitBreaker:
                 wait = self.opened_at + self.cooldown - self.clock()
                 if wait > 0:
                     raise POETCircuitOpenError(
-                        f"{self.function}(): circuit open after {self.failures} consecutive failures; "
-                        f"retry in {wait:.1f} s",
+                        f"{self.function}(): circuit open after {self.failures} consecutive "
+                        f"failures; next try allowed in {wait:.1f} s",
                         function=self.function,
                     )
                 self.state = "half_open"
-                self._probe_out = False
+                self._probe_running = False
             if self.state == "half_open":
-                if self._probe_out:
+                if self._probe_running:
                     raise POETCircuitOpenError(
-                        f"{self.function}(): circuit half-open, a probe call is already running",
+                        f"{self.function}(): circuit half-open and a probe call is running; "
+                        "try again when it has finished",
                         function=self.function,
                     )
-                self._probe_out = True
+                self._probe_running = True
 
     def record_success(self) -> None:
         if self.state == "closed" and self.failures == 0:
@@ -80,7 +94,7 @@ class CircuitBreaker:
         with self._lock:
             self.failures = 0
             self.state = "closed"
-            self._probe_out = False
+            self._probe_running = False
 
     def record_failure(self) -> None:
         if self.threshold <= 0:
@@ -90,79 +104,146 @@ class CircuitBreaker:
             if self.state == "half_open" or self.failures >= self.threshold:
                 self.state = "open"
                 self.opened_at = self.clock()
-                self._probe_out = False
+                self._probe_running = False
+
+    def record_neutral(self) -> None:
+        """An outcome that says nothing about the function's health (bad input, interruption)."""
+        if self._probe_running:
+            with self._lock:
+                self._probe_running = False
 
 
-class _Worker(threading.Thread):
-    def __init__(self, pool: _WorkerPool) -> None:
-        super().__init__(daemon=True, name="poet-worker")
-        self.pool = pool
-        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.start()
+# --------------------------------------------------------------------------- worker pool
 
-    def run(self) -> None:
-        box: list[tuple[bool, Any]] = []
-        done = _thread.allocate_lock()
-        try:
-            while True:
-                job = self.jobs.get()
-                if job is None:
-                    return
-                ctx, fn, args, kwargs, box, done = job
-                try:
-                    box.append((True, ctx.run(fn, *args, **kwargs)))
-                except _Interrupted:
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                    box.append((False, exc))
-                done.release()
-                if self.tainted:
-                    return
-                self.pool.release(self)
-        except _Interrupted:
-            if not box:
-                box.append((False, None))
-            try:
-                done.release()
-            except RuntimeError:
-                pass
+_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 
-    tainted = False
+_RUNNING, _CANCELLED, _FINISHED = "running", "cancelled", "finished"
+_MAX_IDLE = 16
+_IDLE: list[_Worker] = []
+_NAMES = itertools.count(1)
+
+# (worker thread ident, deadline) of the timed call this context runs inside.
+_ENCLOSING: contextvars.ContextVar[tuple[int, float] | None] = contextvars.ContextVar(
+    "poet_enclosing_deadline", default=None
+)
 
 
-class _WorkerPool:
-    """Reusable daemon threads; an interrupted worker is healthy again after its job unwinds."""
+class _Job:
+    __slots__ = ("fn", "args", "kwargs", "ctx", "deadline", "done", "state", "ok", "value")
+
+    def __init__(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.ctx = contextvars.copy_context()
+        self.deadline = deadline
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
+        self.state = _RUNNING
+        self.ok = False
+        self.value: Any = None
+
+
+class _Worker:
+    """A daemon thread that runs one job at a time and returns itself to the pool.
+
+    Each job's state changes only under `lock`, so the caller sends the
+    interrupt only while the job is still running, and the worker knows
+    whether one was sent: if it finished before the interrupt arrived, it
+    clears the pending exception; if the interrupt arrived, it unwinds to the
+    loop. Either way the thread is healthy for the next job.
+    """
+
+    __slots__ = ("wake_r", "wake_w", "lock", "job", "thread", "ident")
 
     def __init__(self) -> None:
-        self._idle: list[_Worker] = []
-        self._lock = threading.Lock()
-
-    def acquire(self) -> _Worker:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return _Worker(self)
-
-    def release(self, worker: _Worker) -> None:
-        with self._lock:
-            if len(self._idle) < 8:
-                self._idle.append(worker)
-                return
-        worker.jobs.put(None)
-
-
-_POOL = _WorkerPool()
-
-
-def _interrupt(thread: threading.Thread) -> None:
-    ident = thread.ident
-    if ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(ident), ctypes.py_object(_Interrupted)
+        self.wake_r, self.wake_w = os.pipe()
+        self.lock = _thread.allocate_lock()
+        self.job: _Job | None = None
+        self.thread = threading.Thread(
+            target=self._serve, name=f"poet-worker-{next(_NAMES)}", daemon=True
         )
+        self.thread.start()
+        self.ident: int = self.thread.ident or 0
+
+    def _serve(self) -> None:
+        wake, lock = self.wake_r, self.lock
+        while True:
+            try:
+                while True:
+                    os.read(wake, 1)
+                    job = self.job
+                    if job is None:
+                        os.close(self.wake_r)
+                        os.close(self.wake_w)
+                        return
+                    self.job = None
+                    try:
+                        job.ctx.run(_ENCLOSING.set, (self.ident, job.deadline))
+                        value = job.ctx.run(job.fn, *job.args, **job.kwargs)
+                        ok = True
+                    except _Interrupted:
+                        raise
+                    except BaseException as exc:  # handed to the caller, who raises it
+                        value, ok = exc, False
+                    with lock:
+                        cancelled = job.state is _CANCELLED
+                        if not cancelled:
+                            job.ok, job.value = ok, value
+                            job.done.release()
+                        job.state = _FINISHED
+                    job = value = None
+                    if cancelled:
+                        _set_async_exc(ctypes.c_ulong(self.ident), None)
+                    _give_back(self)
+            except _Interrupted:
+                job = value = None
+                _give_back(self)
+
+    def start(self, job: _Job) -> None:
+        self.job = job
+        os.write(self.wake_w, b"\0")  # releases the GIL before the worker wakes up
+
+    def retire(self) -> None:
+        self.job = None
+        os.write(self.wake_w, b"\0")
+
+
+def _give_back(worker: _Worker) -> None:
+    if len(_IDLE) < _MAX_IDLE:
+        _IDLE.append(worker)
+    else:
+        worker.retire()
+
+
+def _take_worker() -> _Worker:
+    try:
+        return _IDLE.pop()
+    except IndexError:
+        return _Worker()
+
+
+def _forget_workers_after_fork() -> None:
+    """The child has none of the parent's threads: drop their pipes and start a fresh pool."""
+    for worker in _IDLE:
+        os.close(worker.wake_r)
+        os.close(worker.wake_w)
+    _IDLE.clear()
+
+
+os.register_at_fork(after_in_child=_forget_workers_after_fork)
+
+_TIMED_OUT = object()
+
+
+# --------------------------------------------------------------------------- operator
 
 
 class Operator:
+    """Runs one POET function's body: attempts, backoff, deadline, circuit breaker."""
+
     def __init__(
         self,
         function: str,
@@ -181,45 +262,51 @@ class Operator:
             function, config.circuit_threshold, config.circuit_cooldown, clock
         )
         self.attempts_last_call = 0
-        self.delays_last_call: list[float] = []
+        self._timeout = config.timeout
+        self._attempts = config.retries + 1
+        self._full_jitter = config.jitter == "full"
+        self._backoff_caps = _backoff_caps(
+            config.backoff_base, config.backoff_max, config.backoff_multiplier
+        )
 
     def backoff(self, attempt: int) -> float:
-        cfg = self.config
-        cap = min(cfg.backoff_max, cfg.backoff_base * cfg.backoff_multiplier**attempt)
-        return self.rng.uniform(0, cap) if cfg.jitter == "full" else cap
+        """Seconds to wait after failed attempt number `attempt` (0-based)."""
+        caps = self._backoff_caps
+        cap = caps[attempt] if attempt < len(caps) else caps[-1]
+        return self.rng.uniform(0, cap) if self._full_jitter else cap
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if self.config.timeout is None:
-            breaker = self.breaker
-            if breaker.state == "closed":
-                # the common case: one attempt, no deadline, nothing to undo
-                try:
-                    result = fn(*args, **kwargs)
-                except Exception as exc:  # noqa: BLE001 - retried or re-raised below
-                    return self._after_first_failure(exc, fn, args, kwargs)
-                if breaker.failures:
-                    breaker.record_success()
+        if self._timeout is None and self.breaker.state == "closed":
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - retried or raised again below
+                failed = exc
+            else:
                 self.attempts_last_call = 1
+                if self.breaker.failures:
+                    self.breaker.record_success()
                 return result
-            return self._run_attempts(fn, args, kwargs, None)
-        deadline = self.clock() + self.config.timeout
-        return self._run_attempts(fn, args, kwargs, deadline)
+            return self._attempts_after(failed, fn, args, kwargs)
+        self.breaker.before_call()
+        deadline = None if self._timeout is None else self.clock() + self._timeout
+        return self._run_attempts(fn, args, kwargs, deadline, 0)
 
-    def _after_first_failure(
-        self, exc: Exception, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    def _attempts_after(
+        self,
+        failed: Exception,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> Any:
+        """The first attempt (run in the fast path) failed with `failed`."""
         self.attempts_last_call = 1
-        self.delays_last_call = []
-        if isinstance(exc, _NO_RETRY):
-            raise exc
-        if self.config.retries == 0:
+        if isinstance(failed, NOT_RETRIED):
+            raise failed
+        if self._attempts == 1:
             self.breaker.record_failure()
-            raise exc
-        delay = self.backoff(0)
-        self.delays_last_call.append(delay)
-        if delay > 0:
-            self.sleep(delay)
-        return self._run_attempts(fn, args, kwargs, None, start=1)
+            raise failed
+        self._wait(0, None)
+        return self._run_attempts(fn, args, kwargs, None, 1)
 
     def _run_attempts(
         self,
@@ -227,67 +314,102 @@ class Operator:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         deadline: float | None,
-        start: int = 0,
+        attempt: int,
     ) -> Any:
-        """One call: up to retries+1 attempts. The breaker counts calls, not attempts."""
-        attempts = self.config.retries + 1
-        if start == 0:
-            self.delays_last_call = []
-            self.breaker.before_call()
-        for attempt in range(start, attempts):
+        """Attempts from `attempt` on; the circuit breaker counts calls, not attempts."""
+        breaker = self.breaker
+        while True:
             self.attempts_last_call = attempt + 1
             try:
-                result = (
-                    fn(*args, **kwargs)
-                    if deadline is None
-                    else self._with_deadline(fn, args, kwargs, deadline)
-                )
-            except _NO_RETRY:
-                self.breaker.record_success()  # the caller's input was wrong, not the function
-                raise
-            except POETTimeoutError:
-                self.breaker.record_failure()
+                if deadline is None:
+                    result = fn(*args, **kwargs)
+                else:
+                    result = self._attempt_before(deadline, fn, args, kwargs)
+            except NOT_RETRIED:
+                breaker.record_neutral()
                 raise
             except Exception:
-                if attempt + 1 >= attempts:
-                    self.breaker.record_failure()
+                if attempt + 1 >= self._attempts:
+                    breaker.record_failure()
                     raise
-                delay = self.backoff(attempt)
-                if deadline is not None and deadline - self.clock() <= delay:
-                    self.breaker.record_failure()
-                    self._timed_out()
-                self.delays_last_call.append(delay)
-                if delay > 0:
-                    self.sleep(delay)
+                self._wait(attempt, deadline)
+                attempt += 1
                 continue
-            self.breaker.record_success()
+            except BaseException:
+                breaker.record_neutral()
+                raise
+            if result is _TIMED_OUT:
+                breaker.record_failure()
+                raise self._timeout_error()
+            breaker.record_success()
             return result
-        raise AssertionError("unreachable")
 
-    def _timed_out(self) -> None:
-        limit = self.config.timeout or 0.0
-        raise POETTimeoutError(
+    def _wait(self, attempt: int, deadline: float | None) -> None:
+        delay = self.backoff(attempt)
+        if deadline is not None and self.clock() + delay >= deadline:
+            self.breaker.record_failure()
+            raise self._timeout_error()
+        if delay > 0:
+            self.sleep(delay)
+
+    def _timeout_error(self) -> POETTimeoutError:
+        limit = self._timeout or 0.0
+        return POETTimeoutError(
             f"{self.function}(): timed out after {limit:g} s", function=self.function, limit=limit
         )
 
-    def _with_deadline(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float
+    def _attempt_before(
+        self, deadline: float, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
+        """One attempt that must end by `deadline`; returns `_TIMED_OUT` if it did not."""
+        enclosing = _ENCLOSING.get()
+        if (
+            enclosing is not None
+            and enclosing[1] <= deadline
+            and enclosing[0] == threading.get_ident()
+        ):
+            # Inside a worker whose own (earlier) deadline will interrupt this thread.
+            return fn(*args, **kwargs)
         remaining = deadline - self.clock()
         if remaining <= 0:
-            self._timed_out()
-        worker = _POOL.acquire()
-        box: list[tuple[bool, Any]] = []
-        done = _thread.allocate_lock()
-        done.acquire()  # released by the worker when the job is finished
-        worker.jobs.put((contextvars.copy_context(), fn, args, kwargs, box, done))
-        if not done.acquire(timeout=remaining):
-            worker.tainted = True  # never reused: the interrupt may land after the job
-            _interrupt(worker)
-            self._timed_out()
-        ok, value = box[0]
-        if ok:
+            return _TIMED_OUT
+        job = _Job(fn, args, kwargs, deadline)
+        worker = _take_worker()
+        worker.start(job)
+        try:
+            finished = job.done.acquire(True, remaining)
+        except BaseException:  # e.g. Ctrl-C in the waiting caller: stop the work too
+            _cancel(worker, job)
+            raise
+        if not finished:
+            if _cancel(worker, job):
+                return _TIMED_OUT
+            job.done.acquire()  # it finished while we were giving up: use its outcome
+        value = job.value
+        job.value = None
+        if job.ok:
             return value
-        if value is None:
-            self._timed_out()
-        raise value
+        try:
+            raise value
+        finally:
+            value = None
+
+
+def _cancel(worker: _Worker, job: _Job) -> bool:
+    """Interrupt `job` if it is still running in `worker`; False if it has already finished."""
+    with worker.lock:
+        if job.state is not _RUNNING:
+            return False
+        job.state = _CANCELLED
+        _set_async_exc(ctypes.c_ulong(worker.ident), ctypes.py_object(_Interrupted))
+        return True
+
+
+def _backoff_caps(base: float, maximum: float, multiplier: float) -> tuple[float, ...]:
+    """min(maximum, base * multiplier**n) for n = 0.. until it stops growing (no float overflow)."""
+    caps = [min(maximum, base)]
+    uncapped = base
+    while multiplier > 1 and 0 < uncapped < maximum and len(caps) < 1100:
+        uncapped *= multiplier
+        caps.append(min(maximum, uncapped))
+    return tuple(caps)
