@@ -175,6 +175,32 @@ def _split_field(text: str) -> tuple[str, str | None, str | None]:
     return text, None, None
 
 
+def _shift_spans(node: Any, lines: int, columns: int) -> Any:
+    """Move an f-string field's AST from snippet coordinates to file coordinates
+    (columns are shifted on the first line only: the field's own offset is approximate)."""
+    from dataclasses import fields, replace
+
+    if isinstance(node, tuple):
+        return tuple(_shift_spans(x, lines, columns) for x in node)
+    if not isinstance(node, A.Node):
+        return node
+    changes: dict[str, Any] = {}
+    for f in fields(node):  # type: ignore[arg-type]
+        value = getattr(node, f.name)
+        if f.name == "span":
+            if value.line:
+                first = value.line == 1
+                changes["span"] = A.Span(
+                    value.line + lines,
+                    value.column + (columns if first else 0),
+                    value.end_line + lines,
+                    value.end_column + (columns if value.end_line == 1 else 0),
+                )
+        elif isinstance(value, A.Node | tuple):
+            changes[f.name] = _shift_spans(value, lines, columns)
+    return replace(node, **changes) if changes else node
+
+
 def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>") -> A.FString:
     from dana_poet.lang.parser import parse_expression
 
@@ -202,7 +228,11 @@ def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>"
                 raise DanaSyntaxError(
                     "f-string: empty expression inside '{}'", line=span.line, column=span.column
                 )
-            value = parse_expression(expr_text.strip(), filename, span.line, span.column)
+            value = _shift_spans(
+                parse_expression(expr_text.strip(), filename, span.line, span.column),
+                span.line - 1,
+                span.column - 1,
+            )
             spec_node = parse_fstring(spec, raw, span, filename) if spec else None
             if conversion is not None and conversion not in ("r", "s", "a"):
                 raise DanaSyntaxError(
