@@ -314,12 +314,12 @@ def poet(*args: Any, **kwargs: Any) -> Any:
     stages = kwargs.pop("_stages", None)
     stage_meta = kwargs.pop("_stage_meta", None)
     python_stages = kwargs.pop("_python_stages", None)
-    config = POETConfig.from_decorator(args, kwargs)
 
+    # validated once the function is known, so the error can name it (still at definition time)
     def decorator(fn: Any) -> Any:
-        return enhance(
-            fn, config, stages=stages, stage_meta=stage_meta, python_stages=python_stages
-        )
+        name = getattr(fn, "__name__", "")
+        named = POETConfig.from_decorator(args, kwargs, function=name)
+        return enhance(fn, named, stages=stages, stage_meta=stage_meta, python_stages=python_stages)
 
     return decorator
 
