@@ -100,6 +100,12 @@ def _call(func: py.expr | str, *args: py.expr, **kwargs: py.expr) -> py.Call:
     )
 
 
+def _no_args() -> py.arguments:
+    return py.arguments(
+        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
+    )
+
+
 def _at(node: Any, span: A.Span | None) -> Any:
     if span is not None and span.line:
         node.lineno = span.line
@@ -746,15 +752,7 @@ class Compiler:
                     prologue.append(py.Assign(targets=[_store(n)], value=get))
                 else:
                     getter = f"__dana_get_{n}"
-                    no_args = py.arguments(
-                        posonlyargs=[],
-                        args=[],
-                        vararg=None,
-                        kwonlyargs=[],
-                        kw_defaults=[],
-                        kwarg=None,
-                        defaults=[],
-                    )
+                    no_args = _no_args()
                     getters.append(
                         py.Assign(
                             targets=[_store(getter)], value=py.Lambda(args=no_args, body=_load(n))
@@ -889,15 +887,7 @@ class Compiler:
             call = self._stage_call(stage, None, first=False)
             packed = py.Tuple(elts=[_load(p) for p in params], ctx=py.Load())
             lam = py.Lambda(
-                args=py.arguments(
-                    posonlyargs=[],
-                    args=[],
-                    vararg=None,
-                    kwonlyargs=[],
-                    kw_defaults=[],
-                    kwarg=None,
-                    defaults=[],
-                ),
+                args=_no_args(),
                 body=call,
             )
             return [py.Return(value=_call(H_PIPE_ARGS, packed, lam))]

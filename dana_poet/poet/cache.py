@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
+from dana_poet.poet.files import write_atomic
+
 _STATS = "stats.json"
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def load_entry(cache_dir: Path, key: str) -> dict[str, Any] | None:
@@ -52,7 +37,7 @@ def load_entry(cache_dir: Path, key: str) -> dict[str, Any] | None:
 
 
 def store_entry(cache_dir: Path, key: str, entry: dict[str, Any]) -> None:
-    _write_atomic(cache_dir / f"{key}.json", json.dumps(entry, indent=2, default=str))
+    write_atomic(cache_dir / f"{key}.json", json.dumps(entry, indent=2, default=str))
 
 
 def count(cache_dir: Path, hit: bool) -> None:
@@ -67,7 +52,7 @@ def count(cache_dir: Path, hit: bool) -> None:
     name = "hits" if hit else "misses"
     stats[name] = int(stats.get(name, 0)) + 1
     try:
-        _write_atomic(path, json.dumps(stats))
+        write_atomic(path, json.dumps(stats))
     except OSError:
         pass
 

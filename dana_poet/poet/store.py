@@ -16,13 +16,14 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
+
+from dana_poet.poet.files import write_atomic
 
 _BATCH = 256
 _RECENT = 4096
@@ -276,20 +277,7 @@ class POETStore:
         return self.root / "functions" / _safe_name(function)
 
     def _write_atomic(self, path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(path, text, durable=True)
 
     def _read_json(self, path: Path) -> Any:
         try:
