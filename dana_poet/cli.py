@@ -111,6 +111,12 @@ def cmd_test(args: argparse.Namespace) -> int:
     return int(pytest.main(list(args.paths)))  # the plugin is registered as a pytest11 entry point
 
 
+def cmd_repl(args: argparse.Namespace) -> int:
+    from dana_poet.repl import run_repl
+
+    return run_repl()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dana-poet", description="Run Dana (.na) programs with POET."
@@ -129,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("file")
     parse.add_argument("--ast", action="store_true", help="print the syntax tree")
     parse.set_defaults(func=cmd_parse)
+
+    repl = sub.add_parser("repl", help="interactive Dana")
+    repl.set_defaults(func=cmd_repl)
 
     test = sub.add_parser("test", help="run test_*.na files with pytest")
     test.add_argument("paths", nargs="*", default=["."])

@@ -540,7 +540,7 @@ class Program:
         code = self.compile_source(source, filename)
         if g is None:
             g = self.new_globals(filename, "__main__")
-        _remember_source(filename, source)
+        remember_source(filename, source)
         exec(code, g)
         return g
 
@@ -692,7 +692,7 @@ def make_interface(
 _SOURCES: dict[str, str] = {}
 
 
-def _remember_source(filename: str, source: str) -> None:
+def remember_source(filename: str, source: str) -> None:
     import linecache
 
     _SOURCES[filename] = source

@@ -1,0 +1,31 @@
+"""The REPL as a user meets it, driven through a pipe."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def repl(text: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "dana_poet.cli", "repl"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_definitions_accumulate_and_values_print():
+    out = repl("x = 2\nx * 21\ndef sq(n):\n    return n * n\n\nsq(x)\nnums = [1,\n  2]\nnums\n")
+    assert ">>> 42\n" in out and ">>> 4\n" in out.replace("... ", "") and ">>> [1, 2]\n" in out
+
+
+def test_errors_are_reported_and_the_session_goes_on():
+    out = repl("1 / 0\nif x > 1\nprint('still here')\n")
+    assert "ZeroDivisionError: division by zero" in out and "1 / 0" in out
+    assert "syntax error" in out and "^" in out
+    assert "still here" in out
+    assert "Traceback" not in out
