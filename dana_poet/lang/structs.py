@@ -140,6 +140,8 @@ class DanaStruct:
         # Only called when normal lookup fails: fall back to a visible function `name(obj, ...)`.
         if name.startswith("__"):
             raise AttributeError(name)
+        if name == "struct_type":  # the declared type (a field of that name wins)
+            return StructType(type(self))
         program = type(self).__dana_program__
         fn = program.find_function(name) if program is not None else None
         if fn is not None:
@@ -168,6 +170,18 @@ class DanaStruct:
         return {n: self.__dict__.get(n) for n in type(self).__dana_fields__}
 
 
+class StructType:
+    """What `obj.struct_type` gives: `.name`, `.docstring`, `.fields` (name -> type name)."""
+
+    def __init__(self, cls: type) -> None:
+        self.name = cls.__name__
+        self.docstring = cls.__doc__
+        self.fields = {n: type_name(t) for n, t in cls.__dana_fields__.items()}  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"StructType({self.name})"
+
+
 class DanaAgentBase(DanaStruct):
     """Agent blueprints: structs with a small in-memory memory and LLM-backed helpers."""
 
@@ -177,6 +191,12 @@ class DanaAgentBase(DanaStruct):
 
     def recall(self, key: Any) -> Any:
         return self.__dict__.get("_memory", {}).get(key)
+
+    def get_memory_keys(self) -> list[Any]:
+        return list(self.__dict__.get("_memory", {}))
+
+    def get_conversation_history(self) -> list[dict[str, Any]]:
+        return list(self.__dict__.get("_history", []))
 
     def _ask(self, verb: str, text: Any) -> Any:
         """The LLM's answer; offline (mock mode or no LLM configured) a plain statement of the step."""
@@ -199,7 +219,9 @@ class DanaAgentBase(DanaStruct):
         return self._ask("reasoning about", premise)
 
     def chat(self, message: Any) -> Any:
-        return self._ask("replying to", message)
+        answer = self._ask("replying to", message)
+        self.__dict__.setdefault("_history", []).append({"user": message, "agent": answer})
+        return answer
 
 
 _EXTRA_FIELDS: dict[str, list[tuple[str, Any, Any]]] = {
