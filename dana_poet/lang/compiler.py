@@ -882,7 +882,8 @@ class Compiler:
             len(s.stages) == 1
             and isinstance(s.stages[0], A.StageCall)
             and s.stages[0].args is not None
-        ):
+            and not any(isinstance(n, A.Placeholder) for n in _walk_expr(s.stages[0].args))
+        ):  # `def f(x) = g(10)` is an ordinary call; `def f(x) = g($$, 10)` feeds x in
             stage = s.stages[0]
             call = self._stage_call(stage, None, first=False)
             packed = py.Tuple(elts=[_load(p) for p in params], ctx=py.Load())
