@@ -44,6 +44,8 @@ def decode_escapes(text: str) -> str:
             return _SIMPLE_ESCAPES[body]
         head = body[0]
         if head in "uUx":
+            if len(body) == 1:  # a truncated escape like "\x1" is kept as written
+                return "\\" + body
             return chr(int(body[1:], 16))
         if head == "N":
             import unicodedata

@@ -179,7 +179,7 @@ def test_several_processes_share_one_cache(tmp_path: Path):
     for p in procs:
         p.start()
     for p in procs:
-        p.join(120)
+        p.join(300)
         assert p.exitcode == 0
     entries = [p for p in tmp_path.glob("*.json") if p.name != "stats.json"]
     assert len(entries) == 3

@@ -66,7 +66,7 @@ def test_several_processes_lose_nothing(tmp_path: Path):
     for p in procs:
         p.start()
     for p in procs:
-        p.join(120)
+        p.join(300)
         assert p.exitcode == 0
     store = POETStore(tmp_path / "poet")
     assert len(store.executions("f")) == 800
