@@ -158,8 +158,6 @@ def _run_with_deadline(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _smoke(perceive: Any, enforce: Any, spec: FunctionSpec) -> list[str]:
-    from dana_poet.poet.errors import POETError
-
     samples = {p.name: _sample_for(p.annotation, p.default) for p in spec.params}
     errors: list[str] = []
     perceived = samples
@@ -168,11 +166,6 @@ def _smoke(perceive: Any, enforce: Any, spec: FunctionSpec) -> list[str]:
     else:
         try:
             perceived = _run_with_deadline(perceive, **samples)
-        except POETError as exc:
-            errors.append(
-                f"smoke test: perceive{tuple(samples.values())!r} raised {type(exc).__name__}: {exc}"
-            )
-            perceived = samples
         except Exception as exc:  # noqa: BLE001 - every failure of untrusted code is a finding
             errors.append(
                 f"smoke test: perceive{tuple(samples.values())!r} raised {type(exc).__name__}: {exc}"
