@@ -21,7 +21,16 @@ from lark.indenter import DedentError, Indenter
 from dana_poet.lang import ast as A
 from dana_poet.lang.errors import DanaSyntaxError
 
-GRAMMAR_PATH = Path(__file__).resolve().parent.parent / "grammar" / "dana.lark"
+
+def _grammar_path() -> Path:
+    """The installed copy (`dana_poet/grammar/` in a wheel) or the checkout's top-level
+    `grammar/` (source tree and editable installs)."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "grammar" / "dana.lark"
+    return installed if installed.is_file() else package.parent / "grammar" / "dana.lark"
+
+
+GRAMMAR_PATH = _grammar_path()
 
 
 class DanaIndenter(Indenter):
