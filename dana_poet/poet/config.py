@@ -8,6 +8,7 @@ import json
 import math
 import threading
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
@@ -43,6 +44,8 @@ OPERATE_KEYS = (
     "jitter",
     "circuit_threshold",
     "circuit_cooldown",
+    "retry_on",
+    "no_retry_on",
 )
 
 _MAX_TIMEOUT = threading.TIMEOUT_MAX
@@ -57,6 +60,10 @@ _EXPECTED = {
     "jitter": "'full' or 'none'",
     "circuit_threshold": "a whole number >= 0 (0 turns the circuit breaker off)",
     "circuit_cooldown": "a number of seconds >= 0",
+    "retry_on": "an exception class, a tuple of exception classes, or a function "
+    "(exception) -> bool",
+    "no_retry_on": "an exception class, a tuple of exception classes, or a function "
+    "(exception) -> bool",
     "optimize_for": "an objective name string such as 'accuracy', or none",
     "perceive": "a dict",
     "operate": "a dict",
@@ -80,6 +87,27 @@ def _seconds(value: Any, *, low_inclusive: bool) -> float:
     return seconds
 
 
+ExceptionMatcher = tuple[type[Exception], ...] | Callable[[Exception], bool]
+
+
+def _exception_matcher(value: Any) -> ExceptionMatcher | None:
+    """`retry_on=` / `no_retry_on=`: None, an exception class, a tuple or list of them, or a predicate."""
+    if value is None:
+        return None
+    if isinstance(value, type):
+        value = (value,)
+    if isinstance(value, tuple | list):
+        if not value:
+            raise ValueError("empty")
+        for item in value:
+            if not (isinstance(item, type) and issubclass(item, Exception)):
+                raise ValueError("not an exception class")
+        return tuple(value)
+    if callable(value):
+        return value  # type: ignore[no-any-return]
+    raise ValueError("not an exception class or predicate")
+
+
 class POETConfig(BaseModel):
     """The validated `@poet(...)` arguments of one function (immutable)."""
 
@@ -94,6 +122,8 @@ class POETConfig(BaseModel):
     jitter: str = "full"
     circuit_threshold: int = 5
     circuit_cooldown: float = 30.0
+    retry_on: Any = None
+    no_retry_on: Any = None
     optimize_for: str | None = None
     perceive: dict[str, Any] = {}
     operate: dict[str, Any] = {}
@@ -145,6 +175,11 @@ class POETConfig(BaseModel):
         if math.isinf(value):
             raise ValueError("infinite")
         return float(value)
+
+    @field_validator("retry_on", "no_retry_on", mode="before")
+    @classmethod
+    def _matcher(cls, value: Any) -> ExceptionMatcher | None:
+        return _exception_matcher(value)
 
     @field_validator("jitter", mode="before")
     @classmethod
@@ -253,4 +288,6 @@ def _config_error(
 def _canonical(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted(repr(item) for item in value)
+    if isinstance(value, type) or callable(value):  # reprs of functions hold addresses
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
     return f"{type(value).__qualname__}:{value!r}"

@@ -35,9 +35,11 @@ def build_enforcer(
             return result
         try:
             return coerce_value(result, annotation, parameter="return", function=function)
-        except POETInputError:
+        except POETInputError as exc:
+            at = f" at {exc.parameter}" if exc.parameter != "return" else ""
             raise POETOutputError(
-                f"{function}(): result {_value_label(result)} is not a valid {label} (rule: return type {label})",
+                f"{function}(): result {_value_label(result)} is not a valid {label}{at} "
+                f"(rule: return type {label})",
                 function=function,
                 value=result,
                 rule=f"return type {label}",

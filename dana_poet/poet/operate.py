@@ -268,6 +268,7 @@ class Operator:
         self._backoff_caps = _backoff_caps(
             config.backoff_base, config.backoff_max, config.backoff_multiplier
         )
+        self._refuses = _refusal(config)
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (0-based)."""
@@ -302,7 +303,7 @@ class Operator:
         self.attempts_last_call = 1
         if isinstance(failed, NOT_RETRIED):
             raise failed
-        if self._attempts == 1:
+        if self._attempts == 1 or (self._refuses is not None and self._refuses(failed)):
             self.breaker.record_failure()
             raise failed
         self._wait(0, None)
@@ -328,8 +329,10 @@ class Operator:
             except NOT_RETRIED:
                 breaker.record_neutral()
                 raise
-            except Exception:
-                if attempt + 1 >= self._attempts:
+            except Exception as exc:
+                if attempt + 1 >= self._attempts or (
+                    self._refuses is not None and self._refuses(exc)
+                ):
                     breaker.record_failure()
                     raise
                 self._wait(attempt, deadline)
@@ -403,6 +406,29 @@ def _cancel(worker: _Worker, job: _Job) -> bool:
         job.state = _CANCELLED
         _set_async_exc(ctypes.c_ulong(worker.ident), ctypes.py_object(_Interrupted))
         return True
+
+
+def _matches(matcher: Any, exc: Exception) -> bool:
+    if isinstance(matcher, tuple):
+        return isinstance(exc, matcher)
+    return bool(matcher(exc))
+
+
+def _refusal(config: POETConfig) -> Callable[[Exception], bool] | None:
+    """(exception) -> True when `retry_on` / `no_retry_on` say it must not be retried.
+
+    None when every `Exception` is retried (the default), so the common case pays nothing.
+    """
+    retry_on, no_retry_on = config.retry_on, config.no_retry_on
+    if retry_on is None and no_retry_on is None:
+        return None
+
+    def refuses(exc: Exception) -> bool:
+        if no_retry_on is not None and _matches(no_retry_on, exc):
+            return True
+        return retry_on is not None and not _matches(retry_on, exc)
+
+    return refuses
 
 
 def _backoff_caps(base: float, maximum: float, multiplier: float) -> tuple[float, ...]:

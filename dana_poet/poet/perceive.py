@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import inspect
 import json
 import math
@@ -78,6 +79,25 @@ _FALSE = frozenset({"false", "no", "n", "off", "0", "f"})
 
 class _Fail(ValueError):
     """Internal: this coercion path did not work; `tried` says what was attempted."""
+
+
+class _FieldFail(_Fail):
+    """Internal: a field inside a nested struct failed; `path` leads to it from the parameter."""
+
+    def __init__(
+        self, path: list[str | int], annotation: Any, value: Any, tried: list[str], detail: str
+    ) -> None:
+        super().__init__(detail)
+        self.path = path
+        self.annotation = annotation
+        self.value = value
+        self.tried = tried
+        self.detail = detail
+
+    def where(self, parameter: str) -> str:
+        return parameter + "".join(
+            f".{step}" if isinstance(step, str) else f"[{step}]" for step in self.path
+        )
 
 
 def _convert_temperature(value: float, unit: str, target: str) -> float:
@@ -185,9 +205,41 @@ def _struct_fields(annotation: Any) -> dict[str, Any]:
     if hasattr(annotation, "__dana_fields__"):
         return dict(annotation.__dana_fields__)
     if dataclasses.is_dataclass(annotation):
-        hints = typing.get_type_hints(annotation)
-        return {f.name: hints.get(f.name, EMPTY) for f in dataclasses.fields(annotation)}
-    return {k: v.annotation for k, v in annotation.model_fields.items()}
+        try:
+            hints = typing.get_type_hints(annotation)
+        except Exception:  # noqa: BLE001 - unresolvable forward references: fields stay as given
+            hints = {}
+        return {f.name: hints.get(f.name, EMPTY) for f in dataclasses.fields(annotation) if f.init}
+    out: dict[str, Any] = {}
+    for name, info in annotation.model_fields.items():
+        out[name] = info.annotation
+        if info.alias and info.alias != name:
+            out[info.alias] = info.annotation
+    return out
+
+
+def _required_fields(annotation: Any) -> list[str]:
+    if hasattr(annotation, "__dana_fields__"):
+        defaults = annotation.__dana_defaults__
+        return [n for n in annotation.__dana_fields__ if n not in defaults]
+    if dataclasses.is_dataclass(annotation):
+        missing = dataclasses.MISSING
+        return [
+            f.name
+            for f in dataclasses.fields(annotation)
+            if f.init and f.default is missing and f.default_factory is missing
+        ]
+    return [
+        name
+        for name, info in annotation.model_fields.items()
+        if info.is_required() and not (info.alias and info.alias != name)
+    ]
+
+
+def _is_pydantic(annotation: Any) -> bool:
+    return hasattr(annotation, "model_fields") and not (
+        hasattr(annotation, "__dana_fields__") or dataclasses.is_dataclass(annotation)
+    )
 
 
 class _Coercer:
@@ -236,13 +288,18 @@ class _Coercer:
             for option in options:
                 if type(value) is option:
                     return value
+            nested: _FieldFail | None = None
             for option in options:
                 if option is type(None):
                     continue
                 try:
                     return self.coerce(value, option)
+                except _FieldFail as exc:
+                    nested = exc
                 except _Fail:
                     continue
+            if nested is not None:
+                raise nested
             raise _Fail("no option of the union fits")
         target = origin or annotation
         if self.domain is not None and target in (int, float, bool, str, list, tuple, dict):
@@ -295,11 +352,11 @@ class _Coercer:
             if args and target is tuple and len(args) == 2 and args[1] is Ellipsis:
                 args = (args[0],)
             if args and not (target is tuple and len(args) > 1):
-                items = [self.coerce(v, args[0]) for v in items]
+                items = self._items(items, [args[0]] * len(items))
             elif args and target is tuple:
                 if len(items) != len(args):
                     raise _Fail(f"expected {len(args)} items, got {len(items)}")
-                items = [self.coerce(v, a) for v, a in zip(items, args, strict=True)]
+                items = self._items(items, list(args))
             if type(value) is target and all(a is b for a, b in zip(items, value, strict=False)):
                 return value
             return target(items)
@@ -307,7 +364,13 @@ class _Coercer:
             mapping = self._mapping(value)
             args = typing.get_args(annotation)
             if args:
-                out = {self.coerce(k, args[0]): self.coerce(v, args[1]) for k, v in mapping.items()}
+                out = {}
+                for k, v in mapping.items():
+                    try:
+                        out[self.coerce(k, args[0])] = self.coerce(v, args[1])
+                    except _FieldFail as exc:
+                        exc.path.insert(0, repr(k) if isinstance(k, str) else k)
+                        raise
                 return out
             return mapping
         if target is dt.datetime or target is dt.date:
@@ -324,20 +387,68 @@ class _Coercer:
         if _is_struct(target):
             if isinstance(value, target):
                 return value
-            mapping = self._mapping(value)
-            fields = _struct_fields(target)
-            built = {
-                k: self.coerce(v, fields.get(k, EMPTY)) for k, v in mapping.items() if k in fields
-            }
-            try:
-                return target(**built)
-            except (TypeError, ValueError) as exc:
-                raise _Fail(str(exc)) from None
+            return self._build(target, self._mapping(value))
         if isinstance(target, type):
             if isinstance(value, target):
                 return value
             raise _Fail(f"not a {target.__name__}")
         return value
+
+    def _items(self, items: list[Any], annotations: list[Any]) -> list[Any]:
+        out = []
+        for index, (item, annotation) in enumerate(zip(items, annotations, strict=True)):
+            try:
+                out.append(self.coerce(item, annotation))
+            except _FieldFail as exc:
+                exc.path.insert(0, index)
+                raise
+        return out
+
+    def _build(self, target: type, mapping: dict[Any, Any]) -> Any:
+        """A struct from a mapping, each field coerced as a parameter of that name would be."""
+        fields = _struct_fields(target)
+        pydantic = _is_pydantic(target)
+        built: dict[Any, Any] = {}
+        for key, raw in mapping.items():
+            annotation = fields.get(key, EMPTY) if isinstance(key, str) else EMPTY
+            if annotation is EMPTY and key not in fields:
+                if pydantic:  # the model's own `extra` setting decides
+                    built[key] = raw
+                    continue
+                close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.7)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                known = ", ".join(fields) or "none"
+                raise _FieldFail(
+                    [str(key)],
+                    EMPTY,
+                    raw,
+                    [],
+                    f"{target.__name__} has no field {key!r}{hint}; its fields: {known}",
+                )
+            field = _Coercer(self.domain, key, self.function)
+            try:
+                built[key] = field.coerce(raw, annotation)
+            except _FieldFail as exc:
+                exc.path.insert(0, key)
+                raise
+            except (_Fail, NotUnderstood) as exc:
+                raise _FieldFail([key], annotation, raw, field.tried, str(exc)) from None
+        for name in _required_fields(target):
+            if name not in built:
+                raise _FieldFail([name], EMPTY, None, [], f"missing; {target.__name__} requires it")
+        try:
+            return target(**built)
+        except (TypeError, ValueError) as exc:
+            errors = getattr(exc, "errors", None)
+            if pydantic and callable(errors) and errors():
+                first = errors()[0]
+                path: list[str | int] = [
+                    step if isinstance(step, int) else str(step) for step in first["loc"]
+                ]
+                raise _FieldFail(
+                    path or ["?"], EMPTY, first.get("input"), [], str(first["msg"])
+                ) from None
+            raise _Fail(str(exc)) from None
 
     def _sequence(self, value: Any) -> list[Any]:
         if isinstance(value, list | tuple | set | frozenset):
@@ -386,6 +497,8 @@ def coerce_value(
     coercer = _Coercer(domain, parameter, function)
     try:
         return coercer.coerce(value, annotation)
+    except _FieldFail as exc:
+        raise _field_error(exc, function, parameter) from None
     except (_Fail, NotUnderstood) as exc:
         tried = tuple(dict.fromkeys(coercer.tried))
         expected = _type_label(annotation)
@@ -406,6 +519,30 @@ def coerce_value(
             expected=expected,
             tried=tried,
         ) from None
+
+
+def _field_error(exc: _FieldFail, function: str, parameter: str) -> POETInputError:
+    where = exc.where(parameter)
+    head = f"{function or 'function'}(): parameter '{where}'"
+    tried = tuple(dict.fromkeys(exc.tried))
+    if exc.annotation is EMPTY:
+        message = f"{head}: {exc.detail}"
+        expected = ""
+    else:
+        expected = _type_label(exc.annotation)
+        message = f"{head} expects {expected}, got {_value_label(exc.value)}"
+        if tried:
+            message += f"; tried: {', '.join(tried)}"
+        if exc.detail and "not a number" not in exc.detail:
+            message += f" ({exc.detail})"
+    return POETInputError(
+        message,
+        function=function,
+        parameter=where,
+        value=exc.value,
+        expected=expected,
+        tried=tried,
+    )
 
 
 def _exact_type(annotation: Any) -> type | None:
