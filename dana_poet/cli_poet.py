@@ -22,19 +22,41 @@ def _split_target(target: str) -> tuple[str, str | None]:
 def _rewrite(path: str) -> tuple[Any, list[Any]] | int:
     from dana_poet.lang.errors import DanaSyntaxError
     from dana_poet.lang.parser import parse
+    from dana_poet.lang.source import read_source
     from dana_poet.poet.rewrite import rewrite_module
 
     try:
-        source = Path(path).read_text(encoding="utf-8")
+        source = read_source(path)
     except OSError as exc:
         print(f"dana-poet: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
+    except DanaSyntaxError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_SYNTAX
     try:
         module = parse(source, path)
     except DanaSyntaxError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_SYNTAX
     return rewrite_module(module, path, source)
+
+
+def parse_version(text: str) -> int:
+    """A version as `versions` prints it (`v3`) or as a number (`3`)."""
+    digits = text[1:] if text[:1] in ("v", "V") else text
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"not a version: {text!r} (write 3 or v3)")
+    return int(digits)
+
+
+def _console() -> Any:
+    """A rich console; piped output is not cut at 80 columns."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=10_000, soft_wrap=True)
+    return console
 
 
 def _store_for(path: str) -> Any:
@@ -61,23 +83,29 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(f"{path}: no @poet functions")
         return EXIT_OK
     console = Console()
+    plain = not console.is_terminal
+    if plain:
+        console = _console()
     store = _store_for(path)
     for r in results:
         meta = r.metadata
         version = store.current_version(r.function)
-        console.rule(f"[bold]{r.function}[/]")
+        if plain:
+            console.print(f"== {r.function} ==", markup=False)
+        else:
+            console.rule(f"[bold]{r.function}[/]")
         console.print(
             f"version: v{version}   generator: {meta.get('generator', '?')}   "
             f"language: {r.language}   fallback: {meta.get('fallback_used') or 'none'}"
         )
         for error in meta.get("errors") or []:
             console.print(f"  [yellow]fallback reason:[/] {error}")
-        lexer = "python"  # Dana's surface syntax highlights well as Python
-        console.print(
-            Syntax(
-                r.stage_source or "# (no stage code: built-in engines)", lexer, line_numbers=True
-            )
-        )
+        code = r.stage_source or "# (no stage code: built-in engines)"
+        if plain:
+            for number, line in enumerate(code.rstrip("\n").split("\n"), 1):
+                console.print(f"{number:4} {line}".rstrip(), markup=False, highlight=False)
+        else:
+            console.print(Syntax(code, "dana", line_numbers=True))
     return EXIT_OK
 
 
@@ -110,7 +138,6 @@ def cmd_transpile(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     path, fn = _split_target(args.target)
@@ -128,7 +155,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
         table.add_column(col)
     for v in versions:
         table.add_row(f"v{v.version}", "*" if v.version == current else "", str(v.params), v.reason)
-    Console().print(table)
+    _console().print(table)
     return EXIT_OK
 
 
@@ -151,7 +178,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_feedback_summary(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     path, fn = _split_target(args.target)
@@ -176,7 +202,7 @@ def cmd_feedback_summary(args: argparse.Namespace) -> int:
             str(sum(1 for v in values if v < 0)),
             str(sum(1 for v in values if v > 0)),
         )
-    Console().print(table)
+    _console().print(table)
     return EXIT_OK
 
 
@@ -202,9 +228,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("transpile", help="write the enhanced module as Dana or Python")
-    p.add_argument("file")
-    p.add_argument("--emit", choices=["dana", "python"], default="dana")
-    p.add_argument("-o", "--output")
+    p.add_argument("file", help="the .na file to transpile")
+    p.add_argument(
+        "--emit", choices=["dana", "python"], default="dana", help="output language (default dana)"
+    )
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.set_defaults(func=cmd_transpile)
 
     p = sub.add_parser("versions", help="list a function's versions")
@@ -213,15 +241,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
     p = sub.add_parser("rollback", help="make an earlier version current")
     p.add_argument("target", help="FILE.na:function")
-    p.add_argument("version", type=int)
+    p.add_argument("version", type=parse_version, help="the version to restore: 3 or v3")
     p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("feedback", help="feedback reports")
-    p.add_argument("action", choices=["summary"])
+    p.add_argument("action", choices=["summary"], help="summary: feedback counts per version")
     p.add_argument("target", help="FILE.na:function")
     p.set_defaults(func=cmd_feedback_summary)
 
     p = sub.add_parser("cache", help="stage-code cache statistics")
-    p.add_argument("action", choices=["stats", "clear"])
+    p.add_argument(
+        "action", choices=["stats", "clear"], help="stats: entries and hit rate; clear: empty it"
+    )
     p.add_argument("dir", nargs="?", default=".", help="directory holding .dana/")
     p.set_defaults(func=cmd_cache)

@@ -39,7 +39,9 @@ def _reader() -> Callable[[str], str]:
 
 
 def run_repl(
-    read: Callable[[str], str] | None = None, write: Callable[[str], None] | None = None
+    read: Callable[[str], str] | None = None,
+    write: Callable[[str], None] | None = None,
+    debug: bool = False,
 ) -> int:
     from dana_poet.engine import new_program
     from dana_poet.errors_report import format_runtime_error
@@ -84,4 +86,4 @@ def run_repl(
             from dana_poet.lang.runtime import remember_source
 
             remember_source(filename, chunk + "\n")  # show the line as typed
-            out(format_runtime_error(exc))
+            out(format_runtime_error(exc, debug=debug))

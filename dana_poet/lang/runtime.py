@@ -19,6 +19,7 @@ from typing import Any
 
 from dana_poet.lang import compiler as C
 from dana_poet.lang.errors import DanaImportError
+from dana_poet.lang.source import read_source
 from dana_poet.lang.structs import NO_DEFAULT, DanaStruct, make_struct
 
 _PIPE_ARGS: contextvars.ContextVar[tuple[Any, ...] | None] = contextvars.ContextVar(
@@ -546,8 +547,7 @@ class Program:
 
     def run_file(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         p = Path(path)
-        source = p.read_text(encoding="utf-8")
-        return self.run_source(source, str(p))
+        return self.run_source(read_source(p), str(p))
 
     # ------------------------------------------------------------ imports
     def _resolve(
@@ -607,7 +607,7 @@ class Program:
                     g = self.new_globals(
                         str(path), qual, pkg if path.name != "__init__.na" else qual
                     )
-                    self.run_source(path.read_text(encoding="utf-8"), str(path), g)
+                    self.run_source(read_source(path), str(path), g)
                     for name, value in g.items():
                         if not name.startswith("__"):
                             setattr(mod, name, value)

@@ -22,6 +22,7 @@ inspect`, `.dana/poet/functions/<fn>/v<N>/enhanced.na`).
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -232,7 +233,11 @@ def rewrite_module(
     module: A.Module, filename: str, source: str
 ) -> tuple[A.Module, list[RewriteResult]]:
     """Rewrite every top-level @poet function of a module."""
-    directory = Path(filename).resolve().parent if not filename.startswith("<") else Path.cwd()
+    override = os.environ.get("DANA_POET_DIR")  # same rule as the store's directory
+    if override:
+        directory = Path(override)
+    else:
+        directory = Path(filename).resolve().parent if not filename.startswith("<") else Path.cwd()
     cache_dir = directory / ".dana" / "poet" / "cache"
     body: list[A.Stmt] = []
     results: list[RewriteResult] = []
