@@ -114,6 +114,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if args.trace:
         os.environ["DANA_POET_TRACE"] = "1"
+    if args.no_cache:
+        from dana_poet.lang.codecache import NO_CACHE_ENV
+
+        os.environ[NO_CACHE_ENV] = "1"
     program = new_program(args.file)
     try:
         g = program.run_source(source, args.file)
@@ -223,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("args", nargs="*", help="key=value arguments for def __main__(...)")
     run.add_argument("--trace", action="store_true", help="print each POET stage with its timing")
     run.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compile every module from source; neither read nor write __pycache__/*.nac",
+    )
     run.set_defaults(func=cmd_run)
 
     parse = sub.add_parser("parse", help="check a .na file's syntax")

@@ -20,12 +20,49 @@ def poet_builtins() -> dict[str, Any]:
 
 
 def _poet_rewrite(module: Any, filename: str, source: str) -> Any:
-    if "@poet" not in source and "@dana_poet.poet" not in source:
+    if not _uses_poet(source):
         return module  # plain programs never import POET
     from dana_poet.poet.rewrite import ast_transform
 
     return ast_transform(module, filename, source)
 
 
+def _uses_poet(source: str) -> bool:
+    return "@poet" in source or "@dana_poet.poet" in source
+
+
+def _poet_cache_token(filename: str, source: str) -> str | None:
+    """What the POET rewrite of this module depends on besides its source, for the
+    compiled-code cache: POET's own code, the environment that configures stage-code
+    generation, and the state of the stage-code cache and version directories (their
+    entries are written by atomic rename, so adding or removing one changes the directory's
+    mtime). A change to any of them compiles the module again."""
+    if not _uses_poet(source):
+        return ""  # the rewrite leaves the module as it is
+    from pathlib import Path
+
+    from dana_poet.lang import codecache
+
+    parts = [codecache.tree_fingerprint(Path(__file__).resolve().parent / "poet")]
+    parts += sorted(
+        f"{k}={codecache.digest(v)}"
+        for k, v in os.environ.items()
+        if k.startswith(("DANA_", "OPENAI_", "AITOMATIC_")) and k != codecache.NO_CACHE_ENV
+    )
+    roots = [Path(filename).resolve().parent]
+    if os.environ.get("DANA_POET_DIR"):
+        roots.append(Path(os.environ["DANA_POET_DIR"]))
+    for root in roots:
+        state = root / ".dana" / "poet"
+        for sub in (state, state / "cache", state / "functions"):
+            parts.append(codecache.file_signature(sub))
+    return codecache.digest("\n".join(parts))
+
+
 def new_program(main_path: str | os.PathLike[str] | None = None) -> Program:
-    return Program(main_path, extra_builtins=poet_builtins(), ast_transform=_poet_rewrite)
+    return Program(
+        main_path,
+        extra_builtins=poet_builtins(),
+        ast_transform=_poet_rewrite,
+        cache_token=_poet_cache_token,
+    )

@@ -284,6 +284,7 @@ class Compiler:
         self.filename = filename
         self.builtin_names = builtin_names
         self.source = source
+        self._lines: list[str] | None = None  # source.splitlines(), made once when first needed
         self.ctx: _Context = _Context("module", set(), None)
         self.module_names: set[str] = set()
         self._add_mode = "plain"
@@ -475,7 +476,7 @@ class Compiler:
         """The asserted expression as written (the whole line when the assert fits on one)."""
         if not self.source or not s.span.line:
             return ""
-        lines = self.source.splitlines()
+        lines = self.source_lines()
         if s.span.line > len(lines):
             return ""
         text = lines[s.span.line - 1].strip()
@@ -486,10 +487,15 @@ class Compiler:
             return text.split("  #", 1)[0].strip()
         return self._source_of(s.test.span)
 
+    def source_lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.source.splitlines()
+        return self._lines
+
     def _source_of(self, span: A.Span) -> str:
         if not self.source or not span.line:
             return ""
-        lines = self.source.splitlines()
+        lines = self.source_lines()
         if span.line > len(lines):
             return ""
         if span.end_line == span.line:

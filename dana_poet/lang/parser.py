@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-from lark import Lark, Token
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-from lark.indenter import DedentError, Indenter
+from typing import TYPE_CHECKING
 
 from dana_poet.lang import ast as A
 from dana_poet.lang.errors import DanaSyntaxError
+
+if TYPE_CHECKING:
+    from lark import Lark, Token
+    from lark.exceptions import UnexpectedInput
 
 
 def _grammar_path() -> Path:
@@ -31,87 +30,6 @@ def _grammar_path() -> Path:
 
 
 GRAMMAR_PATH = _grammar_path()
-
-
-class DanaIndenter(Indenter):
-    NL_type = "_NEWLINE"
-    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE"]
-    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
-    INDENT_type = "_INDENT"
-    DEDENT_type = "_DEDENT"
-    tab_len = 8
-
-    def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        return super()._process(_split_slice_colons(_refuse_reserved_names(stream)))
-
-    def handle_NL(self, token: Token) -> Iterator[Token]:  # noqa: N802 - Lark's name
-        try:
-            yield from super().handle_NL(token)
-        except DedentError:
-            indent = token.rsplit("\n", 1)[1]
-            raise DanaSyntaxError(
-                "this line's indentation matches no enclosing block",
-                line=token.end_line or 0,
-                column=len(indent) + 1,
-            ) from None
-
-
-# Words that are never names (spec §2.3). The contextual lexer reads a keyword as a
-# NAME where the keyword cannot appear, so `and = 1` would otherwise parse.
-RESERVED_WORDS = frozenset(
-    """True true TRUE False false FALSE None none NONE null NULL private public local system
-    if elif else while for in is not and or def sync return break continue pass deliver
-    try except finally raise assert import from as export with lambda yield global nonlocal
-    del""".split()
-)
-# Declaration words are reserved in the reference too, but real programs use them as
-# field and variable names (`request.resource`); accepting them only turns reference
-# syntax errors into working programs, which §0 allows.
-_SCOPE_WORDS = frozenset({"private", "public", "local", "system"})
-
-
-def _refuse_reserved_names(stream: Iterator[Token]) -> Iterator[Token]:
-    for token in stream:
-        if token.type == "NAME" and token in RESERVED_WORDS:
-            hint = f"scope prefixes use a colon: {token}:name" if token in _SCOPE_WORDS else ""
-            raise DanaSyntaxError(
-                f"'{token}' is a reserved word and cannot be used as a name",
-                line=token.line or 0,
-                column=token.column or 0,
-                hint=hint,
-            )
-        yield token
-
-
-def _split_slice_colons(stream: Iterator[Token]) -> Iterator[Token]:
-    """`x[a::2]`: the lexer reads `::` (the lambda separator); inside `[...]` with no
-    `lambda` waiting for its `::`, it is two slice colons."""
-    brackets: list[list[Any]] = [["", 0]]  # [opening bracket, lambdas awaiting `::`]
-    for token in stream:
-        kind = token.type
-        if kind in ("LPAR", "LSQB", "LBRACE"):
-            brackets.append([kind, 0])
-        elif kind in ("RPAR", "RSQB", "RBRACE"):
-            if len(brackets) > 1:
-                brackets.pop()
-        elif kind == "LAMBDA":
-            brackets[-1][1] += 1
-        elif token in ("::", "->") and brackets[-1][1] > 0:
-            brackets[-1][1] -= 1
-        elif token == "::" and brackets[-1][0] == "LSQB":
-            yield Token.new_borrow_pos("COLON", ":", token)
-            yield Token(
-                "COLON",
-                ":",
-                (token.start_pos or 0) + 1,
-                token.line,
-                (token.column or 0) + 1,
-                token.end_line,
-                token.end_column,
-                token.end_pos,
-            )
-            continue
-        yield token
 
 
 def _cache_path() -> str:
@@ -127,7 +45,11 @@ def _cache_path() -> str:
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
+    """The parser, built (or loaded from Lark's table cache) on the first parse only."""
+    from lark import Lark
+
     from dana_poet.lang.build import AstBuilder
+    from dana_poet.lang.postlex import DanaIndenter
 
     grammar = GRAMMAR_PATH.read_text(encoding="utf-8")
     options = dict(
@@ -237,6 +159,9 @@ def _hint_for(token: Token | None, source_line: str) -> str:
 
 def parse(source: str, filename: str = "<string>") -> A.Module:
     """Parse a whole Dana program."""
+    from lark.exceptions import LarkError, UnexpectedInput
+    from lark.indenter import DedentError
+
     text = source if source.endswith("\n") else source + "\n"
     lark = _lark()
     try:
@@ -270,6 +195,8 @@ def parse_expression(
     text: str, filename: str = "<string>", line: int = 1, column: int = 1
 ) -> A.Expr:
     """Parse one Dana expression (used for f-string fields and the REPL)."""
+    from lark.exceptions import LarkError, UnexpectedInput
+
     lark = _lark()
     indenter = lark.options.postlex
     saved = (
@@ -300,6 +227,8 @@ def _shift(err: DanaSyntaxError, line: int, column: int) -> DanaSyntaxError:
 
 
 def _syntax_error(exc: UnexpectedInput, source: str, filename: str, lark: Lark) -> DanaSyntaxError:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
     line = getattr(exc, "line", 0) or 0
     column = getattr(exc, "column", 0) or 0
     lines = source.splitlines()

@@ -361,6 +361,7 @@ class Program:
         main_path: str | os.PathLike[str] | None = None,
         extra_builtins: dict[str, Any] | None = None,
         ast_transform: Any = None,
+        cache_token: Any = None,
     ) -> None:
         from dana_poet.lang import builtins as dana_builtins
 
@@ -376,6 +377,10 @@ class Program:
             ast_transform  # (module, filename, source) -> module, run before compiling
         )
         self.builtin_names = frozenset(self.builtins)
+        # (filename, source) -> str describing the inputs of ast_transform, or None when the
+        # transformed module must not be cached (see codecache.py)
+        self.cache_token = cache_token
+        self._builtins_digest = ""
         self.modules: dict[str, DanaModule] = {}
         self._loading: set[str] = set()
         self.module_globals: list[dict[str, Any]] = []
@@ -528,6 +533,29 @@ class Program:
 
     # ------------------------------------------------------------ running code
     def compile_source(self, source: str, filename: str) -> types.CodeType:
+        """The module's code object, from the compiled-code cache when it is current."""
+        from dana_poet.lang import codecache
+
+        return codecache.cached_compile(
+            source,
+            filename,
+            lambda: self._cache_salt(source, filename),
+            lambda: self._compile(source, filename),
+        )
+
+    def _cache_salt(self, source: str, filename: str) -> str | None:
+        from dana_poet.lang import codecache
+
+        token = ""
+        if self.ast_transform is not None:
+            token = self.cache_token(filename, source) if self.cache_token else None
+            if token is None:
+                return None
+        if not self._builtins_digest:
+            self._builtins_digest = codecache.digest("\n".join(sorted(self.builtin_names)))
+        return "\0".join((codecache.language_fingerprint(), self._builtins_digest, token))
+
+    def _compile(self, source: str, filename: str) -> types.CodeType:
         from dana_poet.lang.parser import parse
 
         module = parse(source, filename)
