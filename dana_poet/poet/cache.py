@@ -36,6 +36,18 @@ def load_entry(cache_dir: Path, key: str) -> dict[str, Any] | None:
     return data
 
 
+def mark_dropped(cache_dir: Path, key: str, reason: str) -> None:
+    """Mark an entry whose stage code failed on real input, so the next run generates anew."""
+    path = cache_dir / f"{key}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(data, dict):
+        data["dropped"] = reason
+        write_atomic(path, json.dumps(data, indent=2, default=str))
+
+
 def store_entry(cache_dir: Path, key: str, entry: dict[str, Any]) -> None:
     write_atomic(cache_dir / f"{key}.json", json.dumps(entry, indent=2, default=str))
 

@@ -18,13 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from dana_poet import __version__
-from dana_poet.poet import cache
-from dana_poet.poet.safety import (
-    STAGE_HELPERS,
-    check_dana_stage_code,
-    check_python_stage_code,
-    restricted_builtins,
-)
+from dana_poet.poet import cache, policy
+from dana_poet.poet.policy import STAGE_HELPERS
 
 TEMPLATE_ID = "template-v1"
 SMOKE_TIMEOUT = 2.0
@@ -133,7 +128,7 @@ def _sample_for(annotation: str | None, default: str | None) -> Any:
         return table[base]
     if default is not None:
         try:
-            return json.loads(default.replace("true", "true").replace("null", "null"))
+            return json.loads(default)
         except ValueError:
             return None
     return None
@@ -148,121 +143,87 @@ def _permissive_helpers() -> dict[str, Any]:
     return {"coerce": lambda value, name: value, "check_output": lambda value: value, "fail": fail}
 
 
-def _run_with_deadline(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    from dana_poet.poet.config import POETConfig
-    from dana_poet.poet.operate import Operator
+def _smoke(stages: policy.StageFunctions, spec: FunctionSpec) -> list[str]:
+    """Run the stages once on sample values, under the same policy and limits as real calls."""
+    from dana_poet.poet.stage_runner import run_contained
 
-    return Operator("smoke test", POETConfig(timeout=SMOKE_TIMEOUT, retries=0)).run(
-        fn, args, kwargs
-    )
-
-
-def _smoke(perceive: Any, enforce: Any, spec: FunctionSpec) -> list[str]:
     samples = {p.name: _sample_for(p.annotation, p.default) for p in spec.params}
     errors: list[str] = []
     perceived = samples
-    if perceive is None:
+    if stages.perceive is None:
         errors.append("smoke test: no perceive() function")
     else:
         try:
-            perceived = _run_with_deadline(perceive, **samples)
+            perceived = run_contained(
+                "smoke test perceive", stages.perceive, (), dict(samples), SMOKE_TIMEOUT
+            )
         except Exception as exc:  # noqa: BLE001 - every failure of untrusted code is a finding
             errors.append(
-                f"smoke test: perceive{tuple(samples.values())!r} raised {type(exc).__name__}: {exc}"
+                f"smoke test: perceive{tuple(samples.values())!r} raised {type(exc).__name__}: "
+                f"{_bounded(str(exc), 300)}"
             )
             perceived = samples
         else:
-            if not isinstance(perceived, dict) or set(perceived) != set(samples):
+            if type(perceived) is not dict or set(perceived) != set(samples):
                 errors.append(
-                    f"smoke test: perceive() must return a dict with keys {sorted(samples)}, got {perceived!r}"
+                    f"smoke test: perceive() must return a dict with keys {sorted(samples)}, "
+                    f"got {_bounded(repr(perceived), 300)}"
                 )
                 perceived = samples
-    if enforce is not None:
+    if stages.enforce is not None:
         result = _sample_for(spec.returns, None)
         try:
-            _run_with_deadline(enforce, result, **perceived)
+            run_contained(
+                "smoke test enforce", stages.enforce, (result,), dict(perceived), SMOKE_TIMEOUT
+            )
         except Exception as exc:  # noqa: BLE001
             errors.append(
-                f"smoke test: enforce({result!r}, ...) raised {type(exc).__name__}: {exc}"
+                f"smoke test: enforce({result!r}, ...) raised {type(exc).__name__}: "
+                f"{_bounded(str(exc), 300)}"
             )
     return errors
 
 
-def validate_stage_code(source: str, spec: FunctionSpec) -> list[str]:
-    """[] when the Dana stage code parses, is safe, compiles and passes its smoke test."""
-    from dana_poet.lang.errors import DanaSyntaxError
-    from dana_poet.lang.parser import parse
-    from dana_poet.lang.runtime import Program
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more)"
 
-    filename = f"<dana-stages:{spec.name}>"
+
+def validate_stage_code(source: str, spec: FunctionSpec, language: str = "dana") -> list[str]:
+    """[] when the stage code is admitted by the policy and passes its smoke test."""
+    from dana_poet.poet import safety
+
+    safety.install()
     try:
-        module = parse(source, filename)
-    except DanaSyntaxError as exc:
-        return [f"parse error: {exc.render()}"]
-    errors = check_dana_stage_code(module)
-    if errors:
-        return errors
-    program = Program()
-    program.builtins.update(_permissive_helpers())
-    try:
-        from dana_poet.poet import errors as poet_errors
-
-        program.builtins.update(
-            {n: getattr(poet_errors, n) for n in dir(poet_errors) if n.startswith("POET")}
-        )
-        g = program.new_globals(filename, "stages")
-        program.run_source(source, filename, g)
-    except DanaSyntaxError as exc:
-        return [f"compile error: {exc.render()}"]
-    except Exception as exc:  # noqa: BLE001
-        return [f"compile error: {type(exc).__name__}: {exc}"]
-    return _smoke(g.get("perceive"), g.get("enforce"), spec)
-
-
-def load_python_stages(source: str) -> Any:
-    """A stage factory from admitted Python stage code (run with restricted builtins)."""
-    problems = check_python_stage_code(source)
-    if problems:
-        raise ValueError("; ".join(problems))
-    code = compile(source, "<python-stages>", "exec")
-
-    def factory(coerce: Any, check_output: Any, fail: Any) -> list[Any]:
-        g: dict[str, Any] = {
-            "__builtins__": restricted_builtins(),
-            "coerce": coerce,
-            "check_output": check_output,
-            "fail": fail,
-        }
-        exec(code, g)  # noqa: S102 - admitted through the allow-list above
-        return [g.get("perceive"), g.get("enforce")]
-
-    return factory
+        code = policy.admit(source, language, f"<{language}-stages:{spec.name}>")
+        stages = policy.load(code, language, _permissive_helpers())
+    except policy.PolicyError as exc:
+        return exc.problems
+    return _smoke(stages, spec)
 
 
 def validate_python_stage_code(source: str, spec: FunctionSpec) -> list[str]:
-    problems = check_python_stage_code(source)
-    if problems:
-        return problems
-    try:
-        perceive, enforce = load_python_stages(source)(*_permissive_helpers().values())
-    except Exception as exc:  # noqa: BLE001
-        return [f"compile error: {type(exc).__name__}: {exc}"]
-    return _smoke(perceive, enforce, spec)
+    return validate_stage_code(source, spec, "python")
 
 
 # ------------------------------------------------------------------ LLM generator
 
 
-CONTRACT = """Write stage code in Dana (Python-like syntax; lambdas are `lambda x :: x * 2`; true/false/null).
+CONTRACT = """Write stage code in Dana (Python-like syntax; true/false/null).
 Return JSON: {"stage_code": "<Dana source>", "notes": "<one line>"}.
 The stage code holds exactly these top-level functions:
-- def perceive(<the function's parameters, same names and order>): return a dict from each parameter name to the value to call the function with. Use coerce(value, "param_name") to convert a value to the parameter's declared type (it understands currency, K/M suffixes, percentages, units, bool words and the domain's vocabulary); add your own normalisation where the function's purpose calls for it.
+- def perceive(<the function's parameters, same names and order, no annotations>): return a dict from each parameter name to the value to call the function with. Use coerce(value, "param_name") to convert a value to the parameter's declared type (it understands currency, K/M suffixes, percentages, units, bool words and the domain's vocabulary); add your own normalisation where the function's purpose calls for it.
 - def enforce(result, <the function's parameters>): return the result after check_output(result) (coerces to the return type and applies the domain's rules); call fail("rule_name", "message") when the result breaks a rule you can justify from the function's purpose.
-Only these names exist: the parameters, your local variables, coerce, check_output, fail, and the builtins len str int float bool list dict abs min max round sum sorted range isinstance type any all zip enumerate map filter.
-No imports, no names or attributes starting with '_', no private:/public:/system: scopes, no file, network or system access."""
+Inside them use only: assignments to your own variables, if/elif/else, for, while, return, expressions, list/dict/set comprehensions and f-strings.
+Only these names exist: the parameters, your local variables, coerce, check_output, fail, and the builtins abs all any bool chr dict enumerate float frozenset int isinstance len list max min ord range reversed round set sorted str sum tuple zip.
+Attributes: only the ordinary methods of str, list, dict, set and tuple values (never format or format_map) and the declared fields of struct arguments, read-only.
+No def, lambda, class/struct declarations, imports, try, with, raise (call fail instead), names or attributes starting with '_', private:/public:/system: scopes, no file, network or system access."""
+
+REPAIR_EXCERPT = 2_000
+"""The most characters of rejected stage code a repair request quotes back."""
+REPAIR_PROBLEMS = 10
 
 
-def _prompt(spec: FunctionSpec) -> list[dict[str, str]]:
+def _prompt(spec: FunctionSpec, previous_failure: str | None = None) -> list[dict[str, str]]:
     hints = ""
     if spec.domain:
         try:
@@ -286,13 +247,39 @@ def _prompt(spec: FunctionSpec) -> list[dict[str, str]]:
         f"Decorator config: {json.dumps(spec.config, default=str)}\n"
         f"Docstring: {spec.docstring or 'none'}\n\nSource:\n{spec.source}\n"
     )
+    if previous_failure:
+        user += (
+            "\nThe stage code generated last time failed on real input and was dropped: "
+            f"{_bounded(previous_failure, 500)}\n"
+        )
     return [{"role": "system", "content": CONTRACT}, {"role": "user", "content": user}]
 
 
-def _llm_chain(spec: FunctionSpec, metadata: dict[str, Any]) -> StageCode | None:
+def repair_request(stage_code: str, problems: list[str]) -> list[dict[str, str]]:
+    """The two messages asking for a fix: a bounded excerpt of the code and the errors."""
+    listed = [_bounded(p, 500) for p in problems[:REPAIR_PROBLEMS]]
+    if len(problems) > REPAIR_PROBLEMS:
+        listed.append(f"... and {len(problems) - REPAIR_PROBLEMS} more problems")
+    return [
+        {
+            "role": "assistant",
+            "content": json.dumps({"stage_code": _bounded(stage_code, REPAIR_EXCERPT)}),
+        },
+        {
+            "role": "user",
+            "content": "That stage code was rejected:\n"
+            + "\n".join(listed)
+            + "\nFix it and answer again in the same JSON format.",
+        },
+    ]
+
+
+def _llm_chain(
+    spec: FunctionSpec, metadata: dict[str, Any], previous_failure: str | None
+) -> StageCode | None:
     from dana_poet.poet import llm
 
-    messages = _prompt(spec)
+    messages = _prompt(spec, previous_failure)
     errors: list[str] = metadata["errors"]
     for attempt in (1, 2):
         metadata["attempts"] = attempt
@@ -303,25 +290,18 @@ def _llm_chain(spec: FunctionSpec, metadata: dict[str, Any]) -> StageCode | None
             return None
         problems = validate_stage_code(answer.stage_code, spec)
         if not problems:
-            metadata["notes"] = answer.notes
+            metadata["notes"] = _bounded(answer.notes, 500)
             return StageCode(answer.stage_code, "dana", metadata)
-        errors.extend(f"dana attempt {attempt}: {p}" for p in problems)
-        messages = messages + [
-            {"role": "assistant", "content": json.dumps({"stage_code": answer.stage_code})},
-            {
-                "role": "user",
-                "content": "That stage code was rejected:\n"
-                + "\n".join(problems)
-                + "\nFix it and answer again in the same JSON format.",
-            },
-        ]
-    python_messages = _prompt(spec)
+        errors.extend(f"dana attempt {attempt}: {_bounded(p, 500)}" for p in problems)
+        messages = messages + repair_request(answer.stage_code, problems)
+    python_messages = _prompt(spec, previous_failure)
     python_messages[0] = {
         "role": "system",
         "content": CONTRACT.replace(
-            "in Dana (Python-like syntax; lambdas are `lambda x :: x * 2`; true/false/null)",
-            "in plain Python",
-        ).replace("<Dana source>", "<Python source>"),
+            "in Dana (Python-like syntax; true/false/null)", "in plain Python"
+        )
+        .replace("<Dana source>", "<Python source>")
+        .replace("true/false/null", "True/False/None"),
     }
     metadata["attempts"] += 1
     try:
@@ -333,11 +313,45 @@ def _llm_chain(spec: FunctionSpec, metadata: dict[str, Any]) -> StageCode | None
     if not problems:
         metadata["fallback_used"] = "python"
         return StageCode(answer.stage_code, "python", metadata)
-    errors.extend(f"python attempt: {p}" for p in problems)
+    errors.extend(f"python attempt: {_bounded(p, 500)}" for p in problems)
     return None
 
 
 # ------------------------------------------------------------------ entry point
+
+STAGE_LANGUAGES = ("dana", "python", "none")
+
+
+def _cached(cache_dir: Path, key: str) -> tuple[StageCode | None, str | None]:
+    """A cached entry that passes the policy again, or (None, why it was dropped last time)."""
+    entry = cache.load_entry(cache_dir, key)
+    if entry is None:
+        return None, None
+    if entry.get("dropped"):
+        return None, str(entry["dropped"])
+    language = entry.get("language", "dana")
+    source = entry["source"]
+    refused: list[str] = []
+    if language not in STAGE_LANGUAGES or (language == "none" and source.strip()):
+        refused = [f"unknown stage language {language!r}"]
+    elif language != "none":
+        try:
+            policy.admit(source, language, f"<cached stages {key}>")
+        except policy.PolicyError as exc:
+            refused = exc.problems
+    if refused:
+        import warnings
+
+        warnings.warn(
+            f"dana-poet: cache entry {key}.json holds stage code the policy refuses "
+            f"({_bounded('; '.join(refused), 300)}); regenerating",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None, None
+    meta = dict(entry.get("metadata") or {})
+    meta["cache"] = "hit"
+    return StageCode(source, language, meta), None
 
 
 def generate_stage_code(
@@ -348,15 +362,12 @@ def generate_stage_code(
     use_llm = generator == "llm" or (generator == "auto" and llm.configured())
     generator_id = f"llm:{llm.model_name()}" if use_llm else TEMPLATE_ID
     key = cache_key(spec, generator_id)
+    previous_failure = None
     if cache_dir is not None:
-        entry = cache.load_entry(cache_dir, key)
-        if entry is not None and (
-            entry.get("language") != "dana" or not entry["source"] or "def " in entry["source"]
-        ):
+        hit, previous_failure = _cached(cache_dir, key)
+        if hit is not None:
             cache.count(cache_dir, hit=True)
-            meta = dict(entry.get("metadata") or {})
-            meta["cache"] = "hit"
-            return StageCode(entry["source"], entry.get("language", "dana"), meta)
+            return hit
         cache.count(cache_dir, hit=False)
     started = time.perf_counter()
     metadata: dict[str, Any] = {
@@ -368,7 +379,9 @@ def generate_stage_code(
         "dana_poet_version": __version__,
         "cache": "miss",
     }
-    result: StageCode | None = _llm_chain(spec, metadata) if use_llm else None
+    if previous_failure:
+        metadata["previous_failure"] = previous_failure
+    result = _llm_chain(spec, metadata, previous_failure) if use_llm else None
     if result is None:
         source = template_stage_code(spec)
         problems = validate_stage_code(source, spec)
@@ -401,7 +414,6 @@ __all__ = [
     "StageCode",
     "cache_key",
     "generate_stage_code",
-    "load_python_stages",
     "template_stage_code",
     "validate_stage_code",
 ]

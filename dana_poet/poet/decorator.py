@@ -125,75 +125,18 @@ def _tracer(config: POETConfig) -> Any:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _stage_helpers(name: str, hints: dict[str, Any], domain: Any) -> tuple[Any, Any, Any]:
-    """The `coerce`, `check_output` and `fail` helpers generated stage code calls (docs/stage-code.md)."""
-    from dana_poet.poet.perceive import coerce_value
-
-    check = build_enforcer(name, hints.get("return", inspect.Parameter.empty), domain)
-
-    def coerce(value: Any, parameter: str) -> Any:
-        annotation = hints.get(parameter, inspect.Parameter.empty)
-        if annotation is inspect.Parameter.empty:
-            return value
-        return coerce_value(value, annotation, domain=domain, parameter=parameter, function=name)
-
-    def check_output(value: Any) -> Any:
-        return check(value, {})
-
-    def fail(rule: Any, message: Any = "") -> Any:
-        raise POETOutputError(f"{name}(): {message} (rule: {rule})", function=name, rule=str(rule))
-
-    return coerce, check_output, fail
-
-
-def _staged_perceiver(name: str, signature: inspect.Signature, stage: Any) -> Any:
-    params = signature.parameters
-    names = list(params)
-    defaults = {n: p.default for n, p in params.items() if p.default is not p.empty}
-
-    def perceive(
-        args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        if len(args) > len(names):
-            raise TypeError(f"{name}() takes {len(names)} arguments but {len(args)} were given")
-        bound = dict(defaults)
-        bound.update(zip(names, args, strict=False))
-        for key in kwargs:
-            if key not in params:
-                raise TypeError(f"{name}() got an unexpected keyword argument '{key}'")
-        bound.update(kwargs)
-        missing = [n for n in names if n not in bound]
-        if missing:
-            raise TypeError(f"{name}() missing required argument: '{missing[0]}'")
-        out = stage(**bound)
-        if not isinstance(out, dict):
-            raise TypeError(
-                f"{name}(): generated perceive stage returned {type(out).__name__}, not a dict"
-            )
-        return (), out
-
-    return perceive
-
-
-def _staged_enforcer(stage: Any) -> Any:
-    def enforce(result: Any, inputs: dict[str, Any]) -> Any:
-        return stage(result, **inputs)
-
-    return enforce
-
-
 def enhance(
     fn: Any,
     config: POETConfig,
     *,
-    stages: Any = None,
+    stage_code: str | None = None,
+    stage_language: str = "dana",
     stage_meta: dict[str, Any] | None = None,
-    python_stages: str | None = None,
 ) -> Any:
     """Wrap `fn` with the POET stages described by `config`.
 
-    `stages` is the factory the rewrite generated from the function's stage code
-    (docs/stage-code.md); without it the built-in engines are the stages.
+    `stage_code` is the function's generated stage code (docs/stage-code.md), run by
+    poet/stage_runner.py under the policy; without it the built-in engines are the stages.
     """
     name = getattr(fn, "__name__", "function")
     signature = inspect.signature(fn)
@@ -203,21 +146,28 @@ def enhance(
     domain = get_domain(config.domain) if config.domain else None
     perceive = build_perceiver(name, signature, hints, domain)
     enforce = build_enforcer(name, hints.get("return", inspect.Parameter.empty), domain)
-    if stages is None and python_stages:
-        from dana_poet.poet.codegen import load_python_stages
-
-        stages = load_python_stages(python_stages)
-    if stages is not None:
-        stage_perceive, stage_enforce = stages(*_stage_helpers(name, hints, domain))[:2]
-        if stage_perceive is not None:
-            perceive = _staged_perceiver(name, signature, stage_perceive)
-        if stage_enforce is not None:
-            enforce = _staged_enforcer(stage_enforce)
     operator = Operator(name, config)
     directory = _source_dir(fn)
     key = f"{name}"
     record = EnhancedFunction(name, key, fn, config, signature, directory)
     record.stage_meta = dict(stage_meta or {})
+    if stage_code:
+        from dana_poet.poet.stage_runner import build_stage_engines, record_drop
+
+        perceive, enforce, _ = build_stage_engines(
+            name,
+            signature,
+            hints,
+            domain,
+            source=stage_code,
+            language=stage_language,
+            timeout=config.timeout,
+            builtin_perceive=perceive,
+            builtin_enforce=enforce,
+            on_drop=lambda stage, reason: record_drop(
+                record.store, record.key, record.stage_meta, stage, reason
+            ),
+        )
     record.learnable = _learnable_params(signature, config)
     param_names = list(signature.parameters)
     learnable = record.learnable
@@ -311,15 +261,21 @@ def poet(*args: Any, **kwargs: Any) -> Any:
     """`@poet`, `@poet()` and `@poet(domain=..., retries=..., ...)` on Dana or Python functions."""
     if len(args) == 1 and not kwargs and callable(args[0]) and not isinstance(args[0], str):
         return enhance(args[0], POETConfig.from_decorator((), {}))
-    stages = kwargs.pop("_stages", None)
+    stage_code = kwargs.pop("_stage_code", None)
+    stage_language = kwargs.pop("_stage_language", "dana")
     stage_meta = kwargs.pop("_stage_meta", None)
-    python_stages = kwargs.pop("_python_stages", None)
 
     # validated once the function is known, so the error can name it (still at definition time)
     def decorator(fn: Any) -> Any:
         name = getattr(fn, "__name__", "")
         named = POETConfig.from_decorator(args, kwargs, function=name)
-        return enhance(fn, named, stages=stages, stage_meta=stage_meta, python_stages=python_stages)
+        return enhance(
+            fn,
+            named,
+            stage_code=stage_code,
+            stage_language=stage_language,
+            stage_meta=stage_meta,
+        )
 
     return decorator
 

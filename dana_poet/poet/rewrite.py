@@ -8,16 +8,14 @@ validated and cached by poet/codegen) and rewrites
 
 into plain Dana that is compiled like any other code:
 
-    def __poet_stages_f(coerce, check_output, fail):
-        def perceive(a): ...
-        def enforce(result, a): ...
-        return [perceive, enforce]
-
-    @poet(domain="x", retries=2, _stages=__poet_stages_f)
+    @poet(domain="x", retries=2, _stage_code="def perceive(a): ...", _stage_language="dana",
+          _stage_meta={...})
     def f(a: int) -> str: ...
 
-so the enhanced module can always be printed back as Dana (`dana-poet
-inspect`, `.dana/poet/functions/<fn>/v<N>/enhanced.na`).
+The stage code travels as text and never joins the user's module: the stage
+runner (poet/stage_runner.py) admits it under the capability policy and runs
+it in globals of its own. The enhanced module can always be printed back as
+Dana (`dana-poet inspect`, `.dana/poet/functions/<fn>/v<N>/enhanced.na`).
 """
 
 from __future__ import annotations
@@ -29,9 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from dana_poet.lang import ast as A
-from dana_poet.lang.parser import parse
-
-STAGES_PREFIX = "__poet_stages_"
 
 
 @dataclass
@@ -122,20 +117,6 @@ def function_spec(fn: A.FunctionDef, source: str, config: dict[str, Any]) -> Any
     )
 
 
-def _stage_factory(name: str, stage_source: str, filename: str) -> A.FunctionDef | None:
-    module = parse(stage_source, f"{filename}#stages:{name}")
-    defs = [s for s in module.body if isinstance(s, A.FunctionDef)]
-    names = [d.name for d in defs if d.name in ("perceive", "enforce", "train")]
-    if not names:
-        return None
-    returned = A.ListExpr(
-        tuple(A.Name(n) if n in names else A.Constant(None) for n in ("perceive", "enforce"))
-    )
-    body = tuple(module.body) + (A.Return(returned),)
-    params = tuple(A.Param(p) for p in ("coerce", "check_output", "fail"))
-    return A.FunctionDef(STAGES_PREFIX + name, params, body)
-
-
 def rewrite_function(
     fn: A.FunctionDef, source: str, filename: str, cache_dir: Path | None
 ) -> tuple[list[A.Stmt], RewriteResult | None]:
@@ -149,34 +130,23 @@ def rewrite_function(
     spec = function_spec(fn, source, config)
     stages = generate_stage_code(spec, cache_dir=cache_dir)
     result = RewriteResult(fn.name, stages.source, stages.language, dict(stages.metadata))
-    if stages.language != "dana" or not stages.source.strip():
-        keyword = A.Keyword("_stage_meta", _json_expr(result.metadata), decorator.span)
-        if stages.language == "python" and stages.source.strip():
-            keyword2 = A.Keyword("_python_stages", A.Constant(stages.source), decorator.span)
-            new_decorator = replace(
-                decorator,
-                args=decorator.args or (),
-                keywords=decorator.keywords + (keyword, keyword2),
-            )
-        else:
-            new_decorator = replace(
-                decorator, args=decorator.args or (), keywords=decorator.keywords + (keyword,)
-            )
-        decorators = fn.decorators[:index] + (new_decorator,) + fn.decorators[index + 1 :]
-        return [replace(fn, decorators=decorators)], result
-    factory = _stage_factory(fn.name, stages.source, filename)
-    if factory is None:
-        return [fn], result
-    factory = replace(factory, span=fn.span)
-    stages_kw = A.Keyword("_stages", A.Name(factory.name), decorator.span)
-    meta_kw = A.Keyword("_stage_meta", _json_expr(_brief(result.metadata)), decorator.span)
+    meta = _brief(result.metadata)
+    if cache_dir is not None:
+        meta["cache_dir"] = str(cache_dir)
+    keywords = [A.Keyword("_stage_meta", _json_expr(meta), decorator.span)]
+    if stages.language in ("dana", "python") and stages.source.strip():
+        # the stage code travels as text: the stage runner admits it under the policy and
+        # runs it in its own globals, never as part of this module
+        keywords.append(A.Keyword("_stage_code", A.Constant(stages.source), decorator.span))
+        keywords.append(A.Keyword("_stage_language", A.Constant(stages.language), decorator.span))
     new_decorator = replace(
-        decorator, args=decorator.args or (), keywords=decorator.keywords + (stages_kw, meta_kw)
+        decorator, args=decorator.args or (), keywords=decorator.keywords + tuple(keywords)
     )
     decorators = fn.decorators[:index] + (new_decorator,) + fn.decorators[index + 1 :]
     enhanced = replace(fn, decorators=decorators)
-    _record_version(fn.name, factory, enhanced, result, cache_dir)
-    return [factory, enhanced], result
+    if stages.source.strip():
+        _record_version(fn.name, stages.source, enhanced, result, cache_dir)
+    return [enhanced], result
 
 
 def _brief(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -186,7 +156,7 @@ def _brief(metadata: dict[str, Any]) -> dict[str, Any]:
 
 def _record_version(
     name: str,
-    factory: A.FunctionDef,
+    stage_source: str,
     enhanced: A.FunctionDef,
     result: RewriteResult,
     cache_dir: Path | None,
@@ -206,7 +176,12 @@ def _record_version(
         if info.metadata.get("cache_key") == key:
             return
         params = info.params
-    source = to_source(A.Module((factory, enhanced)))
+    source = (
+        "# generated stage code (run under the capability policy, docs/stage-code.md)\n"
+        + "\n".join("# " + line if line else "#" for line in stage_source.splitlines())
+        + "\n\n"
+        + to_source(A.Module((enhanced,)))
+    )
     store.write_version(
         name,
         params=params,

@@ -12,9 +12,16 @@ from typing import Any
 
 @dataclass
 class Reply:
+    """One scripted answer. `drip` sends the body `chunk` bytes at a time, `drip` seconds apart;
+    `body` replaces the whole response body; `declare_length=False` omits Content-Length."""
+
     content: str = ""
     status: int = 200
     delay: float = 0.0
+    drip: float = 0.0
+    chunk: int = 8
+    body: bytes | None = None
+    declare_length: bool = True
 
 
 class FakeOpenAI:
@@ -53,15 +60,27 @@ class FakeOpenAI:
                         ],
                         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
                     }
-                data = json.dumps(payload).encode()
+                data = reply.body if reply.body is not None else json.dumps(payload).encode()
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
+                    if reply.declare_length:
+                        self.send_header("Content-Length", str(len(data)))
+                    else:
+                        self.send_header("Connection", "close")
                     self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
+                    if not reply.drip:
+                        self.wfile.write(data)
+                        return
+                    for start in range(0, len(data), reply.chunk):
+                        self.wfile.write(data[start : start + reply.chunk])
+                        self.wfile.flush()
+                        time.sleep(reply.drip)
+                except (BrokenPipeError, ConnectionResetError, OSError):
                     pass
+                finally:
+                    if not reply.declare_length:
+                        self.close_connection = True
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -1,0 +1,1012 @@
+"""The capability policy generated stage code runs under: deny by default.
+
+Stage code (Perceive/Enforce functions written by an LLM, in Dana or in the
+Python fallback) is untrusted. It is admitted in three steps and then runs
+with guards:
+
+1. *Admission over the source AST* (Dana AST or Python AST): only the
+   statement subset of docs/stage-code.md; names limited to the stage's
+   parameters, the locals it assigns itself, the three stage helpers and a
+   short list of pure builtins; attribute names limited to listed methods
+   of plain values and (checked at run time) declared struct fields.
+2. *Admission over the compiled Python AST*: what the Dana compiler made of
+   the code is checked again by the same deny-by-default rules, so a Dana
+   construct that compiles to something unexpected is refused, not run.
+3. *Guards*: the admitted tree is rewritten so every attribute read, item
+   read, method call, `**`, `*`, `<<`, `+` and `%` goes through a checking
+   function, and every loop iteration checks the stage deadline. The code
+   runs in its own globals with a weeded builtins table: no name resolves
+   to the program's globals, the Dana builtins or the interpreter.
+
+The audit-hook layer (poet/safety.py) sits below all of this.
+"""
+
+from __future__ import annotations
+
+import ast as py
+import builtins as py_builtins
+import dataclasses
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+STAGE_FUNCTIONS = ("perceive", "enforce", "train")
+STAGE_HELPERS = frozenset({"coerce", "check_output", "fail"})
+
+MAX_ITEMS = 1_000_000
+"""The longest string, list, tuple, set, dict or range stage code may build."""
+MAX_INT_BITS = 100_000
+"""The largest integer (in bits) stage code may build with `**`, `*` or `<<`."""
+MAX_FORMAT_WIDTH = 1_000
+"""The widest field an f-string format spec or a `%` format may ask for."""
+
+
+class PolicyError(Exception):
+    """Stage code was refused at admission; `problems` says why (one line each)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class PolicyViolation(Exception):  # noqa: N818 - it is a refusal, not an error of the caller
+    """A run-time guard refused an operation of stage code."""
+
+
+class LimitExceeded(PolicyViolation):
+    """Stage code tried to build a value larger than the policy's limits."""
+
+
+class StageTimeout(PolicyViolation):
+    """Stage code ran past its deadline."""
+
+
+# ------------------------------------------------------------------ what stage code may touch
+
+_STR_METHODS = frozenset(
+    "capitalize casefold center count endswith find index isalnum isalpha isascii isdecimal "
+    "isdigit isidentifier islower isnumeric isspace istitle isupper join ljust lower lstrip "
+    "partition removeprefix removesuffix replace rfind rindex rjust rpartition rsplit rstrip "
+    "split splitlines startswith strip swapcase title upper zfill".split()
+)
+_LIST_METHODS = frozenset(
+    "append clear copy count extend index insert pop remove reverse sort".split()
+)
+_DICT_METHODS = frozenset("clear copy get items keys pop popitem setdefault update values".split())
+_SET_METHODS = frozenset(
+    "add clear copy difference difference_update discard intersection intersection_update "
+    "isdisjoint issubset issuperset pop remove symmetric_difference "
+    "symmetric_difference_update union update".split()
+)
+_FROZENSET_METHODS = frozenset(
+    "copy difference intersection isdisjoint issubset issuperset symmetric_difference union".split()
+)
+_INT_ATTRS = frozenset("bit_length conjugate real imag numerator denominator".split())
+_FLOAT_ATTRS = frozenset("is_integer conjugate real imag".split())
+
+PLAIN_ATTRIBUTES: dict[type, frozenset[str]] = {
+    str: _STR_METHODS,
+    list: _LIST_METHODS,
+    dict: _DICT_METHODS,
+    set: _SET_METHODS,
+    frozenset: _FROZENSET_METHODS,
+    tuple: frozenset({"count", "index"}),
+    int: _INT_ATTRS,
+    bool: _INT_ATTRS,
+    float: _FLOAT_ATTRS,
+}
+"""Attributes of plain values stage code may read, by exact type (subclasses get none)."""
+
+ALL_PLAIN_ATTRIBUTES = frozenset().union(*PLAIN_ATTRIBUTES.values())
+REFUSED_ATTRIBUTES = frozenset({"format", "format_map", "mro", "translate", "maketrans"})
+
+PURE_BUILTIN_NAMES = (
+    "abs all any bool chr dict enumerate float frozenset int isinstance len list max min ord "
+    "range reversed round set sorted str sum tuple zip"
+).split()
+"""The builtins stage code may name; containers and sorting are size-checked wrappers."""
+
+_ITEMS_LIMIT_TEXT = f"{MAX_ITEMS:,}"
+
+
+def _limit(what: str) -> LimitExceeded:
+    return LimitExceeded(f"stage code may not build {what} (limit {_ITEMS_LIMIT_TEXT} items)")
+
+
+def _length(value: Any) -> int:
+    try:
+        return len(value)
+    except TypeError:
+        return 0
+
+
+# ------------------------------------------------------------------ the deadline
+
+
+class _StageState(threading.local):
+    deadline: float = float("inf")
+    stage: str = ""
+
+
+STATE = _StageState()
+_clock = time.monotonic
+
+
+def tick() -> bool:
+    """One loop iteration of stage code: stop it once its deadline has passed."""
+    if _clock() > STATE.deadline:
+        raise StageTimeout(f"{STATE.stage or 'stage'} ran past its deadline")
+    return True
+
+
+# ------------------------------------------------------------------ run-time guards
+
+
+def _struct_fields(obj: Any) -> Iterable[str] | None:
+    fields = getattr(type(obj), "__dana_fields__", None)
+    if isinstance(fields, dict):
+        return fields
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [f.name for f in dataclasses.fields(obj)]
+    model_fields = getattr(type(obj), "model_fields", None)
+    if isinstance(model_fields, dict) and hasattr(type(obj), "model_validate"):
+        return model_fields
+    return None
+
+
+def private_copy(value: Any) -> Any:
+    """A copy of the mutable plain parts of `value`, so a stage changes only its own data."""
+    kind = type(value)
+    if kind in (int, float, str, bool) or value is None:
+        return value
+    if kind is list:
+        return [private_copy(v) for v in value]
+    if kind is dict:
+        return {k: private_copy(v) for k, v in value.items()}
+    if kind is set:
+        return set(value)
+    if kind is tuple:
+        return tuple(private_copy(v) for v in value)
+    return value
+
+
+def guarded_getattr(obj: Any, name: str) -> Any:
+    """`obj.name` for stage code: listed methods of plain values, declared struct fields."""
+    allowed = PLAIN_ATTRIBUTES.get(type(obj))
+    if allowed is not None:
+        if name in allowed:
+            return _checked_method(obj, name)
+        if type(obj) is dict and name in obj and not name.startswith("_"):
+            return obj[name]  # Dana reads dict keys as attributes
+        raise PolicyViolation(f"stage code may not read '.{name}' of a {type(obj).__name__}")
+    if not name.startswith("_"):
+        fields = _struct_fields(obj)
+        if fields is not None and name in fields:
+            return private_copy(getattr(obj, name))
+    raise PolicyViolation(f"stage code may not read '.{name}' of a {type(obj).__name__} value")
+
+
+def guarded_method(obj: Any, name: str) -> Any:
+    """`obj.name(...)`: only listed methods of plain values are callable (never a field value)."""
+    allowed = PLAIN_ATTRIBUTES.get(type(obj))
+    if allowed is not None and name in allowed:
+        return _checked_method(obj, name)
+    raise PolicyViolation(f"stage code may not call '.{name}()' on a {type(obj).__name__} value")
+
+
+def _checked_method(obj: Any, name: str) -> Any:
+    method = getattr(obj, name)
+    check = _METHOD_CHECKS.get((type(obj), name))
+    if check is None:
+        return method
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        check(obj, *args, **kwargs)
+        return method(*args, **kwargs)
+
+    return checked
+
+
+def _check_width(obj: Any, width: Any = 0, *rest: Any) -> None:
+    if isinstance(width, int) and width > MAX_ITEMS:
+        raise _limit(f"a string {width:,} wide")
+
+
+def _check_join(sep: str, items: Any = (), *rest: Any) -> None:
+    if isinstance(items, list | tuple | set | frozenset | dict):
+        total = sum(_length(x) for x in items) + len(sep) * len(items)
+        if total > MAX_ITEMS:
+            raise _limit(f"a string of {total:,} characters")
+
+
+def _check_replace(s: str, old: Any = "", new: Any = "", *rest: Any) -> None:
+    if isinstance(old, str) and isinstance(new, str):
+        count = s.count(old) if old else len(s) + 1
+        if len(s) + count * max(len(new) - len(old), 0) > MAX_ITEMS:
+            raise _limit("a string that large")
+
+
+def _check_grow(container: Any, other: Any = (), *rest: Any) -> None:
+    if _length(container) + _length(other) > MAX_ITEMS:
+        raise _limit(f"a {type(container).__name__} that large")
+
+
+def _check_key(obj: Any, *args: Any, key: Any = None, **kwargs: Any) -> None:
+    if key is not None and not _is_pure_callable(key):
+        raise PolicyViolation("sort key= must be a builtin such as len or str")
+
+
+_METHOD_CHECKS: dict[tuple[type, str], Callable[..., None]] = {
+    (str, "center"): _check_width,
+    (str, "ljust"): _check_width,
+    (str, "rjust"): _check_width,
+    (str, "zfill"): _check_width,
+    (str, "join"): _check_join,
+    (str, "replace"): _check_replace,
+    (list, "extend"): _check_grow,
+    (list, "sort"): _check_key,
+    (dict, "update"): _check_grow,
+    (set, "update"): _check_grow,
+}
+
+
+def guarded_getitem(obj: Any, key: Any) -> Any:
+    """`obj[key]` for stage code: items of plain containers only."""
+    if isinstance(obj, str | list | tuple | dict | range | bytes):
+        return obj[key]
+    raise PolicyViolation(f"stage code may not index a {type(obj).__name__} value")
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, str | list | tuple | bytes)
+
+
+def guarded_mul(a: Any, b: Any) -> Any:
+    if _is_sequence(a) and isinstance(b, int):
+        if len(a) * b > MAX_ITEMS:
+            raise _limit(f"a {type(a).__name__} of {len(a) * b:,} items")
+    elif _is_sequence(b) and isinstance(a, int):
+        if len(b) * a > MAX_ITEMS:
+            raise _limit(f"a {type(b).__name__} of {len(b) * a:,} items")
+    elif type(a) is int and type(b) is int and a.bit_length() + b.bit_length() > MAX_INT_BITS:
+        raise LimitExceeded(f"stage code may not build an integer over {MAX_INT_BITS:,} bits")
+    return a * b
+
+
+def guarded_pow(a: Any, b: Any) -> Any:
+    if isinstance(a, int) and isinstance(b, int) and b > 1 and a not in (0, 1, -1):
+        if a.bit_length() * b > MAX_INT_BITS:
+            raise LimitExceeded(
+                f"stage code may not compute {a.bit_length()}-bit ** {b:,} "
+                f"(limit {MAX_INT_BITS:,} bits)"
+            )
+    return a**b
+
+
+def guarded_lshift(a: Any, b: Any) -> Any:
+    if isinstance(a, int) and isinstance(b, int) and a and a.bit_length() + b > MAX_INT_BITS:
+        raise LimitExceeded(f"stage code may not build an integer over {MAX_INT_BITS:,} bits")
+    return a << b
+
+
+def _plain_add(a: Any, b: Any) -> Any:
+    if _is_sequence(a) and _is_sequence(b) and len(a) + len(b) > MAX_ITEMS:
+        raise _limit(f"a {type(a).__name__} of {len(a) + len(b):,} items")
+    return a + b
+
+
+def guarded_add(a: Any, b: Any) -> Any:
+    """`+` with Dana's string-and-number rule and the size limit."""
+    try:
+        return _plain_add(a, b)
+    except TypeError:
+        if isinstance(a, str) and isinstance(b, int | float):
+            return a + _word(b)
+        if isinstance(b, str) and isinstance(a, int | float):
+            return _word(a) + b
+        raise
+
+
+def _word(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+_PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?[a-zA-Z%]")
+
+
+def guarded_mod(a: Any, b: Any) -> Any:
+    if isinstance(a, str):
+        for match in _PERCENT_FIELD.finditer(a):
+            for part in match.groups():
+                if part == "*" or (part and int(part) > MAX_FORMAT_WIDTH):
+                    raise _limit("a %-format field that wide")
+    return a % b
+
+
+def _sized(kind: type) -> Callable[..., Any]:
+    def build(*args: Any, **kwargs: Any) -> Any:
+        if args and _length(args[0]) > MAX_ITEMS:
+            raise _limit(f"a {kind.__name__} that large")
+        return kind(*args, **kwargs)
+
+    build.__name__ = kind.__name__
+    return build
+
+
+def _range(*args: Any) -> range:
+    r = range(*args)
+    if len(r) > MAX_ITEMS:
+        raise _limit(f"a range of {len(r):,} numbers")
+    return r
+
+
+def _keyed(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def call(*args: Any, key: Any = None, **kwargs: Any) -> Any:
+        if key is not None and not _is_pure_callable(key):
+            raise PolicyViolation(f"{fn.__name__}(key=...) must be a builtin such as len or str")
+        if key is not None:
+            kwargs["key"] = key
+        return fn(*args, **kwargs)
+
+    call.__name__ = fn.__name__
+    return call
+
+
+def _sum(items: Any, start: Any = 0) -> Any:
+    if not isinstance(start, int | float):
+        raise PolicyViolation("sum() of stage code adds numbers only")
+    return sum(items, start)
+
+
+def _str(*args: Any, **kwargs: Any) -> str:
+    return str(*args, **kwargs)
+
+
+_str.__name__ = "str"
+
+
+def _build_pure_builtins() -> dict[str, Any]:
+    table: dict[str, Any] = {n: getattr(py_builtins, n) for n in PURE_BUILTIN_NAMES}
+    for name in ("list", "tuple", "set", "frozenset", "dict"):
+        table[name] = _sized(getattr(py_builtins, name))
+    table["range"] = _range
+    table["sorted"] = _keyed(sorted)
+    table["min"] = _keyed(min)
+    table["max"] = _keyed(max)
+    table["sum"] = _sum
+    return table
+
+
+PURE_BUILTINS: dict[str, Any] = _build_pure_builtins()
+_TYPES_FOR_ISINSTANCE = {
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "str": str,
+    "list": list,
+    "dict": dict,
+    "tuple": tuple,
+    "set": set,
+    "frozenset": frozenset,
+}
+_PURE_CALLABLES = frozenset(
+    id(v) for v in [*PURE_BUILTINS.values(), *(getattr(py_builtins, n) for n in PURE_BUILTIN_NAMES)]
+)
+
+
+def _is_pure_callable(fn: Any) -> bool:
+    return id(fn) in _PURE_CALLABLES
+
+
+def _isinstance(value: Any, kinds: Any) -> bool:
+    """isinstance() where the builtins table's wrappers stand for their types."""
+    if isinstance(kinds, tuple):
+        return any(_isinstance(value, k) for k in kinds)
+    real = _TYPES_FOR_ISINSTANCE.get(getattr(kinds, "__name__", ""), kinds)
+    if not isinstance(real, type):
+        raise PolicyViolation("isinstance() in stage code takes a builtin type")
+    return isinstance(value, real)
+
+
+PURE_BUILTINS["isinstance"] = _isinstance
+_PURE_CALLABLES = _PURE_CALLABLES | {id(_isinstance)}
+
+# ------------------------------------------------------------------ admission: Dana source
+
+
+def _dana_nodes(node: Any) -> Iterable[Any]:
+    from dana_poet.lang import ast as A
+
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, tuple | list):
+            stack.extend(reversed(n))
+            continue
+        if not isinstance(n, A.Node):
+            continue
+        yield n
+        for slot in getattr(n, "__slots__", ()):
+            if slot != "span":
+                stack.append(getattr(n, slot))
+
+
+def _dana_allowed_nodes() -> tuple[type, ...]:
+    from dana_poet.lang import ast as A
+
+    return (
+        A.Name,
+        A.Constant,
+        A.FormattedValue,
+        A.FString,
+        A.ListExpr,
+        A.TupleExpr,
+        A.SetExpr,
+        A.DictExpr,
+        A.CompFor,
+        A.Comprehension,
+        A.Keyword,
+        A.Call,
+        A.Attribute,
+        A.Slice,
+        A.Subscript,
+        A.BinOp,
+        A.UnaryOp,
+        A.BoolOp,
+        A.Compare,
+        A.IfExp,
+        A.ExprStmt,
+        A.Assign,
+        A.AugAssign,
+        A.Pass,
+        A.Break,
+        A.Continue,
+        A.Return,
+        A.If,
+        A.While,
+        A.For,
+    )
+
+
+def _dana_locals(fn: Any) -> set[str]:
+    """Names the stage function itself binds: its parameters, assignments, loop targets."""
+    from dana_poet.lang import ast as A
+
+    names = {p.name for p in fn.params}
+    for n in _dana_nodes(fn.body):
+        if isinstance(n, A.Assign | A.AugAssign) and isinstance(n.target, A.Name):
+            names.add(n.target.id)
+        elif isinstance(n, A.For):
+            names.update(n.targets)
+        elif isinstance(n, A.CompFor):
+            names.update(n.targets)
+    return names
+
+
+def check_dana(module: Any) -> list[str]:
+    """Problems with Dana stage code under the policy ([] when admitted)."""
+    from dana_poet.lang import ast as A
+
+    allowed_nodes = _dana_allowed_nodes()
+    errors: list[str] = []
+    seen: set[str] = set()
+    for stmt in module.body:
+        line = stmt.span.line
+        if isinstance(stmt, A.ExprStmt) and isinstance(stmt.value, A.Constant):
+            continue
+        if not isinstance(stmt, A.FunctionDef) or stmt.name not in STAGE_FUNCTIONS:
+            errors.append(
+                f"line {line}: only def perceive/enforce/train may appear at the top level "
+                f"(found {_dana_kind(stmt)})"
+            )
+            continue
+        if stmt.name in seen:
+            errors.append(f"line {line}: {stmt.name}() is defined twice")
+        seen.add(stmt.name)
+        if stmt.decorators or stmt.receiver or stmt.returns is not None:
+            errors.append(
+                f"line {line}: stage functions take no decorators, receivers or return types"
+            )
+        for p in stmt.params:
+            if p.annotation is not None or p.default is not None:
+                errors.append(
+                    f"line {line}: stage parameter '{p.name}' takes no annotation or default"
+                )
+        local = _dana_locals(stmt)
+        for n in _dana_nodes(stmt.body):
+            at = n.span.line if getattr(n, "span", None) and n.span.line else line
+            if not isinstance(n, allowed_nodes):
+                errors.append(f"line {at}: {_dana_kind(n)} is not allowed in stage code")
+            elif isinstance(n, A.Name):
+                if n.scope not in (None, "local"):
+                    errors.append(
+                        f"line {at}: scoped variable '{n.scope}:{n.id}' is not allowed in stage code"
+                    )
+                elif n.id.startswith("_"):
+                    errors.append(f"line {at}: name '{n.id}' is not allowed in stage code")
+                elif n.id not in local and n.id not in PURE_BUILTINS and n.id not in STAGE_HELPERS:
+                    errors.append(f"line {at}: '{n.id}' is not available to stage code")
+            elif isinstance(n, A.Attribute):
+                if n.attr.startswith("_") or n.attr in REFUSED_ATTRIBUTES:
+                    errors.append(f"line {at}: attribute '{n.attr}' is not allowed in stage code")
+            elif isinstance(n, A.Assign):
+                if n.annotation is not None:
+                    errors.append(f"line {at}: typed assignments are not allowed in stage code")
+                if not _dana_local_target(n.target):
+                    errors.append(f"line {at}: stage code may assign only to its own variables")
+            elif isinstance(n, A.AugAssign):
+                if not (isinstance(n.target, A.Name) and n.target.scope in (None, "local")):
+                    errors.append(f"line {at}: stage code may assign only to its own variables")
+            elif isinstance(n, A.Call):
+                if not _dana_callable(n.func, local):
+                    errors.append(
+                        f"line {at}: stage code may call only the stage helpers, the listed "
+                        "builtins and methods of plain values"
+                    )
+            elif isinstance(n, A.FormattedValue) and n.format_spec is not None:
+                errors.extend(f"line {at}: {p}" for p in _spec_problems(n.format_spec.parts))
+    return list(dict.fromkeys(errors))
+
+
+def _dana_kind(node: Any) -> str:
+    from dana_poet.lang import ast as A
+
+    names = {
+        A.FunctionDef: "a function definition",
+        A.Lambda: "lambda",
+        A.TypeDecl: "a struct/resource declaration",
+        A.Import: "import (imports are not allowed)",
+        A.ImportFrom: "import (imports are not allowed)",
+        A.With: "'with'",
+        A.Try: "try/except",
+        A.Raise: "'raise' (call fail(rule, message) instead)",
+        A.Assert: "'assert' (call fail(rule, message) instead)",
+        A.AugAssignExpr: "an assignment expression",
+        A.DeclarativeDef: "a declarative function",
+    }
+    return names.get(type(node), type(node).__name__)
+
+
+def _dana_local_target(target: Any) -> bool:
+    from dana_poet.lang import ast as A
+
+    if isinstance(target, A.Name):
+        return target.scope in (None, "local")
+    if isinstance(target, A.TupleExpr | A.ListExpr):
+        return all(_dana_local_target(t) for t in target.elts)
+    if isinstance(target, A.Subscript):
+        return isinstance(target.value, A.Name) and target.value.scope in (None, "local")
+    return False
+
+
+def _dana_callable(func: Any, local: set[str]) -> bool:
+    from dana_poet.lang import ast as A
+
+    if isinstance(func, A.Name):
+        return (
+            func.scope is None
+            and func.id not in local
+            and (func.id in PURE_BUILTINS or func.id in STAGE_HELPERS)
+        )
+    return isinstance(func, A.Attribute)
+
+
+_SPEC = re.compile(r"^(?:.?[<>=^])?[-+ ]?#?0?(\d*)[,_]?(?:\.(\d+))?[bcdeEfFgGnosxX%]?$")
+
+
+def _spec_problems(parts: Iterable[Any]) -> list[str]:
+    if not all(isinstance(p, str) for p in parts):
+        return ["format specs in stage code must be written out (no nested {...})"]
+    spec = "".join(parts)
+    match = _SPEC.match(spec)
+    if match is None:
+        return [f"format spec ':{spec}' is not allowed in stage code"]
+    for number in match.groups():
+        if number and int(number) > MAX_FORMAT_WIDTH:
+            return [f"format spec ':{spec}' is wider than {MAX_FORMAT_WIDTH}"]
+    return []
+
+
+# ------------------------------------------------------------------ admission: Python AST
+
+# Names the Dana compiler binds or calls; each maps to what stage code gets instead.
+_COMPILER_GLOBALS = {"__dana_add": guarded_add, "__dana_attr": guarded_getattr}
+_COMPILER_LOCAL = re.compile(r"^__dana_(?:v|last|[lrc]\d+)$")
+
+_PY_ALLOWED = (
+    py.Module,
+    py.FunctionDef,
+    py.arguments,
+    py.arg,
+    py.Return,
+    py.Assign,
+    py.AugAssign,
+    py.If,
+    py.For,
+    py.While,
+    py.Break,
+    py.Continue,
+    py.Pass,
+    py.Expr,
+    py.Try,
+    py.ExceptHandler,
+    py.Compare,
+    py.BinOp,
+    py.UnaryOp,
+    py.BoolOp,
+    py.Call,
+    py.Name,
+    py.Constant,
+    py.Dict,
+    py.List,
+    py.Tuple,
+    py.Set,
+    py.Subscript,
+    py.Slice,
+    py.Attribute,
+    py.IfExp,
+    py.ListComp,
+    py.DictComp,
+    py.SetComp,
+    py.GeneratorExp,
+    py.comprehension,
+    py.JoinedStr,
+    py.FormattedValue,
+    py.keyword,
+    py.Starred,
+    py.Load,
+    py.Store,
+    py.operator,
+    py.unaryop,
+    py.cmpop,
+    py.boolop,
+)
+_PY_REFUSED_OPS = (py.MatMult,)
+
+
+def _py_locals(fn: py.FunctionDef) -> set[str]:
+    names = {a.arg for a in fn.args.args}
+    for node in py.walk(fn):
+        if isinstance(node, py.Name) and isinstance(node.ctx, py.Store):
+            names.add(node.id)
+    return names
+
+
+def check_python(tree: py.Module, *, compiled_from_dana: bool = False) -> list[str]:
+    """Problems with a Python stage module under the policy ([] when admitted)."""
+    errors: list[str] = []
+    for stmt in tree.body:
+        if isinstance(stmt, py.Expr) and isinstance(stmt.value, py.Constant):
+            continue
+        if isinstance(stmt, py.Import | py.ImportFrom):
+            errors.append(f"line {stmt.lineno}: imports are not allowed in stage code")
+        elif not isinstance(stmt, py.FunctionDef) or stmt.name not in STAGE_FUNCTIONS:
+            errors.append(
+                f"line {getattr(stmt, 'lineno', 0)}: only def perceive/enforce/train may appear "
+                f"at the top level (found {type(stmt).__name__})"
+            )
+        else:
+            errors.extend(_check_stage_function(stmt, compiled_from_dana))
+    return list(dict.fromkeys(errors))
+
+
+def _check_stage_function(fn: py.FunctionDef, compiled: bool) -> list[str]:
+    errors: list[str] = []
+    line = fn.lineno
+    a = fn.args
+    if fn.decorator_list or fn.returns is not None:
+        errors.append(f"line {line}: stage functions take no decorators or return annotations")
+    if a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg or a.defaults or a.kw_defaults:
+        errors.append(f"line {line}: stage functions take plain parameters only")
+    if any(arg.annotation is not None for arg in a.args):
+        errors.append(f"line {line}: stage parameters take no annotations")
+    local = _py_locals(fn)
+    for node in py.walk(fn):
+        at = getattr(node, "lineno", line)
+        if node is fn:
+            continue
+        if not isinstance(node, _PY_ALLOWED) or isinstance(node, _PY_REFUSED_OPS):
+            errors.append(f"line {at}: {type(node).__name__} is not allowed in stage code")
+        elif isinstance(node, py.FunctionDef):
+            errors.append(f"line {at}: nested function definitions are not allowed")
+        elif isinstance(node, py.Try):
+            if not compiled or not _is_compiler_retry(node):
+                errors.append(f"line {at}: try/except is not allowed in stage code")
+        elif isinstance(node, py.Name):
+            errors.extend(_name_problems(node, local, compiled, at))
+        elif isinstance(node, py.Attribute):
+            if not isinstance(node.ctx, py.Load):
+                errors.append(f"line {at}: stage code may not assign to attributes")
+            elif node.attr.startswith("_") or node.attr in REFUSED_ATTRIBUTES:
+                errors.append(f"line {at}: attribute '{node.attr}' is not allowed in stage code")
+        elif isinstance(node, py.Subscript) and not isinstance(node.ctx, py.Load):
+            if not (isinstance(node.value, py.Name) and node.value.id in local):
+                errors.append(f"line {at}: stage code may assign only to its own variables")
+        elif isinstance(node, py.AugAssign) and not isinstance(node.target, py.Name):
+            errors.append(f"line {at}: stage code may assign only to its own variables")
+        elif isinstance(node, py.Call) and not _py_callable(node.func, local):
+            errors.append(
+                f"line {at}: stage code may call only the stage helpers, the listed builtins "
+                "and methods of plain values"
+            )
+        elif isinstance(node, py.FormattedValue) and node.format_spec is not None:
+            parts = [
+                v.value if isinstance(v, py.Constant) else v
+                for v in getattr(node.format_spec, "values", [node.format_spec])
+            ]
+            errors.extend(f"line {at}: {p}" for p in _spec_problems(parts))
+    return errors
+
+
+def _name_problems(node: py.Name, local: set[str], compiled: bool, at: int) -> list[str]:
+    name = node.id
+    if isinstance(node.ctx, py.Store):
+        if name.startswith("__") and not (compiled and _COMPILER_LOCAL.match(name)):
+            return [f"line {at}: name '{name}' is not allowed in stage code"]
+        return []
+    if name in local:
+        return (
+            []
+            if not name.startswith("__") or _COMPILER_LOCAL.match(name)
+            else [f"line {at}: name '{name}' is not allowed in stage code"]
+        )
+    if name in PURE_BUILTINS or name in STAGE_HELPERS:
+        return []
+    if compiled and (name in _COMPILER_GLOBALS or name == "TypeError"):
+        return []
+    return [f"line {at}: '{name}' is not available to stage code"]
+
+
+def _py_callable(func: py.expr, local: set[str]) -> bool:
+    if isinstance(func, py.Name):
+        return func.id not in local and (
+            func.id in PURE_BUILTINS or func.id in STAGE_HELPERS or func.id in _COMPILER_GLOBALS
+        )
+    return isinstance(func, py.Attribute)
+
+
+def _is_compiler_retry(node: py.Try) -> bool:
+    """The Dana compiler's `try: <plain +> except TypeError: <Dana +>` pair."""
+    return (
+        not node.orelse
+        and not node.finalbody
+        and len(node.handlers) == 1
+        and node.handlers[0].name is None
+        and isinstance(node.handlers[0].type, py.Name)
+        and node.handlers[0].type.id == "TypeError"
+    )
+
+
+# ------------------------------------------------------------------ guard rewriting
+
+G_ATTR = "__poet_getattr"
+G_METHOD = "__poet_method"
+G_ITEM = "__poet_getitem"
+G_TICK = "__poet_tick"
+_G_BINOPS = {
+    py.Pow: "__poet_pow",
+    py.Mult: "__poet_mul",
+    py.LShift: "__poet_lshift",
+    py.Add: "__poet_add",
+    py.Mod: "__poet_mod",
+}
+
+
+def _gcall(name: str, *args: py.expr) -> py.Call:
+    return py.Call(func=py.Name(id=name, ctx=py.Load()), args=list(args), keywords=[])
+
+
+class _Guard(py.NodeTransformer):
+    """Routes attribute/item reads, growing operators and loop iterations through guards."""
+
+    def visit_Call(self, node: py.Call) -> py.AST:
+        func = node.func
+        if isinstance(func, py.Name) and func.id == "__dana_attr" and len(node.args) == 2:
+            obj, name = node.args
+            return py.copy_location(_gcall(G_ATTR, self.visit(obj), name), node)
+        node.args = [self.visit(a) for a in node.args]
+        node.keywords = [self.visit(k) for k in node.keywords]
+        if isinstance(func, py.Attribute):
+            node.func = py.copy_location(
+                _gcall(G_METHOD, self.visit(func.value), py.Constant(func.attr)), func
+            )
+        else:
+            node.func = self.visit(func)
+        return node
+
+    def visit_Attribute(self, node: py.Attribute) -> py.AST:
+        value = self.visit(node.value)
+        return py.copy_location(_gcall(G_ATTR, value, py.Constant(node.attr)), node)
+
+    def visit_Subscript(self, node: py.Subscript) -> py.AST:
+        if not isinstance(node.ctx, py.Load):
+            self.generic_visit(node)
+            return node
+        value = self.visit(node.value)
+        index = self.visit(node.slice)
+        if isinstance(index, py.Slice):
+            return py.copy_location(
+                _gcall(G_ITEM, value, _gcall("__poet_slice", *_slice_parts(index))), node
+            )
+        return py.copy_location(_gcall(G_ITEM, value, index), node)
+
+    def visit_BinOp(self, node: py.BinOp) -> py.AST:
+        left, right = self.visit(node.left), self.visit(node.right)
+        guard = _G_BINOPS.get(type(node.op))
+        if guard is None:
+            node.left, node.right = left, right
+            return node
+        return py.copy_location(_gcall(guard, left, right), node)
+
+    def visit_AugAssign(self, node: py.AugAssign) -> py.AST:
+        value = self.visit(node.value)
+        guard = _G_BINOPS.get(type(node.op))
+        assert isinstance(node.target, py.Name)
+        current = py.Name(id=node.target.id, ctx=py.Load())
+        combined: py.expr = (
+            _gcall(guard, current, value)
+            if guard
+            else py.BinOp(left=current, op=node.op, right=value)
+        )
+        return py.copy_location(py.Assign(targets=[node.target], value=combined), node)
+
+    def _loop_body(self, body: list[py.stmt], at: py.AST) -> list[py.stmt]:
+        check = py.copy_location(py.Expr(value=_gcall(G_TICK)), at)
+        return [check, *[self.visit(s) for s in body]]
+
+    def visit_While(self, node: py.While) -> py.AST:
+        node.test = self.visit(node.test)
+        node.body = self._loop_body(node.body, node)
+        node.orelse = [self.visit(s) for s in node.orelse]
+        return node
+
+    def visit_For(self, node: py.For) -> py.AST:
+        node.iter = self.visit(node.iter)
+        node.body = self._loop_body(node.body, node)
+        node.orelse = [self.visit(s) for s in node.orelse]
+        return node
+
+    def visit_comprehension(self, node: py.comprehension) -> py.AST:
+        node.iter = self.visit(node.iter)
+        node.ifs = [_gcall(G_TICK), *[self.visit(c) for c in node.ifs]]
+        return node
+
+    def visit_GeneratorExp(self, node: py.GeneratorExp) -> py.AST:
+        # a list holds the same values and has no frame to reach through
+        listed = py.ListComp(elt=node.elt, generators=node.generators)
+        return self.visit(py.copy_location(listed, node))
+
+
+def _slice_parts(index: py.Slice) -> list[py.expr]:
+    return [
+        part if part is not None else py.Constant(None)
+        for part in (index.lower, index.upper, index.step)
+    ]
+
+
+def guard_tree(tree: py.Module) -> py.Module:
+    """The admitted tree with every guarded operation routed through its guard."""
+    guarded = _Guard().visit(tree)
+    py.fix_missing_locations(guarded)
+    return guarded
+
+
+# ------------------------------------------------------------------ loading admitted code
+
+
+@dataclass
+class StageFunctions:
+    """The callables of one admitted stage module (None where the code defines none)."""
+
+    perceive: Callable[..., Any] | None
+    enforce: Callable[..., Any] | None
+    language: str
+
+
+def stage_globals(helpers: dict[str, Any]) -> dict[str, Any]:
+    """A fresh globals dict for stage code: guards, pure builtins, the helpers, nothing else."""
+    table = dict(PURE_BUILTINS)
+    g: dict[str, Any] = {
+        "__builtins__": table,
+        "__name__": "poet-stage",
+        G_ATTR: guarded_getattr,
+        G_METHOD: guarded_method,
+        G_ITEM: guarded_getitem,
+        G_TICK: tick,
+        "__poet_slice": slice,
+        "__dana_add": guarded_add,
+        "TypeError": TypeError,
+    }
+    for op, name in _G_BINOPS.items():
+        g[name] = _BINOP_GUARDS[op]
+    for name in STAGE_HELPERS:
+        if name in helpers:
+            g[name] = helpers[name]
+    return g
+
+
+_BINOP_GUARDS: dict[type, Callable[[Any, Any], Any]] = {
+    py.Pow: guarded_pow,
+    py.Mult: guarded_mul,
+    py.LShift: guarded_lshift,
+    py.Add: guarded_add,
+    py.Mod: guarded_mod,
+}
+
+
+def python_tree_of_dana(source: str, filename: str) -> py.Module:
+    """Parse, admit and compile Dana stage code to an (unguarded) Python tree."""
+    from dana_poet.lang.compiler import Compiler
+    from dana_poet.lang.errors import DanaSyntaxError
+    from dana_poet.lang.parser import parse
+
+    try:
+        module = parse(source, filename)
+    except DanaSyntaxError as exc:
+        raise PolicyError([f"parse error: {exc.render()}"]) from None
+    problems = check_dana(module)
+    if problems:
+        raise PolicyError(problems)
+    names = frozenset(PURE_BUILTINS) | STAGE_HELPERS
+    try:
+        tree = Compiler(filename, names, source).module_ast(module)
+    except DanaSyntaxError as exc:
+        raise PolicyError([f"compile error: {exc.render()}"]) from None
+    problems = check_python(tree, compiled_from_dana=True)
+    if problems:
+        raise PolicyError([f"compiled form refused: {p}" for p in problems])
+    return tree
+
+
+def python_tree(source: str) -> py.Module:
+    try:
+        tree = py.parse(source)
+    except SyntaxError as exc:
+        raise PolicyError([f"line {exc.lineno}: {exc.msg}"]) from None
+    problems = check_python(tree)
+    if problems:
+        raise PolicyError(problems)
+    return tree
+
+
+def admit(source: str, language: str, filename: str = "<poet-stages>") -> Any:
+    """The guarded code object of admitted stage code; PolicyError when it is refused."""
+    if language == "dana":
+        tree = python_tree_of_dana(source, filename)
+    elif language == "python":
+        tree = python_tree(source)
+    else:
+        raise PolicyError([f"unknown stage language {language!r}"])
+    return compile(guard_tree(tree), filename, "exec", dont_inherit=True)
+
+
+def load(code: Any, language: str, helpers: dict[str, Any]) -> StageFunctions:
+    """Run an admitted module (it only defines functions) in its own globals."""
+    g = stage_globals(helpers)
+    exec(code, g)  # noqa: S102 - admitted and guarded above; defines the stage functions only
+    return StageFunctions(g.get("perceive"), g.get("enforce"), language)
+
+
+__all__ = [
+    "MAX_INT_BITS",
+    "MAX_ITEMS",
+    "STAGE_FUNCTIONS",
+    "STAGE_HELPERS",
+    "LimitExceeded",
+    "PolicyError",
+    "PolicyViolation",
+    "StageFunctions",
+    "StageTimeout",
+    "admit",
+    "check_dana",
+    "check_python",
+    "load",
+    "private_copy",
+]
