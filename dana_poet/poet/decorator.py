@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dana_poet.poet.callables import refuse_generators
 from dana_poet.poet.config import POETConfig
 from dana_poet.poet.enforce import build_enforcer
 from dana_poet.poet.errors import POETError, POETFeedbackError, POETOutputError
@@ -139,6 +140,7 @@ def enhance(
     poet/stage_runner.py under the policy; without it the built-in engines are the stages.
     """
     name = getattr(fn, "__name__", "function")
+    refuse_generators(fn, name)
     signature = inspect.signature(fn)
     hints = _hints(fn)
     from dana_poet.poet.domains import get_domain
@@ -185,6 +187,26 @@ def enhance(
         if kwargs:
             inputs.update(kwargs)
         return inputs
+
+    if inspect.iscoroutinefunction(fn):
+        from dana_poet.poet.aio import async_enhanced
+
+        def choose_version() -> tuple[int, dict[str, Any]]:
+            if learnable and record.candidate is not None and ab_random() < ab_share:
+                return record.candidate
+            return record.version, record.params
+
+        awaited = async_enhanced(
+            fn,
+            record,
+            perceive=perceive,
+            enforce=enforce,
+            operator=operator,
+            param_names=param_names,
+            choose_version=choose_version,
+        )
+        awaited.__poet__ = record  # type: ignore[attr-defined]
+        return awaited
 
     @functools.wraps(fn)
     def enhanced(*args: Any, **kwargs: Any) -> Any:

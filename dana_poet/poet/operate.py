@@ -19,7 +19,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from dana_poet.poet.config import POETConfig
@@ -238,6 +238,15 @@ os.register_at_fork(after_in_child=_forget_workers_after_fork)
 _TIMED_OUT = object()
 
 
+class WaitMode:
+    """Process-wide switch for backoff waits; `dana_poet.testing` turns them instant."""
+
+    instant = False
+
+
+WAITS = WaitMode()
+
+
 # --------------------------------------------------------------------------- operator
 
 
@@ -252,10 +261,12 @@ class Operator:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        async_sleep: Callable[[float], Awaitable[Any]] | None = None,
     ) -> None:
         self.function = function
         self.config = config
         self.sleep = sleep
+        self.async_sleep = async_sleep
         self.clock = clock
         self.rng = rng or random.Random()
         self.breaker = CircuitBreaker(
@@ -348,12 +359,81 @@ class Operator:
             return result
 
     def _wait(self, attempt: int, deadline: float | None) -> None:
+        if WAITS.instant:
+            return
         delay = self.backoff(attempt)
         if deadline is not None and self.clock() + delay >= deadline:
             self.breaker.record_failure()
             raise self._timeout_error()
         if delay > 0:
             self.sleep(delay)
+
+    async def run_async(
+        self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, int]:
+        """The awaited twin of `run`: (result, attempts made).
+
+        Attempts are awaited in the caller's task and backoff waits use
+        `asyncio.sleep`, so the event loop keeps running. With a `timeout`, the
+        whole stage runs inside one `asyncio.timeout`: at the limit the attempt
+        (or the wait) in progress is cancelled and `POETTimeoutError` raised.
+        The attempt count is returned, not kept on the operator, because many
+        tasks share one operator.
+        """
+        import asyncio
+
+        self.breaker.before_call()
+        if self._timeout is None:
+            return await self._attempts_async(fn, args, kwargs, None)
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        scope = asyncio.timeout_at(deadline)
+        try:
+            async with scope:
+                return await self._attempts_async(fn, args, kwargs, deadline)
+        except TimeoutError:
+            if not scope.expired():
+                raise  # the function's own TimeoutError, or a wait that would pass the limit
+            self.breaker.record_failure()
+            raise self._timeout_error() from None
+
+    async def _attempts_async(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        deadline: float | None,
+    ) -> tuple[Any, int]:
+        import asyncio
+
+        breaker = self.breaker
+        attempt = 0
+        while True:
+            try:
+                result = await fn(*args, **kwargs)
+            except NOT_RETRIED:
+                breaker.record_neutral()
+                raise
+            except Exception as exc:
+                if attempt + 1 >= self._attempts or (
+                    self._refuses is not None and self._refuses(exc)
+                ):
+                    breaker.record_failure()
+                    raise
+                if not WAITS.instant:
+                    delay = self.backoff(attempt)
+                    if deadline is not None:
+                        if asyncio.get_running_loop().time() + delay >= deadline:
+                            breaker.record_failure()
+                            raise self._timeout_error() from None
+                    if delay > 0:
+                        await (self.async_sleep or asyncio.sleep)(delay)
+                attempt += 1
+                continue
+            except BaseException:  # cancelled (by the caller or the deadline), interrupted
+                breaker.record_neutral()
+                raise
+            breaker.record_success()
+            return result, attempt + 1
 
     def _timeout_error(self) -> POETTimeoutError:
         limit = self._timeout or 0.0

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from dana_poet.poet.aio import sync_replay
+
 if TYPE_CHECKING:
     from dana_poet.poet.decorator import EnhancedFunction
 
@@ -49,7 +51,7 @@ def _accuracy(
     if not examples:
         return 0.0
     hits = 0
-    fn = record.original
+    fn = sync_replay(record.original)
     for inputs, expected in examples:
         call = dict(inputs)
         call.update(params)
