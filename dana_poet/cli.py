@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     from dana_poet import cli_poet
 
     cli_poet.add_commands(sub)
+    from dana_poet.service import cli as service_cli
+
+    service_cli.add_command(sub)
     return parser
 
 

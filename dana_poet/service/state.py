@@ -1,0 +1,282 @@
+"""What each route does, over the library: codegen for stage code, the store, feedback, train.
+
+Every method takes the caller's project; a function of another project is "not found".
+Bad input raises ServiceError with a 4xx status; the app turns it into a response.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from dana_poet.service import models as M
+from dana_poet.service.catalog import FunctionRow, function_id_for
+from dana_poet.service.functions import CodeError, function_spec
+from dana_poet.service.storage import Storage
+from dana_poet.service.training import Trainer, current_state
+
+
+class ServiceError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _jsonable(value: Any) -> Any:
+    """Values as JSON can carry them (non-finite floats and odd types tagged, never a 500)."""
+    try:
+        from dana_poet.poet.store.encoding import to_jsonable
+    except ImportError:  # before the store package landed
+        import json
+        import math
+
+        def to_jsonable(v: Any) -> Any:
+            if isinstance(v, float) and not math.isfinite(v):
+                return {"$": "float", "v": repr(v)}
+            if isinstance(v, dict):
+                return {str(k): to_jsonable(x) for k, x in v.items()}
+            if isinstance(v, list | tuple):
+                return [to_jsonable(x) for x in v]
+            return json.loads(json.dumps(v, default=repr))
+
+    return to_jsonable(value)
+
+
+def _sentiment_class(signal: dict[str, Any]) -> str:
+    s = signal.get("sentiment", 0.0)
+    s = float(s) if isinstance(s, int | float) else 0.0
+    return "positive" if s > 0 else "negative" if s < 0 else "neutral"
+
+
+class ServiceState:
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.store = storage.store
+        self.catalog = storage.catalog
+        self.trainer = Trainer(self.store, storage.fit_lock)
+        self._transpiled: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, int] = {}
+
+    # ------------------------------------------------------------ lookups
+    def function(self, project: str, function_id: str) -> FunctionRow:
+        row = self.catalog.get(function_id)
+        if row is None or row.project != project:
+            raise ServiceError(404, f"no function {function_id!r} in this project")
+        return row
+
+    def _resolve(self, project: str, req: M.FeedbackRequest) -> FunctionRow | None:
+        if req.function_id:
+            return self.function(project, req.function_id)
+        if req.function_name:
+            rows = self.catalog.in_project(project, req.function_name)
+            if not rows:
+                raise ServiceError(404, f"no function named {req.function_name!r} in this project")
+            ids = {r.function_id for r in rows}
+            if len(ids) > 1:
+                raise ServiceError(
+                    400,
+                    f"{len(ids)} functions are named {req.function_name!r} in this project; "
+                    "send function_id instead",
+                )
+            return rows[0]
+        return None
+
+    # ------------------------------------------------------------ transpile
+    def transpile(self, project: str, req: M.TranspileRequest) -> M.TranspileResponse:
+        config = dict(req.config or {})
+        memo = (project, req.language, req.function_code, repr(sorted(config.items())))
+        function_id = self._transpiled.get(memo)
+        row = self.catalog.get(function_id) if function_id else None
+        cache_hit = row is not None
+        if row is None:
+            try:
+                spec = function_spec(req.function_code, req.language, config)
+            except CodeError as exc:
+                raise ServiceError(400, str(exc)) from None
+            function_id = function_id_for(
+                project, spec.name, req.language, req.function_code, config
+            )
+            row = self.catalog.get(function_id)
+            cache_hit = row is not None
+            if row is None:
+                row = self._generate(project, function_id, spec, req.language)
+            with self._lock:
+                self._transpiled[memo] = function_id
+                while len(self._transpiled) > 4096:
+                    self._transpiled.popitem(last=False)
+        version, params = current_state(self.store, row.function_id)
+        meta = row.metadata
+        return M.TranspileResponse(
+            poet_implementation=M.Implementation(code=row.stage_code, language=row.stage_language),
+            metadata=M.TranspileMetadata(
+                function_id=row.function_id,
+                function_name=row.name,
+                version=version,
+                params=_jsonable(params),
+                generator=meta.get("generator"),
+                fallback_used=meta.get("fallback_used"),
+                cache_hit=cache_hit,
+            ),
+        )
+
+    def _generate(self, project: str, function_id: str, spec: Any, language: str) -> FunctionRow:
+        from dana_poet.poet.codegen import generate_stage_code
+
+        stages = generate_stage_code(spec)
+        meta = {k: v for k, v in stages.metadata.items() if k != "cache"}
+        row = FunctionRow(
+            function_id=function_id,
+            project=project,
+            name=spec.name,
+            language=language,
+            source=spec.source,
+            config=_jsonable(spec.config),
+            stage_code=stages.source,
+            stage_language=stages.language,
+            metadata=_jsonable(meta),
+            created=time.time(),
+        )
+        return self.catalog.put(row)
+
+    # ------------------------------------------------------------ executions
+    def _record(self, function_id: str, e: M.ExecutionIn) -> None:
+        self.store.record_execution(
+            e.execution_id, function_id, e.version, e.inputs, e.output, e.params, e.timings, e.error
+        )
+
+    def record_executions(self, project: str, req: M.ExecutionsRequest) -> int:
+        row = self.function(project, req.function_id)
+        for e in req.executions:
+            self._record(row.function_id, e)
+        self.store.flush()  # acknowledged means written
+        return len(req.executions)
+
+    # ------------------------------------------------------------ feedback
+    def feedback(self, project: str, req: M.FeedbackRequest) -> M.FeedbackResponse:
+        from dana_poet.poet.feedback import translate_feedback
+
+        row = self._resolve(project, req)
+        if req.execution is not None:
+            if row is None:
+                raise ServiceError(400, "an inline execution needs function_id or function_name")
+            if req.execution.execution_id != req.execution_id:
+                raise ServiceError(400, "execution.execution_id differs from execution_id")
+            if self.store.get_execution(req.execution_id) is None:
+                self._record(row.function_id, req.execution)
+        execution = self.store.get_execution(req.execution_id)
+        if execution is None:
+            raise ServiceError(404, f"no execution {req.execution_id!r}")
+        if row is None:
+            row = self.function(project, execution.function)
+        elif execution.function != row.function_id:
+            raise ServiceError(404, f"no execution {req.execution_id!r} of {row.function_id!r}")
+        version, params = current_state(self.store, row.function_id)
+        try:
+            signal = translate_feedback(
+                req.feedback_payload, output=execution.output, parameters=params
+            )
+        except Exception as exc:  # noqa: BLE001 - feedback the rules cannot read is the caller's error
+            raise ServiceError(400, f"feedback_payload: {exc}") from None
+        signal_data = signal.model_dump(mode="json")
+        feedback_id = self.store.record_feedback(
+            req.execution_id, req.feedback_payload, signal_data
+        )
+        self.trainer.after_feedback(row)
+        version, params = current_state(self.store, row.function_id)
+        return M.FeedbackResponse(
+            status="recorded",
+            feedback_id=feedback_id,
+            function_id=row.function_id,
+            signal=_jsonable(signal_data),
+            version=version,
+            params=_jsonable(params),
+        )
+
+    # ------------------------------------------------------------ functions
+    def list_functions(self, project: str) -> M.FunctionList:
+        return M.FunctionList(
+            functions=[
+                M.FunctionBrief(
+                    function_id=r.function_id,
+                    name=r.name,
+                    current_version=self.store.current_version(r.function_id),
+                )
+                for r in self.catalog.in_project(project)
+            ]
+        )
+
+    def current_version(self, project: str, function_id: str) -> int:
+        return int(self.store.current_version(self.function(project, function_id).function_id))
+
+    def detail(self, project: str, function_id: str) -> M.FunctionDetail:
+        row = self.function(project, function_id)
+        version, params = current_state(self.store, row.function_id)
+        versions = [
+            M.VersionInfo(
+                version=v.version,
+                reason=v.reason,
+                params=_jsonable(v.params or {}),
+                created=float(v.created or 0.0),
+            )
+            for v in self.store.list_versions(row.function_id)
+        ]
+        return M.FunctionDetail(
+            function_id=row.function_id,
+            name=row.name,
+            language=row.language,
+            current_version=version,
+            versions=versions,
+            params=_jsonable(params),
+        )
+
+    def rollback(self, project: str, function_id: str, version: int) -> M.FunctionDetail:
+        row = self.function(project, function_id)
+        known = {v.version for v in self.store.list_versions(row.function_id)}
+        if version != 0 and version not in known:
+            raise ServiceError(404, f"{function_id} has no version {version}")
+        self.store.set_current(row.function_id, version)
+        return self.detail(project, function_id)
+
+    def feedback_summary(self, project: str, function_id: str) -> M.FeedbackSummary:
+        row = self.function(project, function_id)
+        by_version: dict[str, M.SentimentCounts] = {}
+        overall = M.SentimentCounts()
+        for fb in self.store.feedback_for(row.function_id):
+            version = getattr(fb, "version", None)
+            if version is None:
+                execution = self.store.get_execution(fb.execution_id)
+                version = execution.version if execution is not None else 0
+            counts = by_version.setdefault(str(version), M.SentimentCounts())
+            kind = _sentiment_class(fb.signal or {})
+            for c in (counts, overall):
+                setattr(c, kind, getattr(c, kind) + 1)
+                c.total += 1
+        return M.FeedbackSummary(
+            function_id=row.function_id,
+            total=overall.total,
+            by_version=by_version,
+            by_sentiment=overall,
+        )
+
+    def executions(self, project: str, function_id: str, limit: int) -> M.ExecutionList:
+        row = self.function(project, function_id)
+        records = self.store.executions(row.function_id, limit=limit)
+        return M.ExecutionList(
+            function_id=row.function_id,
+            executions=[
+                M.ExecutionOut(
+                    execution_id=e.execution_id,
+                    version=e.version,
+                    inputs=_jsonable(e.inputs or {}),
+                    output=_jsonable(e.output),
+                    params=_jsonable(e.params or {}),
+                    error=e.error,
+                    created=float(e.created or 0.0),
+                )
+                for e in records
+            ],
+        )
