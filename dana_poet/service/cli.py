@@ -27,11 +27,18 @@ def add_command(sub: Any) -> None:
         "DANA_POET_DATABASE_URL=postgresql://... is set. Keys: AITOMATIC_API_KEY or "
         "DANA_POET_API_KEYS_FILE; without a key only 127.0.0.1 is bound.",
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; others only when an API key is configured)",
+    )
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     serve.add_argument("--folder", default=".", help="where the SQLite store lives (default .)")
     serve.add_argument(
-        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="uvicorn's log level (default warning)",
     )
     serve.set_defaults(func=cmd_serve)
