@@ -10,10 +10,16 @@ Python API::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what checkers see; at run time the names below come from __getattr__
+    from dana_poet.poet.decorator import feedback as feedback
+    from dana_poet.poet.introspect import rollback as rollback
+    from dana_poet.poet.introspect import versions as versions
+    from dana_poet.poet.protocols import poet as poet
 
 __version__ = "0.1.0"
-__all__ = ["feedback", "poet", "__version__"]
+__all__ = ["feedback", "poet", "rollback", "versions", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +28,8 @@ def __getattr__(name: str) -> Any:
         from dana_poet.poet import decorator
 
         return getattr(decorator, name)
+    if name in ("versions", "rollback"):
+        from dana_poet.poet import introspect
+
+        return getattr(introspect, name)
     raise AttributeError(f"module 'dana_poet' has no attribute {name!r}")

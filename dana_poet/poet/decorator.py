@@ -21,6 +21,7 @@ from dana_poet.poet.callables import refuse_generators
 from dana_poet.poet.config import POETConfig
 from dana_poet.poet.enforce import build_enforcer
 from dana_poet.poet.errors import POETError, POETFeedbackError, POETOutputError
+from dana_poet.poet.introspect import POETInfo
 from dana_poet.poet.operate import Operator
 from dana_poet.poet.perceive import build_perceiver
 from dana_poet.poet.result import attach, execution_id_of
@@ -206,6 +207,7 @@ def enhance(
             choose_version=choose_version,
         )
         awaited.__poet__ = record  # type: ignore[attr-defined]
+        awaited.poet = POETInfo(record)  # type: ignore[attr-defined]
         return awaited
 
     @functools.wraps(fn)
@@ -258,6 +260,7 @@ def enhance(
         return attach(result, execution_id)
 
     enhanced.__poet__ = record  # type: ignore[attr-defined]
+    enhanced.poet = POETInfo(record)  # type: ignore[attr-defined]
     return enhanced
 
 

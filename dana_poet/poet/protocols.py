@@ -10,7 +10,7 @@ the values Perceive exists for. See docs/python.md.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, overload
 
 if TYPE_CHECKING:
     from typing import Self
@@ -43,3 +43,43 @@ class POETFunction(Protocol[P, R_co]):
 
 
 Decorator = Callable[[Callable[P, R]], POETFunction[P, R]]
+
+
+# The typed face of `dana_poet.poet` (dana_poet/__init__.py imports it for checkers only; at
+# run time the same call goes to the decorator itself). Keyword names mirror POETConfig; a test
+# keeps the two in step.
+@overload
+def poet(fn: Callable[P, R], /) -> POETFunction[P, R]: ...
+@overload
+def poet(
+    domain: str | None = None,
+    *,
+    retries: int = 1,
+    timeout: float | None = None,
+    backoff_base: float = 0.01,
+    backoff_max: float = 1.0,
+    backoff_multiplier: float = 2.0,
+    jitter: Literal["full", "none"] = "full",
+    circuit_threshold: int = 5,
+    circuit_cooldown: float = 30.0,
+    retry_on: type[Exception]
+    | tuple[type[Exception], ...]
+    | Callable[[Exception], bool]
+    | None = None,
+    no_retry_on: type[Exception]
+    | tuple[type[Exception], ...]
+    | Callable[[Exception], bool]
+    | None = None,
+    optimize_for: str | None = None,
+    perceive: dict[str, Any] = ...,
+    operate: dict[str, Any] = ...,
+    enforce: dict[str, Any] = ...,
+    train: dict[str, Any] = ...,
+    debug: bool = False,
+    trace_phases: bool = False,
+    enable_training: bool = False,
+) -> Callable[[Callable[P, R]], POETFunction[P, R]]: ...
+def poet(*args: Any, **kwargs: Any) -> Any:
+    from dana_poet.poet.decorator import poet as decorate
+
+    return decorate(*args, **kwargs)
