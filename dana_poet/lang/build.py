@@ -180,16 +180,14 @@ def _split_field(text: str) -> tuple[str, str | None, str | None]:
 def _shift_spans(node: Any, lines: int, columns: int) -> Any:
     """Move an f-string field's AST from snippet coordinates to file coordinates
     (columns are shifted on the first line only: the field's own offset is approximate)."""
-    from dataclasses import fields, replace
-
     if isinstance(node, tuple):
         return tuple(_shift_spans(x, lines, columns) for x in node)
     if not isinstance(node, A.Node):
         return node
     changes: dict[str, Any] = {}
-    for f in fields(node):  # type: ignore[arg-type]
-        value = getattr(node, f.name)
-        if f.name == "span":
+    for name in (*node._fields, "span"):
+        value = getattr(node, name)
+        if name == "span":
             if value.line:
                 first = value.line == 1
                 changes["span"] = A.Span(
@@ -199,8 +197,8 @@ def _shift_spans(node: Any, lines: int, columns: int) -> Any:
                     value.end_column + (columns if value.end_line == 1 else 0),
                 )
         elif isinstance(value, A.Node | tuple):
-            changes[f.name] = _shift_spans(value, lines, columns)
-    return replace(node, **changes) if changes else node
+            changes[name] = _shift_spans(value, lines, columns)
+    return A.replace(node, **changes) if changes else node
 
 
 def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>") -> A.FString:
@@ -307,9 +305,7 @@ def _as_stage(e: A.Expr) -> A.Stage:
         if func is not None:
             return A.StageCall(func, e.args, e.keywords, None, e.span)
     if isinstance(e, A.Captured):
-        from dataclasses import replace
-
-        return replace(_as_stage(e.value), capture=e.name)
+        return A.replace(_as_stage(e.value), capture=e.name)
     if isinstance(e, A.ListExpr) and e.elts:
         parts = [_as_stage(x) for x in e.elts]
         if not any(isinstance(p, A.ExprStage) for p in parts):
@@ -602,9 +598,7 @@ class AstBuilder(Transformer):
 
     def decorated(self, c: list[Any]) -> A.Stmt:
         *decorators, definition = c
-        from dataclasses import replace
-
-        return replace(definition, decorators=tuple(decorators), span=_cspan(c))
+        return A.replace(definition, decorators=tuple(decorators), span=_cspan(c))
 
     def pipeline(self, c: list[Any]) -> tuple[A.Stage, ...]:
         stages = tuple(c)
@@ -628,11 +622,9 @@ class AstBuilder(Transformer):
         return stages
 
     def pipe_stage(self, c: list[Any]) -> A.Stage:
-        from dataclasses import replace
-
         expr, capture = c
         stage = _as_stage(expr)
-        return replace(stage, capture=str(capture)) if capture is not None else stage
+        return A.replace(stage, capture=str(capture)) if capture is not None else stage
 
     # ------------------------------------------------------------ declarations
     def type_kind(self, c: list[Any]) -> str:

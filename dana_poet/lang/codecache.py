@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import marshal
 import os
-import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -111,7 +110,7 @@ def store(path: Path, key: bytes, code: CodeType) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
     except (OSError, ValueError):
         return False
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:

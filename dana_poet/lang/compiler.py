@@ -787,9 +787,7 @@ class Compiler:
             and not self.ctx.resolves(s.name)
         ):
             # `def (s: Sys) log(...)` is a method; a plain `log(...)` call stays the builtin
-            from dataclasses import replace as _replace
-
-            hidden = _replace(s, name=f"__dana_method_{s.name}")
+            hidden = A.replace(s, name=f"__dana_method_{s.name}")
             out = self.s_FunctionDef(hidden)
             rename = _at(
                 py.Assign(

@@ -64,7 +64,7 @@ def _nested_fstring_depth(node: Any) -> int:
         return _fstring_depth(node)
     deepest = 0
     if isinstance(node, A.Node):
-        for name in node.__dataclass_fields__:  # type: ignore[attr-defined]
+        for name in node._fields:
             deepest = max(deepest, _nested_fstring_depth(getattr(node, name)))
     elif isinstance(node, tuple):
         for item in node:
@@ -467,7 +467,7 @@ def dump_ast(module: A.Module) -> str:
         pad = "  " * depth
         prefix = f"{label}: " if label else ""
         if isinstance(value, A.Node):
-            fields = [n for n in value.__dataclass_fields__ if n != "span"]  # type: ignore[attr-defined]
+            fields = list(value._fields)
             children = [n for n in fields if isinstance(getattr(value, n), A.Node | tuple)]
             simple = " ".join(
                 f"{n}={getattr(value, n)!r}"

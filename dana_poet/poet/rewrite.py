@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +139,11 @@ def rewrite_function(
         # runs it in its own globals, never as part of this module
         keywords.append(A.Keyword("_stage_code", A.Constant(stages.source), decorator.span))
         keywords.append(A.Keyword("_stage_language", A.Constant(stages.language), decorator.span))
-    new_decorator = replace(
+    new_decorator = A.replace(
         decorator, args=decorator.args or (), keywords=decorator.keywords + tuple(keywords)
     )
     decorators = fn.decorators[:index] + (new_decorator,) + fn.decorators[index + 1 :]
-    enhanced = replace(fn, decorators=decorators)
+    enhanced = A.replace(fn, decorators=decorators)
     if stages.source.strip():
         _record_version(fn.name, stages.source, enhanced, result, cache_dir)
     return [enhanced], result
