@@ -7,7 +7,6 @@ The service is a thin shell: parsing is the language's parser (or Python's for
 from __future__ import annotations
 
 import ast
-import dataclasses
 from typing import Any
 
 from dana_poet.poet.codegen import FunctionSpec, ParamSpec
@@ -129,13 +128,14 @@ def load_callable(source: str, language: str) -> Any:
     from this machine); it runs in the service process only when feedback trains it.
     """
     if language == "dana":
+        from dana_poet.lang import ast as A
         from dana_poet.lang.printer import to_source
         from dana_poet.lang.runtime import Program
 
         module, fn = _dana_function(source)
-        plain = dataclasses.replace(fn, decorators=())
+        plain = A.replace(fn, decorators=())
         body = [plain if s is fn else s for s in module.body if not _is_other_poet(s, fn)]
-        text = to_source(dataclasses.replace(module, body=tuple(body)))
+        text = to_source(A.replace(module, body=tuple(body)))
         namespace = Program(None).run_source(text, _FILENAME)
         return namespace[fn.name]
     pyfn = _python_function(source)
