@@ -14,7 +14,7 @@ def dana_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
     frames = []
     for frame, lineno in traceback.walk_tb(tb):
         filename = frame.f_code.co_filename
-        if filename.endswith(".na") or filename.startswith("<dana"):
+        if filename.endswith(".na") or filename.startswith("<dana") or filename == "<repl>":
             name = frame.f_code.co_name
             frames.append((filename, lineno, "top level" if name == "<module>" else name))
     return frames

@@ -29,3 +29,43 @@ def test_errors_are_reported_and_the_session_goes_on():
     assert "syntax error" in out and "^" in out
     assert "still here" in out
     assert "Traceback" not in out
+
+
+def test_piped_decorated_function_commands_and_exit_without_parentheses(tmp_path):
+    text = (
+        "@poet()\n"
+        "def area(w: float, h: float) -> float:\n"
+        "    return w * h\n"
+        "\n"
+        'area("2", 3)\n'
+        ":stages area\n"
+        "1 / 0\n"
+        "exit\n"
+        "print('not reached')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "dana_poet.cli", "repl"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert ">>> 6.0\n" in out.replace("... ", "")
+    assert "def perceive(w, h):" in out
+    assert "<repl>:5: error: ZeroDivisionError: division by zero" in out
+    assert "not reached" not in out
+
+
+def test_piped_repl_does_not_import_prompt_toolkit():
+    probe = (
+        "import io, sys\n"
+        "sys.stdin = io.StringIO('1 + 1\\n')\n"
+        "from dana_poet.repl import run_repl\n"
+        "run_repl()\n"
+        "print('PT', 'prompt_toolkit' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert "PT False" in result.stdout, result.stdout + result.stderr
