@@ -9,7 +9,7 @@ import math
 import threading
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
@@ -68,7 +68,7 @@ _EXPECTED = {
     "perceive": "a dict",
     "operate": "a dict",
     "enforce": "a dict",
-    "train": "a dict",
+    "train": "a dict of train settings (params, bounds, policy, window, rollback_window, ab_share)",
     "debug": "true or false",
     "trace_phases": "true or false",
     "enable_training": "true or false",
@@ -108,6 +108,76 @@ def _exception_matcher(value: Any) -> ExceptionMatcher | None:
     raise ValueError("not an exception class or predicate")
 
 
+_TRAIN_EXPECTED = {
+    "params": "a list of parameter names",
+    "bounds": "a dict of parameter name -> [low, high] with finite numbers, low < high",
+    "policy": "'on_feedback' or 'manual'",
+    "window": "a whole number of labelled executions between 1 and 1000000",
+    "rollback_window": "a whole number of feedback items >= 1",
+    "ab_share": "a share of calls between 0 and 1",
+}
+
+
+class TrainConfig(BaseModel):
+    """`train={...}`: what Train learns and how (docs/feedback.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    params: tuple[str, ...] | None = None
+    bounds: dict[str, tuple[float, float]] = {}
+    policy: Literal["on_feedback", "manual"] = "on_feedback"
+    window: int = 1000
+    rollback_window: int = 5
+    ab_share: float = 0.0
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return (value,)
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError("not a list of names")
+        return tuple(value)
+
+    @field_validator("bounds", mode="before")
+    @classmethod
+    def _bounds(cls, value: Any) -> dict[str, tuple[float, float]]:
+        if not isinstance(value, dict):
+            raise ValueError("not a dict")
+        out: dict[str, tuple[float, float]] = {}
+        for name, pair in value.items():
+            if not isinstance(name, str):
+                raise ValueError(f"the key {name!r} is not a parameter name")
+            if not isinstance(pair, list | tuple) or len(pair) != 2:
+                raise ValueError(f"{name!r}: {pair!r} is not [low, high]")
+            low, high = pair
+            if not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                for v in (low, high)
+            ):
+                raise ValueError(f"{name!r}: {pair!r} is not two finite numbers")
+            if not low < high:
+                raise ValueError(f"{name!r}: low {low!r} is not below high {high!r}")
+            out[name] = (float(low), float(high))
+        return out
+
+    @field_validator("window", "rollback_window", mode="before")
+    @classmethod
+    def _count(cls, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1_000_000:
+            raise ValueError("not a whole number in range")
+        return value
+
+    @field_validator("ab_share", mode="before")
+    @classmethod
+    def _share(cls, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise ValueError("not a share between 0 and 1")
+        return float(value)
+
+
 class POETConfig(BaseModel):
     """The validated `@poet(...)` arguments of one function (immutable)."""
 
@@ -128,7 +198,7 @@ class POETConfig(BaseModel):
     perceive: dict[str, Any] = {}
     operate: dict[str, Any] = {}
     enforce: dict[str, Any] = {}
-    train: dict[str, Any] = {}
+    train: TrainConfig = TrainConfig()
     debug: bool = False
     trace_phases: bool = False
     enable_training: bool = False
@@ -270,6 +340,8 @@ def _config_error(
             value=values.get(name),
         )
     name = str(error["loc"][0]) if error.get("loc") else "argument"
+    if name == "train" and len(error["loc"]) > 1 and isinstance(values.get("train"), dict):
+        return _train_error(error, values["train"], where, function, len(exc.errors()) - 1)
     operate = values.get("operate")
     if name not in values and isinstance(operate, dict) and name in operate:
         shown, bad = f"operate[{name!r}]", operate[name]
@@ -280,6 +352,31 @@ def _config_error(
     tail = f" ({more} more invalid argument{'s' if more > 1 else ''})" if more else ""
     return POETConfigError(
         f"{where}: {shown}={bad!r} is not valid; expected {expected}{tail}",
+        function=function,
+        value=bad,
+    )
+
+
+def _train_error(
+    error: Any, train: dict[str, Any], where: str, function: str, more: int
+) -> POETConfigError:
+    key = str(error["loc"][1])
+    bad = train.get(key, error.get("input"))
+    tail = f" ({more} more invalid argument{'s' if more > 1 else ''})" if more else ""
+    if error.get("type") == "extra_forbidden":
+        close = difflib.get_close_matches(key, list(_TRAIN_EXPECTED), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return POETConfigError(
+            f"{where}: train[{key!r}]={bad!r} is not a train setting{hint}; "
+            f"known: {', '.join(sorted(_TRAIN_EXPECTED))}{tail}",
+            function=function,
+            value=bad,
+        )
+    detail = str(error.get("msg", "")).removeprefix("Value error, ")
+    why = f" ({detail})" if key == "bounds" and detail else ""
+    return POETConfigError(
+        f"{where}: train[{key!r}]={bad!r} is not valid{why}; "
+        f"expected {_TRAIN_EXPECTED.get(key, 'a valid value')}{tail}",
         function=function,
         value=bad,
     )

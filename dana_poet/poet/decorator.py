@@ -26,6 +26,7 @@ from dana_poet.poet.operate import Operator
 from dana_poet.poet.perceive import build_perceiver
 from dana_poet.poet.result import attach, execution_id_of
 from dana_poet.poet.store import POETStore
+from dana_poet.poet.train import LearnableParam, learnable_params
 
 _STORES: dict[Path, POETStore] = {}
 _FUNCTIONS: dict[str, EnhancedFunction] = {}
@@ -58,15 +59,6 @@ def _source_dir(fn: Any) -> Path:
 
 
 @dataclass
-class LearnableParam:
-    name: str
-    default: float
-    low: float
-    high: float
-    is_int: bool
-
-
-@dataclass
 class EnhancedFunction:
     """Everything POET knows about one decorated function."""
 
@@ -81,6 +73,7 @@ class EnhancedFunction:
     version: int = 0
     candidate: tuple[int, dict[str, Any]] | None = None  # A/B: (version, params) on trial
     stage_meta: dict[str, Any] = field(default_factory=dict)
+    train_state: Any = None  # poet/train.py's TrainState, loaded on the first feedback
     _store: POETStore | None = None
 
     @property
@@ -88,35 +81,6 @@ class EnhancedFunction:
         if self._store is None:
             self._store = store_for(self.store_dir)
         return self._store
-
-
-def _learnable_params(
-    signature: inspect.Signature, config: POETConfig
-) -> dict[str, LearnableParam]:
-    train = config.train or {}
-    wanted = train.get("params")
-    if not (config.optimize_for or wanted or config.enable_training):
-        return {}
-    bounds = train.get("bounds", {}) or {}
-    out: dict[str, LearnableParam] = {}
-    for p in signature.parameters.values():
-        if p.default is p.empty or isinstance(p.default, bool):
-            continue
-        if not isinstance(p.default, int | float):
-            continue
-        if wanted is not None and p.name not in wanted:
-            continue
-        default = float(p.default)
-        low, high = bounds.get(p.name, (None, None)) if p.name in bounds else (None, None)
-        if low is None:
-            span = abs(default) if default else 1.0
-            low, high = default - 10 * span, default + 10 * span
-            if default >= 0:
-                low = 0.0
-        out[p.name] = LearnableParam(
-            p.name, default, float(low), float(high), isinstance(p.default, int)
-        )
-    return out
 
 
 def _tracer(config: POETConfig) -> Any:
@@ -171,7 +135,7 @@ def enhance(
                 record.store, record.key, record.stage_meta, stage, reason
             ),
         )
-    record.learnable = _learnable_params(signature, config)
+    record.learnable = learnable_params(name, signature, config)
     param_names = list(signature.parameters)
     learnable = record.learnable
     if learnable:
@@ -180,7 +144,7 @@ def enhance(
     tracer = _tracer(config)
     retries = config.retries
     trainable = bool(learnable)
-    ab_share = float((config.train or {}).get("ab_share", 0.0))
+    ab_share = config.train.ab_share
     ab_random = random.Random(0x5EED).random
 
     def bind_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -332,11 +296,12 @@ def feedback(result: Any, payload: Any = None, **kwargs: Any) -> Any:
         signal = translate_feedback(
             payload, output=execution.output, parameters=current_params(record)
         )
-        record.store.record_feedback(execution_id, payload, signal.model_dump(mode="json"))
+        signal_data = signal.model_dump(mode="json")
+        feedback_id = record.store.record_feedback(execution_id, payload, signal_data)
         if record.learnable:
-            from dana_poet.poet.train import maybe_train
+            from dana_poet.poet.train import learn
 
-            maybe_train(record)
+            learn(record, execution, signal_data, feedback_id)
         return signal
     raise POETFeedbackError(
         f"feedback(): execution {execution_id} is not known to this program", value=result

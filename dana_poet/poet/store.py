@@ -77,6 +77,16 @@ class FeedbackRecord:
 
 
 @dataclass
+class TrainExampleRecord:
+    """One labelled example of Train's window (see poet/train.py): newest label per input."""
+
+    key: str
+    execution_id: str
+    expected: Any
+    profiles: dict[str, Any]
+
+
+@dataclass
 class VersionRecord:
     version: int
     params: dict[str, Any]
@@ -96,6 +106,11 @@ CREATE TABLE IF NOT EXISTS feedback (
     id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, function TEXT NOT NULL,
     payload TEXT, signal TEXT, created REAL);
 CREATE INDEX IF NOT EXISTS feedback_function ON feedback(function);
+CREATE INDEX IF NOT EXISTS feedback_function_created ON feedback(function, created);
+CREATE TABLE IF NOT EXISTS train_examples (
+    function TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, execution_id TEXT NOT NULL,
+    expected TEXT, profiles TEXT, PRIMARY KEY (function, key));
+CREATE INDEX IF NOT EXISTS train_examples_seq ON train_examples(function, seq);
 """
 
 
@@ -271,6 +286,80 @@ class POETStore:
                 if (e := self.get_execution(f.execution_id)) is not None and e.version == version
             ]
         return out
+
+    def recent_feedback(
+        self, function: str, *, limit: int, after: tuple[float, str] | None = None
+    ) -> list[tuple[FeedbackRecord, ExecutionRecord | None]]:
+        """The newest `limit` feedback items of a function (only those later than the mark
+        `after` = (created, feedback_id) when given) with their executions, oldest first."""
+        if not (self.root / "poet.db").exists():
+            return []
+        self.flush()
+        sql = (
+            "SELECT f.id, f.execution_id, f.function, f.payload, f.signal, f.created,"
+            " e.id, e.function, e.version, e.inputs, e.output, e.params, e.timings, e.error,"
+            " e.created FROM feedback f LEFT JOIN executions e ON e.id = f.execution_id"
+            " WHERE f.function = ?"
+        )
+        args: list[Any] = [function]
+        if after is not None:
+            sql += " AND (f.created > ? OR (f.created = ? AND f.id > ?))"
+            args += [after[0], after[0], after[1]]
+        sql += " ORDER BY f.created DESC, f.id DESC LIMIT ?"
+        rows = self._db().execute(sql, [*args, limit]).fetchall()
+        out = []
+        for r in reversed(rows):
+            fb = FeedbackRecord(
+                r[0], r[1], r[2], json.loads(r[3] or "null"), json.loads(r[4] or "{}"), r[5]
+            )
+            out.append((fb, self._execution_from_row(r[6:]) if r[6] else None))
+        return out
+
+    # ------------------------------------------------------------ train window
+    def put_train_example(
+        self,
+        function: str,
+        key: str,
+        execution_id: str,
+        expected: Any,
+        profiles: dict[str, Any],
+    ) -> None:
+        """Insert or replace the labelled example `key` as the newest of the function's window."""
+        db = self._db()
+        db.execute(
+            "INSERT OR REPLACE INTO train_examples VALUES (?,?,?,?,?,?)",
+            (function, key, time.time_ns(), execution_id, _dumps(expected), _dumps(profiles)),
+        )
+
+    def update_train_profiles(self, function: str, profiles: dict[str, dict[str, Any]]) -> None:
+        """Store newly computed profiles of window examples (by key), in one transaction."""
+        if not profiles:
+            return
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "UPDATE train_examples SET profiles = ? WHERE function = ? AND key = ?",
+                [(_dumps(p), function, key) for key, p in profiles.items()],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def train_examples(self, function: str, *, limit: int) -> list[TrainExampleRecord]:
+        """The newest `limit` labelled examples of the function, newest first."""
+        if not (self.root / "poet.db").exists():
+            return []
+        rows = self._db().execute(
+            "SELECT key, execution_id, expected, profiles FROM train_examples"
+            " WHERE function = ? ORDER BY seq DESC LIMIT ?",
+            (function, limit),
+        )
+        return [
+            TrainExampleRecord(r[0], r[1], json.loads(r[2] or "null"), json.loads(r[3] or "{}"))
+            for r in rows
+        ]
 
     # ------------------------------------------------------------ versions (files)
     def _function_dir(self, function: str) -> Path:

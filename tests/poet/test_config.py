@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from dana_poet.poet.config import POETConfig, POETConfigWarning
+from dana_poet.poet.config import POETConfig, POETConfigWarning, TrainConfig
 from dana_poet.poet.errors import POETConfigError
 
 ACCEPTED: list[tuple[tuple[Any, ...], dict[str, Any], dict[str, Any]]] = [
@@ -26,7 +26,7 @@ ACCEPTED: list[tuple[tuple[Any, ...], dict[str, Any], dict[str, Any]]] = [
     (
         (),
         {"optimize_for": "accuracy", "train": {"params": ["t"]}},
-        {"optimize_for": "accuracy", "train": {"params": ["t"]}},
+        {"optimize_for": "accuracy", "train": TrainConfig(params=("t",))},
     ),
     ((), {"perceive": {"strict": True}, "enforce": {}}, {"perceive": {"strict": True}}),
     ((), {"debug": True, "trace_phases": True}, {"debug": True, "trace_phases": True}),
@@ -165,7 +165,7 @@ def test_cache_key_is_stable_and_sensitive() -> None:
 
     assert key(retries=2) == key(retries=2)
     assert key(retries=2, timeout=1) == key(timeout=1.0, retries=2)
-    assert key(train={"a": 1, "b": 2}) == key(train={"b": 2, "a": 1})
+    assert key(train={"window": 9, "ab_share": 0.5}) == key(train={"ab_share": 0.5, "window": 9})
     assert key(objectives={"speed", "cost", "accuracy"}) == key(
         objectives={"accuracy", "speed", "cost"}
     )
@@ -175,7 +175,7 @@ def test_cache_key_is_stable_and_sensitive() -> None:
         key(retries=3),
         key(timeout=1),
         key(domain="healthcare"),
-        key(train={"a": 1}),
+        key(train={"window": 9}),
         key(objectives=["x"]),
     }
     assert len(distinct) == 7
