@@ -45,12 +45,14 @@ def _config(row: FunctionRow) -> Any:
             return POETConfig()
 
 
-def learnable_params(signature: inspect.Signature, config: Any) -> dict[str, Any]:
+def learnable_params(name: str, signature: inspect.Signature, config: Any) -> dict[str, Any]:
+    from dana_poet.poet.errors import POETConfigError
+    from dana_poet.poet.train import learnable_params as learnable
+
     try:
-        from dana_poet.poet.decorator import _learnable_params  # type: ignore[attr-defined]
-    except ImportError:  # moved by the runtime refactor
-        from dana_poet.poet.orchestrate import _learnable_params  # type: ignore[no-redef]
-    return _learnable_params(signature, config)  # type: ignore[no-any-return]
+        return learnable(name, signature, config)  # type: ignore[return-value]
+    except POETConfigError:  # train settings that do not fit the signature: nothing to learn
+        return {}
 
 
 def subject_for(row: FunctionRow, store: Any) -> TrainingSubject | None:
@@ -59,7 +61,7 @@ def subject_for(row: FunctionRow, store: Any) -> TrainingSubject | None:
 
     config = _config(row)
     fn = load_callable(row.source, row.language)
-    learnable = learnable_params(inspect.signature(fn), config)
+    learnable = learnable_params(row.name, inspect.signature(fn), config)
     if not learnable:
         return None
     return TrainingSubject(row.name, row.function_id, fn, config, store, learnable)
