@@ -18,7 +18,6 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +177,7 @@ class ReplSession:
                 last = body[-1]
                 assert isinstance(last, A.ExprStmt)
                 value_stmt = A.Assign(target=A.Name(_VALUE), value=last.value, span=last.span)
-                module = replace(module, body=(*body[:-1], value_stmt))
+                module = A.Module((*body[:-1], value_stmt), module.filename, module.span)
             if self.program.ast_transform is not None:
                 module = self.program.ast_transform(module, FILENAME, source)
             code = Compiler(FILENAME, self.program.builtin_names, source).compile_module(module)

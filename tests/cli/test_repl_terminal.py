@@ -168,6 +168,6 @@ def test_history_is_kept_across_sessions(tmp_path: Path) -> None:
     assert first.leave("exit\r") == 0
     assert "remembered = 41" in (state / "dana-poet" / "repl_history").read_text()
     second = Terminal(tmp_path, state)
-    second.enter(keys="\x1b[A\r")  # Up: the previous session's entry
+    second.enter(keys="\x1b[A\x1b[A\r")  # Up twice: past `exit` to the previous entry
     assert second.enter("remembered + 1") == "42"
     assert second.leave("exit\r") == 0
