@@ -118,9 +118,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         from dana_poet.lang.codecache import NO_CACHE_ENV
 
         os.environ[NO_CACHE_ENV] = "1"
+    from dana_poet.lang.deep import run_deep
+
     program = new_program(args.file)
     try:
-        g = program.run_source(source, args.file)
+        g = run_deep(lambda: program.run_source(source, args.file))
         if re.search(r"^def __main__\(", source, re.M) and callable(g.get("__main__")):
             kwargs = _main_arguments(args.args)
             if isinstance(kwargs, str):
@@ -131,7 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
                 print(problem, file=sys.stderr)
                 return EXIT_FAILED
-            g["__main__"](**kwargs)
+            run_deep(lambda: g["__main__"](**kwargs))
 
     except DanaSyntaxError as exc:
         sys.stdout.flush()

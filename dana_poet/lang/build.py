@@ -8,6 +8,7 @@ parse tree is never materialised.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 from lark import Token, Transformer
@@ -713,14 +714,16 @@ class AstBuilder(Transformer):
         items = c[0] or ()
         args: list[A.Expr] = []
         keywords: list[A.Keyword] = []
+        seen: set[str] = set()
         for item in items:
             if isinstance(item, A.Keyword):
-                if any(k.name == item.name for k in keywords):
+                if item.name in seen:
                     raise DanaSyntaxError(
                         f"keyword argument '{item.name}' repeated",
                         line=item.span.line,
                         column=item.span.column,
                     )
+                seen.add(item.name)
                 keywords.append(item)
             else:
                 if keywords:
@@ -765,7 +768,16 @@ class AstBuilder(Transformer):
     def number(self, c: list[Any]) -> A.Expr:
         tok = c[0]
         text = str(tok)
-        value: int | float = float(text) if tok.type == "FLOAT_NUMBER" else int(text, 10)
+        try:
+            value: int | float = float(text) if tok.type == "FLOAT_NUMBER" else int(text, 10)
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits())
+            raise DanaSyntaxError(
+                f"integer literal too long ({len(text):,} digits; the limit is "
+                f"{sys.get_int_max_str_digits():,})",
+                line=tok.line or 0,
+                column=tok.column or 0,
+                hint="the limit is Python's; PYTHONINTMAXSTRDIGITS raises it",
+            ) from None
         return A.Constant(value, _tok_span(tok))
 
     def string(self, c: list[Any]) -> A.Expr:

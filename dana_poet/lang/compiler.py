@@ -56,6 +56,7 @@ BUILTIN_TYPE_NAMES = frozenset(
     {"int", "float", "str", "bool", "list", "dict", "tuple", "set", "any", "None", "bytes"}
 )
 COERCIBLE_TYPES = frozenset({"int", "float", "str", "bool", "list", "dict", "tuple", "set"})
+_MANY_KEYWORDS = 64
 NUMERIC_CALLS = frozenset({"len", "int", "float", "abs", "round"})
 
 _CMP = {
@@ -1187,11 +1188,16 @@ class Compiler:
             _at(func, e.func.span)
         else:
             func = self.expr(e.func)
-        return py.Call(
-            func=func,
-            args=[self.expr(a) for a in e.args],
-            keywords=[py.keyword(arg=k.name, value=self.expr(k.value)) for k in e.keywords],
-        )
+        return py.Call(func=func, args=[self.expr(a) for a in e.args], keywords=self._keywords(e))
+
+    def _keywords(self, e: A.Call) -> list[py.keyword]:
+        """Many keywords go in one `**{...}`: CPython checks keyword names pairwise (quadratic);
+        the builder has already refused repeated names."""
+        if len(e.keywords) <= _MANY_KEYWORDS:
+            return [py.keyword(arg=k.name, value=self.expr(k.value)) for k in e.keywords]
+        names: list[py.expr | None] = [_const(k.name) for k in e.keywords]
+        values = [self.expr(k.value) for k in e.keywords]
+        return [py.keyword(arg=None, value=py.Dict(keys=names, values=values))]
 
     def e_Attribute(self, e: A.Attribute) -> py.expr:
         return _call(H_ATTR, self.expr(e.value), _const(e.attr))

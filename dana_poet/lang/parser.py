@@ -177,8 +177,15 @@ def parse(source: str, filename: str = "<string>") -> A.Module:
     except LarkError as exc:
         raise DanaSyntaxError(str(exc), filename=filename, source=source) from None
     except RecursionError:
+        from dana_poet.lang.deep import deepest_line
+
+        line = deepest_line(source)
         raise DanaSyntaxError(
-            "the program nests too deeply to parse", filename=filename, source=source
+            "the program nests too deeply to parse",
+            filename=filename,
+            line=line,
+            column=1,
+            source=source,
         ) from None
     return A.Module(tuple(body), filename=filename)
 

@@ -561,7 +561,24 @@ class Program:
         module = parse(source, filename)
         if self.ast_transform is not None:
             module = self.ast_transform(module, filename, source)
-        return C.Compiler(filename, self.builtin_names, source).compile_module(module)
+        try:
+            return C.Compiler(filename, self.builtin_names, source).compile_module(module)
+        except (RecursionError, SyntaxError) as exc:  # CPython's limits on nesting
+            from dana_poet.lang import ast as A
+            from dana_poet.lang.deep import too_deep
+
+            def fails(stmt: Any) -> bool:
+                try:
+                    C.Compiler(filename, self.builtin_names, source).compile_module(
+                        A.Module((stmt,), filename)
+                    )
+                except (RecursionError, SyntaxError):
+                    return True
+                except Exception:  # noqa: BLE001 - only the same failure locates it
+                    return False
+                return False
+
+            raise too_deep(exc, filename, source, module.body, fails) from None
 
     def run_source(
         self, source: str, filename: str, g: dict[str, Any] | None = None
