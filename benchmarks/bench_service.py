@@ -35,35 +35,42 @@ def is_high(x: float, threshold: float = 0.5) -> bool:
 """
 
 
+async def _one(client: httpx.AsyncClient, kind: str, function_id: str, eid: str, i: int):
+    if kind == "health":
+        return await client.get("/health")
+    body = {
+        "execution_id": eid,
+        "function_id": function_id,
+        "feedback_payload": "good" if i % 2 else "wrong",
+        "execution": {"execution_id": eid, "inputs": {"x": (i % 100) / 100},
+                      "output": True, "version": 0, "params": {}},
+    }  # fmt: skip
+    return await client.post("/poet/feedback", json=body)
+
+
 async def _load(url: str, kind: str, function_id: str, tag: str, conns: int, seconds: float):
     latencies: list[float] = []
-    failures = 0
+    failures: dict[str, int] = {}
     limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
         stop = time.perf_counter() + seconds
 
         async def worker(w: int) -> None:
-            nonlocal failures
             i = 0
             while time.perf_counter() < stop:
                 i += 1
                 started = time.perf_counter()
-                if kind == "health":
-                    r = await client.get("/health")
-                else:
-                    eid = f"{tag}-{w}-{i}"
-                    body = {
-                        "execution_id": eid,
-                        "function_id": function_id,
-                        "feedback_payload": "good" if i % 2 else "wrong",
-                        "execution": {"execution_id": eid, "inputs": {"x": (i % 100) / 100},
-                                      "output": True, "version": 0, "params": {}},
-                    }  # fmt: skip
-                    r = await client.post("/poet/feedback", json=body)
+                try:
+                    r = await _one(client, kind, function_id, f"{tag}-{w}-{i}", i)
+                except httpx.HTTPError as exc:
+                    key = f"exception {type(exc).__name__}"
+                    failures[key] = failures.get(key, 0) + 1
+                    continue
                 if r.status_code == 200:
                     latencies.append(time.perf_counter() - started)
                 else:
-                    failures += 1
+                    key = f"{r.status_code} {r.text[:80]}"
+                    failures[key] = failures.get(key, 0) + 1
 
         await asyncio.gather(*(worker(w) for w in range(conns)))
     return latencies, failures
@@ -90,11 +97,15 @@ def run_load(url: str, kind: str, function_id: str, seconds: float) -> dict[str,
         p.join()
     elapsed = time.perf_counter() - started
     latencies = sorted(x for lat, _ in results for x in lat)
-    failures = sum(f for _, f in results)
+    failures: dict[str, int] = {}
+    for _, f in results:
+        for k, v in f.items():
+            failures[k] = failures.get(k, 0) + v
     n = len(latencies)
     return {
         "ok": n,
-        "failed": failures,
+        "failed": sum(failures.values()),
+        "errors": failures,  # type: ignore[dict-item]
         "rps": n / seconds,
         "p50_ms": 1000 * latencies[n // 2] if n else float("nan"),
         "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else float("nan"),
@@ -147,6 +158,8 @@ def scenario(name: str, service: ServiceProcess, seconds: float) -> None:
         f"p99 {feedback['p99_ms']:6.1f} ms  (acknowledged {feedback['ok']}, errors "
         f"{feedback['failed']}, lost {lost})"
     )
+    if feedback["errors"]:
+        print(f"   errors: {feedback['errors']}")
     print(f"feedback / health throughput: {feedback['rps'] / health['rps']:.2f}")
     hit, floor = transpile_hits(url)
     print(

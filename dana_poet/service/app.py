@@ -7,6 +7,8 @@ that does not parse is a 400 naming line and column; unknown ids are 404.
 """
 
 import os
+import sqlite3
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +32,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": M.Problem, "description": "body of the wrong shape"},
 }
 _WITH_400 = {**_ERRORS, 400: {"model": M.Problem, "description": "bad input"}}
+
+
+def _storage_errors() -> list[type[BaseException]]:
+    """A database that is down or unreachable: the service answers 503, never acknowledges."""
+    kinds: list[type[BaseException]] = [sqlite3.OperationalError]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        kinds += [psycopg.OperationalError, psycopg.InterfaceError]
+    return kinds
 
 
 class _BodyLimit:
@@ -140,6 +151,14 @@ def create_app(
             for e in exc.errors()
         ]
         return JSONResponse({"detail": problems}, status_code=422)
+
+    async def _storage_down(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"storage unavailable: {type(exc).__name__}"}, status_code=503
+        )
+
+    for kind in _storage_errors():
+        app.add_exception_handler(kind, _storage_down)
 
     @app.get("/health", response_model=M.Health, responses={503: {"model": M.Health}})
     def health() -> Any:
