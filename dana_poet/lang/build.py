@@ -202,8 +202,25 @@ def _shift_spans(node: Any, lines: int, columns: int) -> Any:
     return A.replace(node, **changes) if changes else node
 
 
-def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>") -> A.FString:
+def _field_expression(text: str, filename: str, span: A.Span) -> A.Expr:
+    """An f-string field's expression; `{2, 4, 6}` is a tuple, as in Python."""
     from dana_poet.lang.parser import parse_expression
+
+    try:
+        return parse_expression(text, filename, span.line, span.column)
+    except DanaSyntaxError:
+        if "," not in text:
+            raise
+        try:
+            value = parse_expression(f"({text})", filename, span.line, span.column)
+        except DanaSyntaxError:
+            value = None
+        if not isinstance(value, A.TupleExpr):
+            raise
+        return value
+
+
+def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>") -> A.FString:
 
     parts: list[str | A.FormattedValue] = []
     literal: list[str] = []
@@ -230,7 +247,7 @@ def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>"
                     "f-string: empty expression inside '{}'", line=span.line, column=span.column
                 )
             value = _shift_spans(
-                parse_expression(expr_text.strip(), filename, span.line, span.column),
+                _field_expression(expr_text.strip(), filename, span),
                 span.line - 1,
                 span.column - 1,
             )

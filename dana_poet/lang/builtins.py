@@ -13,6 +13,7 @@ import logging
 import math
 import sys
 import time
+import typing
 from typing import Any
 
 from dana_poet.lang.errors import SandboxError
@@ -22,7 +23,7 @@ from dana_poet.lang.runtime import (
     coerce_assignment,
     semantic_bool,
 )
-from dana_poet.lang.structs import DanaStruct, dana_type_label
+from dana_poet.lang.structs import NO_DEFAULT, DanaStruct, dana_type_label, fsm_type, make_struct
 
 _PY_SAFE = (
     "abs all any chr dict enumerate filter float frozenset int len list map max min ord print "
@@ -181,18 +182,110 @@ _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRI
 
 
 class DanaLog:
+    """`log(msg, level)` and `log.debug(msg)`, `log.info(...)`, ...: stderr from WARNING up
+    (the threshold moves with `log_level`)."""
+
     def __init__(self) -> None:
         self.threshold = 30
 
-    def log(self, message: Any, level: Any = "INFO", **kwargs: Any) -> None:
+    def __call__(self, message: Any, level: Any = "INFO", **kwargs: Any) -> None:
         lvl = _LEVELS.get(str(level).upper(), 20)
         if lvl < self.threshold:
             return
         name = logging.getLevelName(lvl)
         sys.stderr.write(f"{time.strftime('%H:%M:%S')} - [dana] {name} - {message}\n")
 
+    def debug(self, message: Any) -> None:
+        self(message, "DEBUG")
+
+    def info(self, message: Any) -> None:
+        self(message, "INFO")
+
+    def warning(self, message: Any) -> None:
+        self(message, "WARNING")
+
+    warn = warning
+
+    def error(self, message: Any) -> None:
+        self(message, "ERROR")
+
+    def critical(self, message: Any) -> None:
+        self(message, "CRITICAL")
+
     def set_level(self, level: Any, namespace: str = "dana") -> None:
         self.threshold = _LEVELS.get(str(level).upper(), 20)
+
+    def __repr__(self) -> str:
+        return "<builtin log>"
+
+
+# ------------------------------------------------------------------ framework hooks (§11.2)
+
+
+class ResourceHandle:
+    """What `use(kind, ...)` and `get_resource(kind, ...)` give: a named resource with its
+    configuration, usable in `with use(...) as r:`. dana-poet ships no MCP/RAG backends, so
+    calling a method of the resource is an error naming the resource kind."""
+
+    def __init__(self, kind: str, name: str, args: tuple[Any, ...], options: dict[str, Any]):
+        self.kind = kind
+        self.name = name
+        self.args = list(args)
+        self.options = options
+        self.state = "INITIALIZED"
+
+    def __enter__(self) -> ResourceHandle:
+        self.state = "RUNNING"
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.state = "STOPPED"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise SandboxError(
+            f"resource '{self.name}' of kind '{self.kind}' has no backend in dana-poet: "
+            f"'{name}' is not available"
+        )
+
+    def __repr__(self) -> str:
+        return f"Resource[{self.kind}](name={self.name!r})"
+
+
+class Resources:
+    """The program's resources by name: `use(kind, ..., _name=n)` twice gives the same one."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, ResourceHandle] = {}
+
+    def use(self, kind: Any, *args: Any, _name: str | None = None, **options: Any) -> Any:
+        name = _name or options.pop("name", None) or f"{kind}_{len(self.by_name) + 1}"
+        found = self.by_name.get(str(name))
+        if found is None:
+            found = self.by_name[str(name)] = ResourceHandle(str(kind), str(name), args, options)
+        return found
+
+
+def make_agent_function(program: Any) -> Any:
+    def agent(name: Any, config: dict[str, Any] | None = None, **fields: Any) -> Any:
+        """`agent("Inspector", {"domain": "x"})`: an agent instance named `name` whose
+        fields are the config's keys (the function form of `agent Name`)."""
+        values = {**(config or {}), **fields}
+        for key in values:
+            if not isinstance(key, str) or not key.isidentifier():
+                raise TypeError(f"agent(): field names must be identifiers, got {key!r}")
+        cls = make_struct(
+            "agent_blueprint",
+            str(name),
+            [(k, typing.Any, NO_DEFAULT) for k in values if k != "name"],
+            None,
+            None,
+            program,
+        )
+        return cls(**{"name": str(name), **values})
+
+    return agent
 
 
 # ------------------------------------------------------------------ small corelib
@@ -290,6 +383,7 @@ def make_builtins(program: Any) -> dict[str, Any]:
     for name, why in REFUSED.items():
         b[name] = _refused(name, why)
     log = DanaLog()
+    resources = Resources()
     b.update(
         {
             "bool": DanaBool,
@@ -298,7 +392,7 @@ def make_builtins(program: Any) -> dict[str, Any]:
             "sleep": time.sleep,
             "SandboxError": SandboxError,
             "DanaAssertionError": DanaAssertionError,
-            "log": log.log,
+            "log": log,
             "log_level": log.set_level,
             "case": case,
             "noop": noop,
@@ -323,6 +417,10 @@ def make_builtins(program: Any) -> dict[str, Any]:
             "reason": lazy_builtin("dana_poet.lang.llm", "reason"),
             "llm": lazy_builtin("dana_poet.lang.llm", "llm"),
             "set_model": lazy_builtin("dana_poet.lang.llm", "set_model"),
+            "use": resources.use,
+            "get_resource": resources.use,
+            "agent": make_agent_function(program),
+            "FSM": fsm_type(program),
         }
     )
     return b

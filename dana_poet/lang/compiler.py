@@ -20,12 +20,31 @@ from __future__ import annotations
 import ast as py
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from types import CodeType
 from typing import Any
 
 from dana_poet.lang import ast as A
+from dana_poet.lang.analysis import (
+    bound_names,
+    falls_through,
+    is_pure,
+    read_before_write,
+    rebound_names,
+    walk,
+)
+from dana_poet.lang.declarations import (
+    DeclarationCompiler,
+    is_builtin_type,
+)
 from dana_poet.lang.errors import DanaSyntaxError
+from dana_poet.lang.pipelines import PipelineCompiler
+from dana_poet.lang.pyast import at as _at
+from dana_poet.lang.pyast import call as _call
+from dana_poet.lang.pyast import const as _const
+from dana_poet.lang.pyast import load as _load
+from dana_poet.lang.pyast import no_args as _no_args
+from dana_poet.lang.pyast import store as _store
 
 # Names of the helpers the generated code uses (bound in runtime.module_globals).
 H_LOOKUP = "__dana_lookup"
@@ -35,26 +54,21 @@ H_COERCE = "__dana_coerce"
 H_EXC = "__dana_exc"
 H_CAUGHT = "__dana_caught"
 H_ASSERT = "__dana_assert_failed"
-H_TYPE = "__dana_t"
-H_UNION = "__dana_tu"
-H_STRUCT = "__dana_struct"
 H_RECEIVER = "__dana_receiver"
-H_AGENT = "__dana_agent"
-H_INTERFACE = "__dana_interface"
-H_IMPORT = "__dana_import"
-H_IMPORT_FROM = "__dana_import_from"
-H_IMPORT_STAR = "__dana_import_star"
-H_PIPE_ARGS = "__dana_pipe_call"
 H_GLOBALS = "__dana_globals"
-H_STAGE = "__dana_stage"
 H_AUG_ITEM = "__dana_aug_item"
 H_AUG_ATTR = "__dana_aug_attr"
 H_VIVIFY = "__dana_vivify"
+H_SET_FIELD = "__dana_set_field"
+H_FIELD_TYPES = "__dana_field_types"
+H_PYTYPE = "__dana_pytype"
+H_PYSTR = "__dana_pystr"
+H_REITERABLE = "__dana_reiterable"
+VALUE = "__dana_v"  # the value of the statement being compiled
+LAST = "__dana_last"  # implicit return: the last non-None value ...
+MARK = "__dana_k"  # ... or the marker of the tracked name that holds it
 SCOPE_DICTS = {"private": "__dana_private", "public": "__dana_public", "system": "__dana_system"}
 
-BUILTIN_TYPE_NAMES = frozenset(
-    {"int", "float", "str", "bool", "list", "dict", "tuple", "set", "any", "None", "bytes"}
-)
 COERCIBLE_TYPES = frozenset({"int", "float", "str", "bool", "list", "dict", "tuple", "set"})
 _MANY_KEYWORDS = 64
 NUMERIC_CALLS = frozenset({"len", "int", "float", "abs", "round"})
@@ -82,181 +96,44 @@ _BIN = {
 }
 
 
-def _load(name: str) -> py.Name:
-    return py.Name(id=name, ctx=py.Load())
-
-
-def _store(name: str) -> py.Name:
-    return py.Name(id=name, ctx=py.Store())
-
-
-def _const(value: Any) -> py.Constant:
-    return py.Constant(value=value)
-
-
-def _call(func: py.expr | str, *args: py.expr, **kwargs: py.expr) -> py.Call:
-    f = _load(func) if isinstance(func, str) else func
-    return py.Call(
-        func=f, args=list(args), keywords=[py.keyword(arg=k, value=v) for k, v in kwargs.items()]
-    )
-
-
-def _no_args() -> py.arguments:
-    return py.arguments(
-        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
-    )
-
-
-def _at(node: Any, span: A.Span | None) -> Any:
-    if span is not None and span.line:
-        node.lineno = span.line
-        node.col_offset = max(span.column - 1, 0)
-        end_line = max(span.end_line, span.line)
-        node.end_lineno = end_line
-        end_col = max(span.end_column - 1, 0)
-        if end_line == span.line and end_col < node.col_offset:
-            end_col = node.col_offset
-        node.end_col_offset = end_col
-    return node
-
-
-# ------------------------------------------------------------------ name analysis
-
-
-def _walk_expr(node: Any) -> Iterator[Any]:
-    """Yield every AST node reachable from `node` without entering nested scopes' bodies."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if n is None:
-            continue
-        if isinstance(n, tuple | list):
-            stack.extend(reversed(n))
-            continue
-        yield n
-        if isinstance(n, A.FunctionDef | A.DeclarativeDef):
-            stack.extend(reversed([p.default for p in n.params]))
-            continue
-        if isinstance(n, A.TypeDecl):
-            stack.extend(reversed([f.default for f in n.fields]))
-            continue
-        for slot in getattr(n, "__slots__", ()):
-            if slot == "span":
-                continue
-            value = getattr(n, slot)
-            if isinstance(value, A.Node | tuple | list):
-                stack.append(value)
-
-
-@dataclass
-class _FunctionScope:
-    params: set[str] = field(default_factory=set)
-    assigned: set[str] = field(default_factory=set)
-    first_use_is_read: set[str] = field(default_factory=set)
-
-
-def _bound_names(body: tuple[A.Stmt, ...]) -> set[str]:
-    """Names an unscoped assignment, loop, import or definition binds in this scope."""
-    names: set[str] = set()
-    for node in _walk_expr(body):
+def _tracked_names(body: tuple[A.Stmt, ...]) -> dict[str, int]:
+    """Names whose assignments the implicit return can track by name: assigned only by
+    `=`/`+=` statements (never rebound by a loop, handler, import or definition)."""
+    assigned: list[str] = []
+    rebound: set[str] = set()
+    for node in walk(body):
         if isinstance(node, A.Assign | A.AugAssign):
             t = node.target
-            if isinstance(t, A.Name) and t.scope in (None, "local"):
-                names.add(t.id)
-        elif isinstance(node, A.For):
-            names.update(node.targets)
-        elif isinstance(node, A.ExceptHandler) and node.name:
-            names.add(node.name)
-        elif isinstance(node, A.WithItem) and node.name:
-            names.add(node.name)
-        elif isinstance(node, A.FunctionDef | A.DeclarativeDef | A.TypeDecl | A.InterfaceDecl):
-            names.add(node.name)
-        elif isinstance(node, A.AgentDecl):
-            names.add(node.name)
-        elif isinstance(node, A.Import):
-            mod = node.module[:-3] if node.module.endswith(".py") else node.module
-            names.add(node.alias or mod.split(".")[0])
-        elif isinstance(node, A.ImportFrom):
-            for name, alias in node.names:
-                names.add(alias or name)
-    return names
+            if isinstance(t, A.Name) and t.scope in (None, "local") and t.id not in assigned:
+                assigned.append(t.id)
+        else:
+            rebound.update(rebound_names(node))
+    names = [n for n in assigned if n not in rebound]
+    return {n: i + 1 for i, n in enumerate(names)}
 
 
-def _read_before_write(body: tuple[A.Stmt, ...], candidates: set[str]) -> set[str]:
-    """Candidates whose first occurrence in source order is a read (`x = x + 1`)."""
-    seen: set[str] = set()
-    read_first: set[str] = set()
-
-    def visit(node: Any) -> None:
-        if node is None or not candidates - seen:
-            return
-        if isinstance(node, tuple | list):
-            for n in node:
-                visit(n)
-            return
-        if isinstance(node, A.Name):
-            if node.scope is None and node.id in candidates and node.id not in seen:
-                seen.add(node.id)
-                read_first.add(node.id)
-            return
-        if isinstance(node, A.Assign):
-            visit(node.value)
-            t = node.target
-            if isinstance(t, A.Name) and t.scope in (None, "local"):
-                seen.add(t.id)
-            else:
-                visit(t)
-            return
-        if isinstance(node, A.AugAssign):
-            t = node.target
-            if isinstance(t, A.Name) and t.scope in (None, "local") and t.id not in seen:
-                seen.add(t.id)
-                read_first.add(t.id) if t.id in candidates else None
-            visit(node.value)
-            return
-        if isinstance(node, A.For):
-            visit(node.iter)
-            seen.update(node.targets)
-            visit(node.body)
-            return
-        if isinstance(node, A.FunctionDef | A.DeclarativeDef | A.Lambda | A.Comprehension):
-            return
-        for slot in getattr(node, "__slots__", ()):
-            if slot != "span":
-                value = getattr(node, slot)
-                if isinstance(value, A.Node | tuple | list):
-                    visit(value)
-
-    visit(body)
-    return read_first
-
-
-def _is_pure(expr: Any) -> bool:
-    """True when evaluating `expr` twice is harmless (no calls, lambdas or comprehensions)."""
-    for node in _walk_expr(expr):
-        if isinstance(node, A.Call | A.Lambda | A.Comprehension | A.Placeholder):
-            return False
-    return True
-
-
-def _falls_through(body: tuple[A.Stmt, ...]) -> bool:
-    if not body:
-        return True
-    last = body[-1]
-    if isinstance(last, A.Return | A.Raise):
-        return False
-    if isinstance(last, A.If):
-        return _falls_through(last.body) or _falls_through(last.orelse)
-    if isinstance(last, A.Try):
-        if last.finalbody and not _falls_through(last.finalbody):
-            return False
-        body_end = _falls_through(last.orelse or last.body)
-        return body_end or any(_falls_through(h.body) for h in last.handlers)
-    return True
+def _module_names(body: tuple[A.Stmt, ...]) -> set[str]:
+    """Top-level names bound by `import` and by nothing else (attribute reads on them are
+    plain loads)."""
+    imported: set[str] = set()
+    other: set[str] = set()
+    for node in walk(body):
+        if isinstance(node, A.Import):
+            imported.update(rebound_names(node))
+        elif isinstance(node, A.Assign | A.AugAssign):
+            if isinstance(node.target, A.Name):
+                other.add(node.target.id)
+        else:
+            other.update(rebound_names(node))
+    return imported - other
 
 
 class _Context:
-    """Where the compiler is: module level or inside a function (and how deep in loops)."""
+    """Where the compiler is: module level or inside a function (and how deep in loops).
+
+    `structs` are locals known to hold struct instances (parameters typed with a
+    declared type and never reassigned) and `modules` names bound only by `import`:
+    attribute reads on them are plain loads."""
 
     def __init__(
         self,
@@ -270,17 +147,37 @@ class _Context:
         self.parent = parent
         self.track_last = track_last
         self.loop_depth = 0
+        self.structs: set[str] = set()
+        self.modules: set[str] = set()
+        self.tracked: dict[str, int] = {}  # name -> marker of the implicit-return bookkeeping
 
-    def resolves(self, name: str) -> bool:
+    def owner(self, name: str) -> _Context | None:
         ctx: _Context | None = self
         while ctx is not None:
             if name in ctx.locals:
-                return True
+                return ctx
             ctx = ctx.parent
-        return False
+        return None
+
+    def resolves(self, name: str) -> bool:
+        return self.owner(name) is not None
 
 
-class Compiler:
+class _Probe:
+    """What compiling an expression in plain mode needed: a `+` or an attribute read whose
+    Dana meaning differs from Python's for some operand types."""
+
+    __slots__ = ("add", "attr")
+
+    def __init__(self) -> None:
+        self.add = False
+        self.attr = False
+
+    def __bool__(self) -> bool:
+        return self.add or self.attr
+
+
+class Compiler(PipelineCompiler, DeclarationCompiler):
     def __init__(self, filename: str, builtin_names: frozenset[str], source: str = "") -> None:
         self.filename = filename
         self.builtin_names = builtin_names
@@ -289,11 +186,65 @@ class Compiler:
         self.ctx: _Context = _Context("module", set(), None)
         self.module_names: set[str] = set()
         self._add_mode = "plain"
-        self._ambiguous_add = False
+        self._probe = _Probe()
         self._tmp = 0
-        self._pipe_captures: dict[str, str] = {}
+        self._pipe_captures: set[str] = set()
         self._placeholder: py.expr | None = None
         self._getters_for_parent: list[py.stmt] = []
+        self._lines: list[str] | None = None
+        self._plain_comprehension: A.Comprehension | None = None
+
+    # ------------------------------------------------------------ scoped compiler state
+    @contextmanager
+    def scope(self, kind: str, names: set[str], track_last: bool = False) -> Iterator[_Context]:
+        """Compile inside a new function, lambda or comprehension scope."""
+        parent = self.ctx
+        self.ctx = _Context(kind, names, parent, track_last)
+        try:
+            yield self.ctx
+        finally:
+            self.ctx = parent
+
+    @contextmanager
+    def add_mode(self, mode: str) -> Iterator[None]:
+        """`plain`: emit Python's `+` and plain attribute reads, noting where Dana's rule may
+        apply (the statement is then guarded); `helper`: emit Dana's rule inline."""
+        saved = self._add_mode
+        self._add_mode = mode
+        try:
+            yield
+        finally:
+            self._add_mode = saved
+
+    @contextmanager
+    def probing(self) -> Iterator[_Probe]:
+        saved_mode, saved_probe = self._add_mode, self._probe
+        self._add_mode, self._probe = "plain", _Probe()
+        try:
+            yield self._probe
+        finally:
+            self._add_mode, self._probe = saved_mode, saved_probe
+
+    @contextmanager
+    def loop(self) -> Iterator[None]:
+        self.ctx.loop_depth += 1
+        try:
+            yield
+        finally:
+            self.ctx.loop_depth -= 1
+
+    @contextmanager
+    def outside_loops(self) -> Iterator[None]:
+        saved = self.ctx.loop_depth
+        self.ctx.loop_depth = 0
+        try:
+            yield
+        finally:
+            self.ctx.loop_depth = saved
+
+    def is_function_local(self, name: str) -> bool:
+        owner = self.ctx.owner(name)
+        return owner is not None and owner.kind != "module"
 
     # ------------------------------------------------------------ entry points
     def compile_module(self, module: A.Module) -> CodeType:
@@ -303,7 +254,7 @@ class Compiler:
             return compile(tree, self.filename, "exec", dont_inherit=True, optimize=0)
 
     def module_ast(self, module: A.Module) -> py.Module:
-        self.module_names = _bound_names(module.body)
+        self.module_names = bound_names(module.body)
         for (
             stmt
         ) in module.body:  # receiver methods named like builtins keep the builtin's name free
@@ -314,6 +265,7 @@ class Compiler:
             ):
                 self.module_names.discard(stmt.name)
         self.ctx = _Context("module", set(self.module_names), None)
+        self.ctx.modules = _module_names(module.body)
         body = self.stmts(module.body)
         tree = py.Module(body=body or [py.Pass()], type_ignores=[])
         py.fix_missing_locations(tree)
@@ -344,38 +296,56 @@ class Compiler:
         return result
 
     def guarded(self, s: A.Stmt, build: Any, exprs: list[Any]) -> list[py.stmt]:
-        """Build a statement, protecting ambiguous `+` with a retry on TypeError."""
-        saved = (self._add_mode, self._ambiguous_add)
-        self._add_mode, self._ambiguous_add = "plain", False
-        plain = build()
-        ambiguous = self._ambiguous_add
-        self._add_mode, self._ambiguous_add = saved
-        if not ambiguous:
+        """Build a statement with Python's `+` and attribute reads. Where Dana's meaning may
+        differ (`"n=" + 5`, `cfg.key` on a dict) and the statement is pure, a zero-cost `try`
+        re-runs it with Dana's rules on TypeError/AttributeError; impure statements use the
+        rules directly."""
+        with self.probing() as probe:
+            plain = build()
+        if not probe:
             return plain
-        self._add_mode = "helper"
-        try:
+        with self.add_mode("helper"):
             helper = build()
-        finally:
-            self._add_mode = saved[0]
-        if all(_is_pure(e) for e in exprs):
-            handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=helper)
+        if all(is_pure(e) for e in exprs):
+            handler = py.ExceptHandler(type=self._retry_on(probe), name=None, body=helper)
             return [_at(py.Try(body=plain, handlers=[handler], orelse=[], finalbody=[]), s.span)]
         return helper
+
+    @staticmethod
+    def _retry_on(probe: _Probe) -> py.expr:
+        names = [n for n, on in (("TypeError", probe.add), ("AttributeError", probe.attr)) if on]
+        if len(names) == 1:
+            return _load(names[0])
+        return py.Tuple(elts=[_load(n) for n in names], ctx=py.Load())
+
+    def _mark(self, name: str, span: A.Span) -> list[py.stmt]:
+        """Implicit return bookkeeping for `name = ...`: remember which name, not its value
+        (a second reference to a string would defeat CPython's in-place `s = s + x`)."""
+        test = py.Compare(left=_load(name), ops=[py.IsNot()], comparators=[_const(None)])
+        mark = py.Assign(targets=[_store(MARK)], value=_const(self.ctx.tracked[name]))
+        return [_at(py.If(test=test, body=[mark], orelse=[]), span)]
+
+    def _tracked_name(self, target: A.Expr) -> str | None:
+        if isinstance(target, A.Name) and target.scope in (None, "local"):
+            if target.id in self.ctx.tracked:
+                return target.id
+        return None
 
     def _track(self, value: py.expr, span: A.Span) -> list[py.stmt]:
         """`__dana_last = value` when value is not None (implicit return bookkeeping)."""
         test = py.Compare(left=value, ops=[py.IsNot()], comparators=[_const(None)])
-        assign = py.Assign(targets=[_store("__dana_last")], value=value)
-        return [_at(py.If(test=test, body=[assign], orelse=[]), span)]
+        body: list[py.stmt] = [py.Assign(targets=[_store(LAST)], value=value)]
+        if self.ctx.tracked:
+            body.append(py.Assign(targets=[_store(MARK)], value=_const(0)))
+        return [_at(py.If(test=test, body=body, orelse=[]), span)]
 
     def s_ExprStmt(self, s: A.ExprStmt) -> list[py.stmt]:
         if self.ctx.track_last:
-            tmp = "__dana_v"
 
             def build() -> list[py.stmt]:
-                return [_at(py.Assign(targets=[_store(tmp)], value=self.expr(s.value)), s.span)]
+                return [_at(py.Assign(targets=[_store(VALUE)], value=self.expr(s.value)), s.span)]
 
-            return self.guarded(s, build, [s.value]) + self._track(_load(tmp), s.span)
+            return self.guarded(s, build, [s.value]) + self._track(_load(VALUE), s.span)
         return self.guarded(s, lambda: [py.Expr(value=self.expr(s.value))], [s.value])
 
     def s_Pass(self, s: A.Pass) -> list[py.stmt]:
@@ -400,26 +370,68 @@ class Compiler:
         if (
             isinstance(value, A.BinOp)
             and value.op == "+"
-            and not (_is_pure(value.left) and _is_pure(value.right))
+            and not is_pure(value)
             and self._add_is_ambiguous(value.left, value.right)
         ):
             return self._hoisted_add(value, lambda v: [_at(py.Return(value=v), s.span)], s.span)
+        if isinstance(value, A.Comprehension):
+            guarded = self._guarded_comprehension(value, lambda v: [py.Return(value=v)], s.span)
+            if guarded is not None:
+                return guarded
         return self.guarded(s, lambda: [py.Return(value=self.expr(value))], [value])
 
+    def _guarded_comprehension(
+        self, comp: A.Comprehension, finish: Any, span: A.Span
+    ) -> list[py.stmt] | None:
+        """`[x + 1 for x in xs]` with plain `+` for every element: when the iterable is a
+        re-iterable collection, a TypeError re-runs the comprehension with Dana's rule;
+        an iterator (which a retry would find half consumed) gets the rule from the start."""
+        if len(comp.generators) != 1:
+            return None
+        gen = comp.generators[0]
+        parts = [comp.element, comp.value, *gen.conditions]
+        if not is_pure(gen.iter) or not all(is_pure(p) for p in parts if p is not None):
+            return None
+        with self.probing() as probe:
+            self._plain_comprehension = comp
+            try:
+                plain = self.expr(comp)
+            finally:
+                self._plain_comprehension = None
+        if not probe:
+            return [_at(n, span) for n in finish(plain)]
+        with self.add_mode("helper"):
+            helper = self.expr(comp)
+            helper_again = self.expr(comp)
+            iterable = self.expr(gen.iter)
+        handler = py.ExceptHandler(type=self._retry_on(probe), name=None, body=finish(helper))
+        retry = py.Try(body=finish(plain), handlers=[handler], orelse=[], finalbody=[])
+        reiterable = py.Compare(
+            left=py.Attribute(value=iterable, attr="__class__", ctx=py.Load()),
+            ops=[py.In()],
+            comparators=[_load(H_REITERABLE)],
+        )
+        return [_at(py.If(test=reiterable, body=[retry], orelse=finish(helper_again)), span)]
+
     def _hoisted_add(self, value: A.BinOp, finish: Any, span: A.Span) -> list[py.stmt]:
-        """`a() + b()`: evaluate both sides once, then add plainly, falling back on TypeError."""
-        left, right = self.tmp("l"), self.tmp("r")
-        saved = self._add_mode
-        self._add_mode = "helper"
-        try:
-            out: list[py.stmt] = [
-                _at(py.Assign(targets=[_store(left)], value=self.expr(value.left)), span),
-                _at(py.Assign(targets=[_store(right)], value=self.expr(value.right)), span),
-            ]
-        finally:
-            self._add_mode = saved
-        plain = py.BinOp(left=_load(left), op=py.Add(), right=_load(right))
-        helper = _call(H_ADD, _load(left), _load(right))
+        """`a + f()`: evaluate the impure operand(s) once, then add plainly, with Dana's rule
+        on TypeError. A pure left operand is not copied into a temporary, so `s = s + f()`
+        keeps CPython's in-place string concatenation."""
+        out: list[py.stmt] = []
+        with self.add_mode("helper"):
+            if is_pure(value.left):
+                left: py.expr = self.expr(value.left)
+                left_again = self.expr(value.left)
+            else:
+                name = self.tmp("l")
+                out.append(
+                    _at(py.Assign(targets=[_store(name)], value=self.expr(value.left)), span)
+                )
+                left, left_again = _load(name), _load(name)
+            right = self.tmp("r")
+            out.append(_at(py.Assign(targets=[_store(right)], value=self.expr(value.right)), span))
+        plain = py.BinOp(left=left, op=py.Add(), right=_load(right))
+        helper = _call(H_ADD, left_again, _load(right))
         handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=finish(helper))
         out.append(
             _at(py.Try(body=finish(plain), handlers=[handler], orelse=[], finalbody=[]), span)
@@ -432,12 +444,8 @@ class Compiler:
         return [py.Raise(exc=exc, cause=cause)]
 
     def s_Assert(self, s: A.Assert) -> list[py.stmt]:
-        saved = self._add_mode
-        self._add_mode = "helper"  # asserts are not hot: always concatenate-aware
-        try:
+        with self.add_mode("helper"):  # asserts are not hot: always concatenate-aware
             return self._assert(s)
-        finally:
-            self._add_mode = saved
 
     def _assert(self, s: A.Assert) -> list[py.stmt]:
         source = self._assert_source(s) or "assertion"
@@ -514,34 +522,86 @@ class Compiler:
                 return self._typed_value(s.value, value, s.annotation, target)
             return value
 
-        if self.ctx.track_last:
-            tmp = "__dana_v"
+        if isinstance(target, A.Attribute):
+            return self._assign_attribute(s, target, value_expr)
+        tracked = self._tracked_name(target)
+        if self.ctx.track_last and tracked is None:
 
             def build() -> list[py.stmt]:
                 return [
-                    _at(py.Assign(targets=[_store(tmp)], value=value_expr()), s.span),
-                    _at(py.Assign(targets=[self.target(target)], value=_load(tmp)), s.span),
+                    _at(py.Assign(targets=[_store(VALUE)], value=value_expr()), s.span),
+                    _at(py.Assign(targets=[self.target(target)], value=_load(VALUE)), s.span),
                 ]
 
-            return self.guarded(s, build, [s.value, target]) + self._track(_load(tmp), s.span)
-        if (
-            s.annotation is None
-            and isinstance(s.value, A.BinOp)
-            and s.value.op == "+"
-            and not (_is_pure(s.value.left) and _is_pure(s.value.right))
-            and _is_pure(target)
-            and self._add_is_ambiguous(s.value.left, s.value.right)
-        ):
-            return self._hoisted_add(
-                s.value,
-                lambda v: [_at(py.Assign(targets=[self.target(target)], value=v), s.span)],
-                s.span,
+            return self.guarded(s, build, [s.value, target]) + self._track(_load(VALUE), s.span)
+        out: list[py.stmt] | None = None
+        if s.annotation is None and is_pure(target):
+            if (
+                isinstance(s.value, A.BinOp)
+                and s.value.op == "+"
+                and not is_pure(s.value)
+                and self._add_is_ambiguous(s.value.left, s.value.right)
+            ):
+                out = self._hoisted_add(
+                    s.value,
+                    lambda v: [_at(py.Assign(targets=[self.target(target)], value=v), s.span)],
+                    s.span,
+                )
+            elif isinstance(s.value, A.Comprehension):
+                out = self._guarded_comprehension(
+                    s.value, lambda v: [py.Assign(targets=[self.target(target)], value=v)], s.span
+                )
+        if out is None:
+            out = self.guarded(
+                s,
+                lambda: [py.Assign(targets=[self.target(target)], value=value_expr())],
+                [s.value, target],
             )
-        return self.guarded(
+        if tracked is not None:
+            out += self._mark(tracked, s.span)
+        return out
+
+    def _assign_attribute(self, s: A.Assign, target: A.Attribute, value_expr: Any) -> list[py.stmt]:
+        """`obj.f = v`: the value first, then the object, then a checked field store."""
+        out = self.guarded(
             s,
-            lambda: [py.Assign(targets=[self.target(target)], value=value_expr())],
-            [s.value, target],
+            lambda: [_at(py.Assign(targets=[_store(VALUE)], value=value_expr()), s.span)],
+            [s.value],
         )
+        obj, setup = self._store_base(target.value, s.span)
+        out += setup + self._store_field(obj, target.attr, _load(VALUE), s.span)
+        if self.ctx.track_last:
+            out += self._track(_load(VALUE), s.span)
+        return out
+
+    def _store_base(self, base: A.Expr, span: A.Span) -> tuple[py.expr, list[py.stmt]]:
+        """The object a field is stored on, evaluated once (a local name is used as it is)."""
+        if isinstance(base, A.Name) and base.scope is None and self.ctx.resolves(base.id):
+            return _load(base.id), []
+        with self.add_mode("helper"):
+            value = self._vivified(base) if self._scoped_root(base) else self.expr(base)
+        name = self.tmp("o")
+        return _load(name), [_at(py.Assign(targets=[_store(name)], value=value), span)]
+
+    def _store_field(self, obj: py.expr, attr: str, value: py.expr, span: A.Span) -> list[py.stmt]:
+        """A plain store when the value has the field's exact declared type, else the
+        validating `set_field` (structs), which also handles delegation and other objects."""
+        exact = _call(
+            py.Attribute(
+                value=py.Subscript(
+                    value=_load(H_FIELD_TYPES),
+                    slice=_call(H_PYTYPE, obj),
+                    ctx=py.Load(),
+                ),
+                attr="get",
+                ctx=py.Load(),
+            ),
+            _const(attr),
+        )
+        test = py.Compare(left=exact, ops=[py.Is()], comparators=[_call(H_PYTYPE, value)])
+        plain = py.Assign(targets=[py.Attribute(value=obj, attr=attr, ctx=py.Store())], value=value)
+        checked = py.Expr(value=_call(H_SET_FIELD, obj, _const(attr), value))
+        return [_at(py.If(test=test, body=[plain], orelse=[checked]), span)]
 
     def _typed_value(
         self, source: A.Expr, value: py.expr, annotation: A.TypeExpr, target: A.Expr
@@ -560,23 +620,71 @@ class Compiler:
 
     def s_AugAssign(self, s: A.AugAssign) -> list[py.stmt]:
         target = s.target
-        op = _BIN[s.op]()
+        if isinstance(target, A.Attribute):
+            return self._aug_attribute(s, target)
+        op = _BIN[s.op]
+        ambiguous = s.op == "+" and self._add_is_ambiguous(target, s.value)
+        out: list[py.stmt]
+        if ambiguous and is_pure(target) and not is_pure(s.value):
+            # `s += f()`: the value once into a temporary, the name itself left alone
+            right = self.tmp("r")
+            with self.add_mode("helper"):
+                out = [_at(py.Assign(targets=[_store(right)], value=self.expr(s.value)), s.span)]
+                current = self.expr(target)
+            plain = py.AugAssign(target=self.target(target), op=py.Add(), value=_load(right))
+            helper = py.Assign(
+                targets=[self.target(target)], value=_call(H_ADD, current, _load(right))
+            )
+            handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=[helper])
+            out.append(
+                _at(py.Try(body=[plain], handlers=[handler], orelse=[], finalbody=[]), s.span)
+            )
+        else:
 
-        def build() -> list[py.stmt]:
-            if s.op == "+" and self._add_mode == "helper":
-                if self._add_is_ambiguous(target, s.value):
+            def build() -> list[py.stmt]:
+                if ambiguous and self._add_mode == "helper":
                     value = _call(H_ADD, self.expr(target), self.expr(s.value))
                     return [py.Assign(targets=[self.target(target)], value=value)]
-            if s.op == "+" and self._add_is_ambiguous(target, s.value):
-                self._ambiguous_add = True
-            return [py.AugAssign(target=self.target(target), op=op, value=self.expr(s.value))]
+                if ambiguous:
+                    self._probe.add = True
+                return [py.AugAssign(target=self.target(target), op=op(), value=self.expr(s.value))]
 
-        if _is_pure(target):
-            out = self.guarded(s, build, [s.value, target])
-        else:
-            out = build()
+            out = self.guarded(s, build, [s.value, target]) if is_pure(target) else build()
+        tracked = self._tracked_name(target)
+        if tracked is not None:
+            out += self._mark(tracked, s.span)
+        elif self.ctx.track_last:
+            with self.add_mode("helper"):
+                out += self._track(self.expr(target), s.span)
+        return out
+
+    def _aug_attribute(self, s: A.AugAssign, target: A.Attribute) -> list[py.stmt]:
+        """`obj.f += v`: read the field, combine (Dana's `+` on TypeError), checked store."""
+        obj, out = self._store_base(target.value, s.span)
+        current, right = self.tmp("c"), self.tmp("r")
+        with self.add_mode("helper"):
+            out.append(
+                _at(
+                    py.Assign(
+                        targets=[_store(current)],
+                        value=py.Attribute(value=obj, attr=target.attr, ctx=py.Load()),
+                    ),
+                    s.span,
+                )
+            )
+            out.append(_at(py.Assign(targets=[_store(right)], value=self.expr(s.value)), s.span))
+        combined = py.BinOp(left=_load(current), op=_BIN[s.op](), right=_load(right))
+        compute: py.stmt = py.Assign(targets=[_store(VALUE)], value=combined)
+        if s.op == "+":
+            helper = py.Assign(
+                targets=[_store(VALUE)], value=_call(H_ADD, _load(current), _load(right))
+            )
+            handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=[helper])
+            compute = py.Try(body=[compute], handlers=[handler], orelse=[], finalbody=[])
+        out.append(_at(compute, s.span))
+        out += self._store_field(obj, target.attr, _load(VALUE), s.span)
         if self.ctx.track_last:
-            out += self._track(self.expr(target), s.span)
+            out += self._track(_load(VALUE), s.span)
         return out
 
     def s_If(self, s: A.If) -> list[py.stmt]:
@@ -587,22 +695,16 @@ class Compiler:
         )
 
     def _with_guarded_test(self, test: A.Expr, span: A.Span, finish: Any) -> list[py.stmt]:
-        saved = (self._add_mode, self._ambiguous_add)
-        self._add_mode, self._ambiguous_add = "plain", False
-        plain = self.expr(test)
-        ambiguous = self._ambiguous_add
-        self._add_mode, self._ambiguous_add = saved
-        if not ambiguous:
+        with self.probing() as probe:
+            plain = self.expr(test)
+        if not probe:
             return finish(plain)
         tmp = self.tmp("c")
-        self._add_mode = "helper"
-        try:
+        with self.add_mode("helper"):
             helper = self.expr(test)
-        finally:
-            self._add_mode = saved[0]
-        if _is_pure(test):
+        if is_pure(test):
             handler = py.ExceptHandler(
-                type=_load("TypeError"),
+                type=self._retry_on(probe),
                 name=None,
                 body=[_at(py.Assign(targets=[_store(tmp)], value=helper), span)],
             )
@@ -622,17 +724,11 @@ class Compiler:
         return compute + finish(_load(tmp))
 
     def s_While(self, s: A.While) -> list[py.stmt]:
-        self.ctx.loop_depth += 1
-        try:
+        with self.loop():
             body = self.stmts(s.body) or [py.Pass()]
-        finally:
-            self.ctx.loop_depth -= 1
-        saved = (self._add_mode, self._ambiguous_add)
-        self._add_mode, self._ambiguous_add = "plain", False
-        test = self.expr(s.test)
-        ambiguous = self._ambiguous_add
-        self._add_mode, self._ambiguous_add = saved
-        if not ambiguous:
+        with self.probing() as probe:
+            test = self.expr(s.test)
+        if not probe:
             return [py.While(test=test, body=body, orelse=[])]
         check = self._with_guarded_test(
             s.test,
@@ -647,12 +743,10 @@ class Compiler:
         if len(s.targets) == 1:
             target: py.expr = _store(s.targets[0])
         else:
-            target = py.Tuple(elts=[_store(n) for n in s.targets], ctx=py.Store())
-        self.ctx.loop_depth += 1
-        try:
+            target = py.Tuple(elts=[_store(n) for n in s.targets], ctx=py.Load())
+            target.ctx = py.Store()
+        with self.loop():
             body = self.stmts(s.body) or [py.Pass()]
-        finally:
-            self.ctx.loop_depth -= 1
         return self._with_guarded_test(
             s.iter, s.span, lambda it: [py.For(target=target, iter=it, body=body, orelse=[])]
         )
@@ -739,19 +833,26 @@ class Compiler:
         self, params: tuple[A.Param, ...], body: tuple[A.Stmt, ...], name: str
     ) -> list[py.stmt]:
         param_names = {p.name for p in params}
-        local_names = _bound_names(body) | param_names
-        track = _falls_through(body)
+        assigned = bound_names(body)
+        local_names = assigned | param_names
+        track = falls_through(body)
         parent = self.ctx
-        self.ctx = _Context("function", local_names, parent, track_last=track)
-        try:
+        with self.scope("function", local_names, track_last=track) as ctx:
+            ctx.structs = {
+                p.name
+                for p in params
+                if p.annotation is not None
+                and not is_builtin_type(p.annotation)
+                and p.name not in assigned
+            }
+            if track:
+                ctx.tracked = _tracked_names(body)
             prologue: list[py.stmt] = []
             outer = {n for n in local_names - param_names if parent.resolves(n)}
             getters: list[py.stmt] = []
-            for n in sorted(_read_before_write(body, outer) if outer else ()):
+            for n in sorted(read_before_write(body, outer) if outer else ()):
                 # `x = x + 1` where x is an enclosing variable: start from its current value
-                owner = parent
-                while owner is not None and n not in owner.locals:
-                    owner = owner.parent
+                owner = parent.owner(n)
                 if owner is None or owner.kind == "module":
                     get = _call(
                         py.Attribute(value=_load(H_GLOBALS), attr="get", ctx=py.Load()), _const(n)
@@ -759,16 +860,18 @@ class Compiler:
                     prologue.append(py.Assign(targets=[_store(n)], value=get))
                 else:
                     getter = f"__dana_get_{n}"
-                    no_args = _no_args()
                     getters.append(
                         py.Assign(
-                            targets=[_store(getter)], value=py.Lambda(args=no_args, body=_load(n))
+                            targets=[_store(getter)],
+                            value=py.Lambda(args=_no_args(), body=_load(n)),
                         )
                     )
                     prologue.append(py.Assign(targets=[_store(n)], value=_call(getter)))
             self._getters_for_parent = getters
             if track:
-                prologue.append(py.Assign(targets=[_store("__dana_last")], value=_const(None)))
+                prologue.append(py.Assign(targets=[_store(LAST)], value=_const(None)))
+                if ctx.tracked:
+                    prologue.append(py.Assign(targets=[_store(MARK)], value=_const(0)))
             docstring: list[py.stmt] = []
             if body and isinstance(body[0], A.ExprStmt) and isinstance(body[0].value, A.Constant):
                 if isinstance(body[0].value.value, str) and len(body) > 1:
@@ -776,10 +879,18 @@ class Compiler:
                     body = body[1:]
             out = docstring + prologue + self.stmts(body)
             if track:
-                out.append(py.Return(value=_load("__dana_last")))
+                out += self._implicit_return(ctx)
             return out or [py.Pass()]
-        finally:
-            self.ctx = parent
+
+    @staticmethod
+    def _implicit_return(ctx: _Context) -> list[py.stmt]:
+        """Return the last non-None value: a tracked name's current value, or `__dana_last`."""
+        out: list[py.stmt] = []
+        for tracked, marker in ctx.tracked.items():
+            test = py.Compare(left=_load(MARK), ops=[py.Eq()], comparators=[_const(marker)])
+            out.append(py.If(test=test, body=[py.Return(value=_load(tracked))], orelse=[]))
+        out.append(py.Return(value=_load(LAST)))
+        return out
 
     def s_FunctionDef(self, s: A.FunctionDef) -> list[py.stmt]:
         if (
@@ -808,13 +919,9 @@ class Compiler:
         args = self._arguments(params)
         returns = self.type_expr(s.returns) if s.returns is not None else None
         decorators = self._decorators(s.decorators)
-        saved_loop = self.ctx.loop_depth
-        self.ctx.loop_depth = 0
-        try:
+        with self.outside_loops():
             body = self._function_body(params, s.body, s.name)
             getters = self._getters_for_parent
-        finally:
-            self.ctx.loop_depth = saved_loop
         fn = _at(
             py.FunctionDef(
                 name=s.name,
@@ -832,7 +939,7 @@ class Compiler:
             receiver = params[0]
         if receiver is not None and receiver.annotation is not None:
             implicit = s.receiver is None
-            if not (implicit and self._is_builtin_type(receiver.annotation)):
+            if not (implicit and is_builtin_type(receiver.annotation)):
                 out.append(
                     _at(
                         py.Expr(
@@ -846,201 +953,6 @@ class Compiler:
                         s.span,
                     )
                 )
-        return out
-
-    @staticmethod
-    def _is_builtin_type(t: A.TypeExpr) -> bool:
-        if isinstance(t, A.TypeRef):
-            return t.name in BUILTIN_TYPE_NAMES
-        return all(Compiler._is_builtin_type(o) for o in t.options)
-
-    def s_DeclarativeDef(self, s: A.DeclarativeDef) -> list[py.stmt]:
-        args = self._arguments(s.params)
-        returns = self.type_expr(s.returns) if s.returns is not None else None
-        decorators = self._decorators(s.decorators)
-        param_names = [p.name for p in s.params]
-        parent = self.ctx
-        self.ctx = _Context("function", set(param_names), parent)
-        saved_caps = self._pipe_captures
-        self._pipe_captures = {}
-        try:
-            body = self._pipeline_body(s, param_names)
-        finally:
-            self.ctx = parent
-            self._pipe_captures = saved_caps
-        fn = py.FunctionDef(
-            name=s.name,
-            args=args,
-            body=body,
-            decorator_list=decorators,
-            returns=returns,
-            type_comment=None,
-        )
-        return [_at(fn, s.span)]
-
-    def _pipeline_body(self, s: A.DeclarativeDef, params: list[str]) -> list[py.stmt]:
-        current = "__dana_pv"
-        initial = [_load(p) for p in params]
-        if len(s.stages) == 1 and isinstance(s.stages[0], A.ExprStage):
-            return [_at(py.Return(value=self.expr(s.stages[0].expr)), s.stages[0].span)]
-        if (
-            len(s.stages) == 1
-            and isinstance(s.stages[0], A.StageCall)
-            and s.stages[0].args is not None
-            and not any(isinstance(n, A.Placeholder) for n in _walk_expr(s.stages[0].args))
-        ):  # `def f(x) = g(10)` is an ordinary call; `def f(x) = g($$, 10)` feeds x in
-            stage = s.stages[0]
-            call = self._stage_call(stage, None, first=False)
-            packed = py.Tuple(elts=[_load(p) for p in params], ctx=py.Load())
-            lam = py.Lambda(
-                args=_no_args(),
-                body=call,
-            )
-            return [py.Return(value=_call(H_PIPE_ARGS, packed, lam))]
-        out: list[py.stmt] = []
-        first = True
-        for stage in s.stages:
-            value = self._stage(stage, initial if first else [_load(current)], first)
-            out.append(_at(py.Assign(targets=[_store(current)], value=value), stage.span))
-            if stage.capture:
-                out.append(py.Assign(targets=[_store(stage.capture)], value=_load(current)))
-                self._pipe_captures[stage.capture] = stage.capture
-                self.ctx.locals.add(stage.capture)
-            first = False
-        out.append(py.Return(value=_load(current)))
-        return out
-
-    def _stage(self, stage: A.Stage, inputs: list[py.expr], first: bool) -> py.expr:
-        if isinstance(stage, A.ParallelStage):
-            members: list[py.expr] = []
-            for sub in stage.stages:
-                value = self._stage(sub, inputs, first)
-                if sub.capture:  # `[f as a, g]`: the member's own result is captured
-                    value = py.NamedExpr(target=_store(sub.capture), value=value)
-                    self._pipe_captures[sub.capture] = sub.capture
-                    self.ctx.locals.add(sub.capture)
-                members.append(value)
-            return py.List(elts=members, ctx=py.Load())
-        return self._stage_call(stage, inputs, first)
-
-    def _stage_func(self, stage: A.StageCall) -> py.expr:
-        parts = stage.func.split(".")
-        func = self.expr(A.Name(parts[0], None, stage.span))
-        for part in parts[1:]:
-            func = py.Attribute(value=func, attr=part, ctx=py.Load())
-        return func
-
-    def _stage_call(self, stage: A.StageCall, inputs: list[py.expr] | None, first: bool) -> py.expr:
-        func = self._stage_func(stage)
-        if stage.args is None:
-            # a named stage gets the value(s) flowing in, as many as it accepts
-            return _at(_call(H_STAGE, func, *(inputs or [])), stage.span)
-        uses_placeholder = any(
-            isinstance(n, A.Placeholder)
-            for n in _walk_expr(stage.args + tuple(k.value for k in stage.keywords))
-        )
-        uses_capture = any(
-            isinstance(n, A.Name) and n.scope is None and n.id in self._pipe_captures
-            for n in _walk_expr(stage.args + tuple(k.value for k in stage.keywords))
-        )
-        saved = self._placeholder
-        self._placeholder = inputs[0] if inputs else None
-        try:
-            args = [self.expr(a) for a in stage.args]
-            keywords = [py.keyword(arg=k.name, value=self.expr(k.value)) for k in stage.keywords]
-        finally:
-            self._placeholder = saved
-        if inputs is not None and not uses_placeholder and not uses_capture:
-            args = list(inputs) + args
-        return _at(py.Call(func=func, args=args, keywords=keywords), stage.span)
-
-    def s_TypeDecl(self, s: A.TypeDecl) -> list[py.stmt]:
-        fields = []
-        for f in s.fields:
-            default = self.expr(f.default) if f.default is not None else _load("__dana_NO_DEFAULT")
-            fields.append(
-                py.Tuple(
-                    elts=[_const(f.name), self.type_expr(f.annotation), default], ctx=py.Load()
-                )
-            )
-        call = _call(
-            H_STRUCT,
-            _const(s.kind),
-            _const(s.name),
-            py.List(elts=fields, ctx=py.Load()),
-            _const(s.docstring),
-            _const(s.base),
-        )
-        out: list[py.stmt] = [
-            _at(py.Assign(targets=[self.target(A.Name(s.name))], value=call), s.span)
-        ]
-        for method in s.methods:
-            receiver = method.receiver or A.Param("self", A.TypeRef(s.name), None, method.span)
-            params = method.params
-            if method.receiver is None and params and params[0].name in ("self", "this"):
-                receiver = A.Param(params[0].name, A.TypeRef(s.name), None, params[0].span)
-                params = params[1:]
-            fixed = A.FunctionDef(
-                method.name,
-                params,
-                method.body,
-                method.returns,
-                method.decorators,
-                receiver,
-                method.is_sync,
-                method.span,
-            )
-            saved = self.ctx.locals
-            out.extend(self.s_FunctionDef(fixed))
-            self.ctx.locals = saved
-        return out
-
-    def s_AgentDecl(self, s: A.AgentDecl) -> list[py.stmt]:
-        blueprint = self.expr(A.Name(s.blueprint, None, s.span)) if s.blueprint else _const(None)
-        overrides = py.Dict(
-            keys=[_const(k.name) for k in s.overrides],
-            values=[self.expr(k.value) for k in s.overrides],
-        )
-        call = _call(H_AGENT, _const(s.name), blueprint, overrides)
-        return [py.Assign(targets=[_store(s.name)], value=call)]
-
-    def s_InterfaceDecl(self, s: A.InterfaceDecl) -> list[py.stmt]:
-        methods = py.List(elts=[_const(m.name) for m in s.methods], ctx=py.Load())
-        embeds = py.List(elts=[_const(e) for e in s.embeds], ctx=py.Load())
-        call = _call(H_INTERFACE, _const(s.name), methods, embeds, _const(s.docstring))
-        return [py.Assign(targets=[_store(s.name)], value=call)]
-
-    def s_Import(self, s: A.Import) -> list[py.stmt]:
-        module = s.module
-        is_python = module.endswith(".py")
-        if is_python:
-            module = module[:-3]
-        bind = s.alias or module.split(".")[0]
-        value = _call(
-            H_IMPORT,
-            _const(module),
-            _const(is_python),
-            _const(s.alias is not None or "." not in module),
-        )
-        return [py.Assign(targets=[_store(bind)], value=value)]
-
-    def s_ImportFrom(self, s: A.ImportFrom) -> list[py.stmt]:
-        module = s.module
-        is_python = module.endswith(".py")
-        if is_python:
-            module = module[:-3]
-        if not s.names:
-            return [
-                py.Expr(
-                    value=_call(H_IMPORT_STAR, _const(module), _const(s.level), _const(is_python))
-                )
-            ]
-        out: list[py.stmt] = []
-        for name, alias in s.names:
-            value = _call(
-                H_IMPORT_FROM, _const(module), _const(s.level), _const(is_python), _const(name)
-            )
-            out.append(py.Assign(targets=[_store(alias or name)], value=value))
         return out
 
     # ------------------------------------------------------------ targets
@@ -1076,12 +988,6 @@ class Compiler:
             return _call(H_VIVIFY, _load(SCOPE_DICTS[e.scope or ""]), _const(e.id))
         assert isinstance(e, A.Attribute)
         return _call(H_VIVIFY, self._vivified(e.value), _const(e.attr))
-
-    # ------------------------------------------------------------ types
-    def type_expr(self, t: A.TypeExpr) -> py.expr:
-        if isinstance(t, A.TypeUnion):
-            return _call(H_UNION, *[self.type_expr(o) for o in t.options])
-        return _call(H_TYPE, _const(t.name), *[self.type_expr(a) for a in t.args])
 
     # ------------------------------------------------------------ expressions
     def expr(self, e: A.Expr) -> py.expr:
@@ -1130,14 +1036,11 @@ class Compiler:
         return py.Dict(keys=[self.expr(k) for k in e.keys], values=[self.expr(v) for v in e.values])
 
     def e_Comprehension(self, e: A.Comprehension) -> py.expr:
-        saved_mode = self._add_mode
-        self._add_mode = "helper"
-        parent = self.ctx
         names: set[str] = set()
         for g in e.generators:
             names.update(g.targets)
-        self.ctx = _Context("comprehension", names, parent)
-        try:
+        mode = "plain" if self._plain_comprehension is e else "helper"
+        with self.add_mode(mode), self.scope("comprehension", names):
             gens = []
             for g in e.generators:
                 if len(g.targets) == 1:
@@ -1160,24 +1063,14 @@ class Compiler:
             if e.kind == "gen":
                 return py.GeneratorExp(elt=elt, generators=gens)
             return py.DictComp(key=elt, value=self.expr(e.value), generators=gens)
-        finally:
-            self.ctx = parent
-            self._add_mode = saved_mode
 
     def e_Lambda(self, e: A.Lambda) -> py.expr:
         params = e.params if e.receiver is None else (e.receiver,) + e.params
         args = self._arguments(params)
         for a in args.args:
             a.annotation = None
-        saved_mode = self._add_mode
-        self._add_mode = "helper"
-        parent = self.ctx
-        self.ctx = _Context("lambda", {p.name for p in params}, parent)
-        try:
+        with self.add_mode("helper"), self.scope("lambda", {p.name for p in params}):
             body = self.expr(e.body)
-        finally:
-            self.ctx = parent
-            self._add_mode = saved_mode
         return py.Lambda(args=args, body=body)
 
     def e_Call(self, e: A.Call) -> py.expr:
@@ -1200,7 +1093,21 @@ class Compiler:
         return [py.keyword(arg=None, value=py.Dict(keys=names, values=values))]
 
     def e_Attribute(self, e: A.Attribute) -> py.expr:
-        return _call(H_ATTR, self.expr(e.value), _const(e.attr))
+        base = self.expr(e.value)
+        if self._plain_attribute_base(e.value):
+            return py.Attribute(value=base, attr=e.attr, ctx=py.Load())
+        if self._add_mode == "plain":
+            self._probe.attr = True
+            return py.Attribute(value=base, attr=e.attr, ctx=py.Load())
+        return _call(H_ATTR, base, _const(e.attr))
+
+    def _plain_attribute_base(self, e: A.Expr) -> bool:
+        """Is `e` a struct instance or a module, where a plain attribute load is exact (a
+        struct's own `__getattr__` does delegation and the function fallback)?"""
+        if not (isinstance(e, A.Name) and e.scope is None):
+            return False
+        owner = self.ctx.owner(e.id)
+        return owner is not None and (e.id in owner.structs or e.id in owner.modules)
 
     def _index(self, index: tuple[A.Expr, ...]) -> py.expr:
         if len(index) == 1:
@@ -1243,10 +1150,31 @@ class Compiler:
         left = self.expr(e.left)
         right = self.expr(e.right)
         if e.op == "+" and self._add_is_ambiguous(e.left, e.right):
-            if self._add_mode == "helper" or self._stringish(e.left) or self._stringish(e.right):
-                return _call(H_ADD, left, right)
-            self._ambiguous_add = True
+            if self._add_mode == "helper":
+                return self._dana_add_inline(e, left, right)
+            self._probe.add = True
         return py.BinOp(left=left, op=_BIN[e.op](), right=right)
+
+    def _dana_add_inline(self, e: A.BinOp, left: py.expr, right: py.expr) -> py.expr:
+        """Dana's `+` inside an expression. `x + 1` (a local and a number) only differs from
+        Python's when `x` is a string, so it is tested inline instead of calling the helper."""
+        for number, other in ((e.right, e.left), (e.left, e.right)):
+            if (
+                isinstance(number, A.Constant)
+                and type(number.value) in (int, float)
+                and isinstance(other, A.Name)
+                and other.scope is None
+                and self.ctx.resolves(other.id)
+            ):
+                test = py.Compare(
+                    left=py.Attribute(value=_load(other.id), attr="__class__", ctx=py.Load()),
+                    ops=[py.IsNot()],
+                    comparators=[_load(H_PYSTR)],
+                )
+                plain = py.BinOp(left=left, op=py.Add(), right=right)
+                helper = _call(H_ADD, self.expr(e.left), self.expr(e.right))
+                return py.IfExp(test=test, body=plain, orelse=helper)
+        return _call(H_ADD, left, right)
 
     def e_UnaryOp(self, e: A.UnaryOp) -> py.expr:
         if e.op == "not":

@@ -41,9 +41,15 @@ _POST_PROCESS_BOOL = {
 }
 
 
-def set_model(name: str) -> str:
-    _MODEL["name"] = str(name)
-    return _MODEL["name"]
+def set_model(name: str | None = None) -> str:
+    """Choose the model `reason()` uses; without a name, the model currently in use."""
+    if name is not None:
+        _MODEL["name"] = str(name)
+    return current_model()
+
+
+def current_model() -> str:
+    return _MODEL.get("name") or os.environ.get("DANA_POET_MODEL", "gpt-4o-mini")
 
 
 def offline() -> bool:
@@ -104,7 +110,7 @@ def _complete(prompt: str, options: dict[str, Any]) -> str:
         messages.append({"role": "system", "content": str(options["system_message"])})
     messages.append({"role": "user", "content": prompt})
     response = client.chat.completions.create(
-        model=_MODEL.get("name") or os.environ.get("DANA_POET_MODEL", "gpt-4o-mini"),
+        model=current_model(),
         messages=messages,
         temperature=float(options.get("temperature", 0.7)),
         max_tokens=options.get("max_tokens"),

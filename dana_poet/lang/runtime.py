@@ -8,7 +8,6 @@ in its own globals dict whose `__builtins__` is the Dana builtins table.
 from __future__ import annotations
 
 import contextvars
-import importlib
 import inspect
 import json
 import os
@@ -18,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from dana_poet.lang import compiler as C
-from dana_poet.lang.errors import DanaImportError
+from dana_poet.lang import declarations as D
+from dana_poet.lang import pipelines as P
+from dana_poet.lang.modules import ModuleLoader
 from dana_poet.lang.source import read_source
-from dana_poet.lang.structs import NO_DEFAULT, DanaStruct, make_struct
+from dana_poet.lang.structs import NO_DEFAULT, DanaStruct, make_struct, set_field
 
 _PIPE_ARGS: contextvars.ContextVar[tuple[Any, ...] | None] = contextvars.ContextVar(
     "dana_pipeline_args", default=None
@@ -59,8 +60,27 @@ class DanaAssertionError(AssertionError):
         super().__init__(text)
 
 
-class DanaModule(types.ModuleType):
-    """A loaded `.na` module; attributes are its top-level names."""
+class FieldTypes(dict):
+    """type -> {field: exact type}: a field store whose value has that exact type needs no
+    check (compiled code's fast path); other types get an empty map (always checked)."""
+
+    def __missing__(self, cls: type) -> dict[str, type]:
+        exact = cls.__dict__.get("__dana_exact__", {}) if issubclass(cls, DanaStruct) else {}
+        self[cls] = exact
+        return exact
+
+
+REITERABLE = frozenset({list, tuple, range, dict, set, frozenset, str})
+
+
+def type_value(base: Any, *args: Any) -> Any:
+    """A type given as a value (a struct declared in a function), optionally generic."""
+    if args and isinstance(base, type) and not any(isinstance(a, str) for a in args):
+        try:
+            return base[args if len(args) > 1 else args[0]]
+        except TypeError:
+            return base
+    return base
 
 
 _BUILTIN_TYPES: dict[str, Any] = {
@@ -371,6 +391,8 @@ class Program:
         order = [self.private, self.public, self.system]
         for scope in order:
             scope.fallbacks = [s for s in order if s is not scope]
+        self.field_types = FieldTypes()
+        self.fsm_class: type | None = None
         self.builtins = dana_builtins.make_builtins(self)
         self.builtins.update(extra_builtins or {})
         self.ast_transform = (
@@ -381,8 +403,7 @@ class Program:
         # transformed module must not be cached (see codecache.py)
         self.cache_token = cache_token
         self._builtins_digest = ""
-        self.modules: dict[str, DanaModule] = {}
-        self._loading: set[str] = set()
+        self.loader = ModuleLoader(self)
         self.module_globals: list[dict[str, Any]] = []
         self.declared_types: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         self.main_dir = Path(main_path).resolve().parent if main_path else Path.cwd()
@@ -462,45 +483,16 @@ class Program:
                 raise TypeError(f"{kind} '{name}' is already declared with different fields")
             return make_struct(kind, name, fields, doc, base_cls, program)
 
+        loader = self.loader
+
         def importer(module: str, is_python: bool, bind_leaf: bool) -> Any:
-            if is_python:
-                mod = importlib.import_module(module)
-                if not bind_leaf and "." in module:
-                    return importlib.import_module(module.split(".")[0])
-                return mod
-            return program.import_module(module, 0, filename, package, bind_leaf)
+            return loader.import_(module, is_python, bind_leaf, filename, package)
 
         def import_from(module: str, level: int, is_python: bool, name: str) -> Any:
-            if is_python:
-                mod = importlib.import_module(module)
-                try:
-                    return getattr(mod, name)
-                except AttributeError:
-                    return importlib.import_module(f"{module}.{name}")
-            if name.startswith("_"):
-                raise DanaImportError(f"cannot import private name '{name}' from '{module}'")
-            mod = program.import_module(module, level, filename, package, True)
-            if hasattr(mod, name):
-                return getattr(mod, name)
-            sub = f"{module}.{name}" if module else name
-            try:
-                return program.import_module(sub, level, filename, package, True)
-            except DanaImportError:
-                raise DanaImportError(
-                    f"cannot import name '{name}' from '{module or '.'}'"
-                ) from None
+            return loader.import_from(module, level, is_python, name, filename, package)
 
         def import_star(module: str, level: int, is_python: bool) -> None:
-            if is_python:
-                mod = importlib.import_module(module)
-                names = getattr(mod, "__all__", [n for n in vars(mod) if not n.startswith("_")])
-                for n in names:
-                    g[n] = getattr(mod, n)
-                return
-            mod = program.import_module(module, level, filename, package, True)
-            for n, v in vars(mod).items():
-                if not n.startswith("_"):
-                    g[n] = v
+            g.update(loader.import_star(module, level, is_python, filename, package))
 
         return {
             C.H_LOOKUP: lookup,
@@ -510,20 +502,26 @@ class Program:
             C.H_EXC: dana_exc,
             C.H_CAUGHT: dana_caught,
             C.H_ASSERT: assert_failed,
-            C.H_TYPE: type_of,
-            C.H_UNION: type_union,
-            C.H_STRUCT: struct,
+            D.H_TYPE: type_of,
+            D.H_UNION: type_union,
+            D.H_STRUCT: struct,
             C.H_RECEIVER: register_receiver,
-            C.H_AGENT: make_agent,
-            C.H_INTERFACE: make_interface,
-            C.H_IMPORT: importer,
-            C.H_IMPORT_FROM: import_from,
-            C.H_IMPORT_STAR: import_star,
-            C.H_PIPE_ARGS: pipe_call,
-            C.H_STAGE: call_stage,
+            D.H_AGENT: make_agent,
+            D.H_INTERFACE: make_interface,
+            D.H_IMPORT: importer,
+            D.H_IMPORT_FROM: import_from,
+            D.H_IMPORT_STAR: import_star,
+            P.H_PIPE_ARGS: pipe_call,
+            P.H_STAGE: call_stage,
             C.H_AUG_ITEM: aug_item,
             C.H_AUG_ATTR: aug_attr,
             C.H_VIVIFY: vivify,
+            C.H_SET_FIELD: set_field,
+            C.H_FIELD_TYPES: self.field_types,
+            C.H_PYTYPE: type,
+            C.H_PYSTR: str,
+            C.H_REITERABLE: REITERABLE,
+            D.H_TYPE_VALUE: type_value,
             C.H_GLOBALS: g,
             "__dana_NO_DEFAULT": NO_DEFAULT,
             C.SCOPE_DICTS["private"]: self.private,
@@ -593,89 +591,6 @@ class Program:
     def run_file(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         p = Path(path)
         return self.run_source(read_source(p), str(p))
-
-    # ------------------------------------------------------------ imports
-    def _resolve(
-        self, module: str, level: int, importer_file: str, package: str
-    ) -> tuple[Path, str, str]:
-        parts = [x for x in module.split(".") if x]
-        if level > 0:
-            if not package:
-                raise DanaImportError(
-                    f"relative import '{'.' * level}{module}' attempted without package context"
-                )
-            base = Path(importer_file).resolve().parent
-            for _ in range(level - 1):
-                base = base.parent
-            roots = [base]
-            pkg_parts = (
-                package.split(".")[: len(package.split(".")) - (level - 1)] if package else []
-            )
-            prefix = ".".join(pkg_parts)
-        else:
-            roots = [Path(importer_file).resolve().parent] + self.search_path
-            prefix = ""
-        for root in roots:
-            candidate = root.joinpath(*parts) if parts else root
-            as_file = candidate.with_suffix(".na") if parts else None
-            qual = ".".join(p for p in [prefix, *parts] if p)
-            if as_file is not None and as_file.is_file():
-                pkg = qual.rpartition(".")[0]
-                return as_file, qual, pkg
-            if candidate.is_dir() and (parts or level > 0):
-                init = candidate / "__init__.na"
-                if (
-                    init.is_file()
-                    or any(candidate.glob("*.na"))
-                    or any(c.is_dir() for c in candidate.iterdir())
-                ):
-                    return init if init.is_file() else candidate, qual, qual
-        where = ", ".join(str(r) for r in roots)
-        raise DanaImportError(f"module '{'.' * level}{module}' not found (searched: {where})")
-
-    def import_module(
-        self, module: str, level: int, importer_file: str, package: str, bind_leaf: bool
-    ) -> Any:
-        path, qual, pkg = self._resolve(module, level, importer_file, package)
-        key = str(path.resolve())
-        if key in self.modules:
-            mod = self.modules[key]
-        else:
-            if key in self._loading:
-                raise DanaImportError(f"circular import of module '{qual}'")
-            mod = DanaModule(qual)
-            self._loading.add(key)
-            try:
-                if path.is_dir():
-                    mod.__dict__["__path__"] = str(path)
-                else:
-                    g = self.new_globals(
-                        str(path), qual, pkg if path.name != "__init__.na" else qual
-                    )
-                    self.run_source(read_source(path), str(path), g)
-                    for name, value in g.items():
-                        if not name.startswith("__"):
-                            setattr(mod, name, value)
-                    mod.__dict__["__file__"] = str(path)
-                    if path.name == "__init__.na":
-                        mod.__dict__["__path__"] = str(path.parent)
-            finally:
-                self._loading.discard(key)
-            self.modules[key] = mod
-            if path.is_dir() or path.name == "__init__.na":
-                mod.__dict__["__dana_dir__"] = str(path if path.is_dir() else path.parent)
-        if not bind_leaf and "." in module and level == 0:
-            return self.import_module(module.split(".")[0], 0, importer_file, package, True)
-        if "." in module:
-            # make `pkg.sub` reachable as an attribute of the package module
-            parent_name, _, leaf = module.rpartition(".")
-            try:
-                parent = self.import_module(parent_name, level, importer_file, package, True)
-                if not hasattr(parent, leaf):
-                    setattr(parent, leaf, mod)
-            except DanaImportError:
-                pass
-        return mod
 
 
 def register_receiver(fn: Any, receiver_type: Any, implicit: bool) -> None:

@@ -1,14 +1,23 @@
 """Dana structs, resources, agent blueprints and workflows as Python classes.
 
-A declaration becomes a subclass of `DanaStruct` with its fields in
-`__dana_fields__` (name -> annotation, in declaration order). Field values are
-validated, not coerced (an int is accepted and stored as a float for a float
-field; None only where the type allows it). Receiver functions become real
-methods on the class, so `obj.method(...)` is an ordinary attribute call.
+A declaration becomes a slotted subclass of `DanaStruct` with its fields in
+`__dana_fields__` (name -> annotation, in declaration order) and a constructor
+generated for its fields, so that creating an instance costs what a dataclass
+costs and reading a field is a plain attribute load. Field values are validated,
+not coerced (an int is accepted and stored as a float for a float field; None
+only where the type allows it): the constructor checks every field, and
+compiled Dana code checks every field write (`runtime.set_field`; the class has
+no `__setattr__`, so a write whose value has the field's exact type is a plain
+store). Receiver functions become real methods on the class.
+
+Delegation: a field whose name starts with `_` lends its own fields and methods
+to the struct that holds it (`car.horsepower` reads `car._engine.horsepower`
+when `Car` has no such field); the first such field in declaration order wins.
 """
 
 from __future__ import annotations
 
+import keyword
 import types
 import typing
 from typing import Any, ClassVar
@@ -18,6 +27,15 @@ NO_DEFAULT: Any = object()
 
 class StructTypeError(TypeError):
     pass
+
+
+class DefaultFactory:
+    """A field default made fresh for every instance (a workflow's `fsm`)."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Any) -> None:
+        self.make = make
 
 
 def type_name(annotation: Any) -> str:
@@ -81,75 +99,87 @@ def _allows_none(annotation: Any) -> bool:
     return False
 
 
+def _exact_types(annotation: Any) -> tuple[type, ...] | None:
+    """Types whose instances a field accepts unchanged (the constructor's fast path);
+    None when the field accepts anything."""
+    if annotation is typing.Any or isinstance(annotation, str):
+        return None
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        out: list[type] = []
+        for option in typing.get_args(annotation):
+            exact = _exact_types(option)
+            if exact is None:
+                return None
+            out.extend(exact)
+        return tuple(out)
+    target = origin if origin is not None else annotation
+    return (target,) if isinstance(target, type) else None
+
+
+def validated(cls: type, name: str, value: Any) -> Any:
+    """The value to store in field `name` of `cls`, or a TypeError naming the field."""
+    annotation = cls.__dana_fields__[name]  # type: ignore[attr-defined]
+    ok, stored = check_value(annotation, value)
+    if not ok:
+        raise TypeError(
+            f"Type validation failed for {cls.__dana_kind__} '{cls.__name__}': "  # type: ignore[attr-defined]
+            f"Field '{name}': expected {type_name(annotation)}, got "
+            f"{_value_type_name(value)} ({value!r})"
+        )
+    return stored
+
+
+def _find_member(obj: Any, name: str) -> tuple[Any, bool]:
+    """(holder, True) where `holder` has field or method `name` itself or through its
+    delegatable fields, searched depth-first in declaration order."""
+    cls = type(obj)
+    if not isinstance(obj, DanaStruct):
+        return obj, hasattr(obj, name)
+    if name in cls.__dana_fields__ or hasattr(cls, name):
+        return obj, True
+    for field in cls.__dana_delegates__:
+        inner = getattr(obj, field, None)
+        if inner is None:
+            continue
+        holder, found = _find_member(inner, name)
+        if found:
+            return holder, True
+    return obj, False
+
+
 class DanaStruct:
     """Base of every Dana-declared type."""
 
+    __slots__ = ()
     __dana_fields__: ClassVar[dict[str, Any]] = {}
     __dana_defaults__: ClassVar[dict[str, Any]] = {}
     __dana_kind__: ClassVar[str] = "struct"
-    __dana_implicit__: ClassVar[dict[str, Any]] = {}
     __dana_program__: ClassVar[Any] = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        cls = type(self)
-        fields = cls.__dana_fields__
-        names = list(fields)
-        if len(args) > len(names):
-            raise TypeError(
-                f"{cls.__name__}() takes {len(names)} fields but {len(args)} positional values were given"
-            )
-        values: dict[str, Any] = dict(zip(names, args, strict=False))
-        for key, value in kwargs.items():
-            if key not in fields:
-                raise TypeError(
-                    f"Unknown fields for {cls.__dana_kind__} '{cls.__name__}': [{key!r}]"
-                )
-            if key in values:
-                raise TypeError(f"{cls.__name__}() got field '{key}' twice")
-            values[key] = value
-        missing = [n for n in names if n not in values and n not in cls.__dana_defaults__]
-        if missing:
-            raise TypeError(
-                f"Missing required fields for {cls.__dana_kind__} '{cls.__name__}': {missing}"
-            )
-        store = self.__dict__
-        for name in names:
-            value = values[name] if name in values else cls.__dana_defaults__[name]
-            store[name] = cls._validated(name, value)
-
-    @classmethod
-    def _validated(cls, name: str, value: Any) -> Any:
-        annotation = cls.__dana_fields__[name]
-        ok, stored = check_value(annotation, value)
-        if not ok:
-            raise TypeError(
-                f"Type validation failed for {cls.__dana_kind__} '{cls.__name__}': Field '{name}': "
-                f"expected {type_name(annotation)}, got {_value_type_name(value)} ({value!r})"
-            )
-        return stored
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        cls = type(self)
-        if name in cls.__dana_fields__:
-            value = cls._validated(name, value)
-        elif not name.startswith("_"):
-            raise AttributeError(f"{cls.__dana_kind__} '{cls.__name__}' has no field '{name}'")
-        self.__dict__[name] = value
+    __dana_delegates__: ClassVar[tuple[str, ...]] = ()
+    __dana_exact__: ClassVar[dict[str, type]] = {}
 
     def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails: fall back to a visible function `name(obj, ...)`.
+        # Only called when normal lookup fails: delegation, then a visible function.
         if name.startswith("__"):
             raise AttributeError(name)
+        cls = type(self)
+        for field in cls.__dana_delegates__:
+            inner = getattr(self, field, None)
+            if inner is not None:
+                holder, found = _find_member(inner, name)
+                if found:
+                    return getattr(holder, name)
         if name == "struct_type":  # the declared type (a field of that name wins)
-            return StructType(type(self))
-        program = type(self).__dana_program__
+            return StructType(cls)
+        program = cls.__dana_program__
         fn = program.find_function(name) if program is not None else None
         if fn is not None:
             return types.MethodType(fn, self)
-        raise AttributeError(f"'{type(self).__name__}' has no field or method '{name}'")
+        raise AttributeError(f"'{cls.__name__}' has no field or method '{name}'")
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{n}={self.__dict__.get(n)!r}" for n in type(self).__dana_fields__)
+        inner = ", ".join(f"{n}={getattr(self, n, None)!r}" for n in type(self).__dana_fields__)
         return f"{type(self).__name__}({inner})"
 
     __str__ = __repr__
@@ -157,8 +187,9 @@ class DanaStruct:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        fields = type(self).__dana_fields__
-        return all(self.__dict__.get(n) == other.__dict__.get(n) for n in fields)
+        return all(
+            getattr(self, n, None) == getattr(other, n, None) for n in type(self).__dana_fields__
+        )
 
     def __ne__(self, other: object) -> bool:
         result = self.__eq__(other)
@@ -167,7 +198,39 @@ class DanaStruct:
     __hash__ = None  # type: ignore[assignment]
 
     def to_dict(self) -> dict[str, Any]:
-        return {n: self.__dict__.get(n) for n in type(self).__dana_fields__}
+        return {n: getattr(self, n, None) for n in type(self).__dana_fields__}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {n: getattr(self, n) for n in type(self).__dana_fields__ if hasattr(self, n)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for n, v in state.items():
+            object.__setattr__(self, n, v)
+
+
+def set_field(obj: Any, name: str, value: Any) -> None:
+    """`obj.name = value` as Dana does it: struct fields are validated, a field of a
+    delegatable member is written there, anything else is an ordinary attribute."""
+    if not isinstance(obj, DanaStruct):
+        if isinstance(obj, dict) and not hasattr(type(obj), "__setattr__"):
+            raise AttributeError(f"cannot set attribute '{name}' on a dict (use d['{name}'])")
+        setattr(obj, name, value)
+        return
+    cls = type(obj)
+    if name in cls.__dana_fields__:
+        object.__setattr__(obj, name, validated(cls, name, value))
+        return
+    if not name.startswith("_"):
+        holder, found = _find_member(obj, name)
+        if found and holder is not obj:
+            set_field(holder, name, value)
+            return
+    try:
+        object.__setattr__(obj, name, value)
+    except AttributeError:
+        raise AttributeError(
+            f"{cls.__dana_kind__} '{cls.__name__}' has no field '{name}'"
+        ) from None
 
 
 class StructType:
@@ -183,7 +246,8 @@ class StructType:
 
 
 class DanaAgentBase(DanaStruct):
-    """Agent blueprints: structs with a small in-memory memory and LLM-backed helpers."""
+    """Agent blueprints: structs with a small in-memory memory and LLM-backed helpers
+    (instances keep a `__dict__` for that memory)."""
 
     def remember(self, key: Any, value: Any) -> bool:
         self.__dict__.setdefault("_memory", {})[key] = value
@@ -206,7 +270,7 @@ class DanaAgentBase(DanaStruct):
         if llm.offline():
             return f"{kind} is {verb}: {text}"
         return llm.reason(
-            f"You are agent {kind} ({self.__dict__.get('name', kind)}). Task ({verb}): {text}"
+            f"You are agent {kind} ({getattr(self, 'name', kind)}). Task ({verb}): {text}"
         )
 
     def plan(self, task: Any) -> Any:
@@ -224,16 +288,148 @@ class DanaAgentBase(DanaStruct):
         return answer
 
 
-_EXTRA_FIELDS: dict[str, list[tuple[str, Any, Any]]] = {
-    "resource": [("state", str, "INITIALIZED")],
-    "agent": [],
-    "agent_blueprint": [
-        ("name", str, "unnamed_agent"),
-        ("description", str, "A Dana agent"),
-        ("state", str, "CREATED"),
-    ],
-    "workflow": [("name", str, "A Workflow"), ("fsm", typing.Any, None)],
-}
+# ------------------------------------------------------------------ FSM (§10.5)
+
+FSM_FIELDS: list[tuple[str, Any, Any]] = [
+    ("states", list, ["START", "COMPLETE"]),
+    ("initial_state", str, "START"),
+    ("current_state", str, "START"),
+    ("transitions", dict, {"START:next": "COMPLETE"}),
+]
+
+
+def workflow_fsm(program: Any) -> Any:
+    """A workflow's default state machine: START -> PROCESSING -> COMPLETE on `next`."""
+    fsm = fsm_type(program)
+    return fsm(
+        states=["START", "PROCESSING", "COMPLETE"],
+        initial_state="START",
+        current_state="START",
+        transitions={"START:next": "PROCESSING", "PROCESSING:next": "COMPLETE"},
+    )
+
+
+def fsm_type(program: Any) -> type[DanaStruct]:
+    """The builtin `FSM` struct of a program (one class per program)."""
+    cls = getattr(program, "fsm_class", None) if program is not None else None
+    if cls is None:
+        cls = make_struct("struct", "FSM", FSM_FIELDS, "Finite state machine", None, program)
+        if program is not None:
+            program.fsm_class = cls
+    return cls
+
+
+def _extra_fields(kind: str, program: Any) -> list[tuple[str, Any, Any]]:
+    if kind == "resource":
+        return [("state", str, "INITIALIZED")]
+    if kind == "agent_blueprint":
+        return [
+            ("name", str, "unnamed_agent"),
+            ("description", str, "A Dana agent"),
+            ("state", str, "CREATED"),
+        ]
+    if kind == "workflow":
+        return [
+            ("name", str, "A Workflow"),
+            ("fsm", typing.Any, DefaultFactory(lambda: workflow_fsm(program))),
+        ]
+    return []
+
+
+# ------------------------------------------------------------------ the class of a declaration
+
+
+def _constructor(cls: type, names: list[str]) -> Any:
+    """`__init__(self, f1=..., f2=..., ...)` for `cls`'s fields, checked field by field."""
+    if any(keyword.iskeyword(n) or not n.isidentifier() for n in names):
+        return _generic_init
+    fields = cls.__dana_fields__  # type: ignore[attr-defined]
+    defaults = cls.__dana_defaults__  # type: ignore[attr-defined]
+    env: dict[str, Any] = {
+        "__dana_NO": NO_DEFAULT,
+        "__dana_cls": cls,
+        "__dana_check": validated,
+        "__dana_missing": _missing_fields,
+        "__dana_extra": _extra_arguments,
+    }
+    params = [f"{n}=__dana_NO" for n in names]
+    body: list[str] = [
+        "    if __dana_a or __dana_k:",
+        "        __dana_extra(__dana_cls, __dana_a, __dana_k)",
+    ]
+    required = [n for n in names if n not in defaults]
+    if required:
+        body.append(f"    if {' or '.join(f'{n} is __dana_NO' for n in required)}:")
+        body.append(
+            f"        __dana_missing(__dana_cls, ({', '.join(required)},), {tuple(required)!r})"
+        )
+    for i, n in enumerate(names):
+        if n in defaults:
+            default = defaults[n]
+            env[f"__dana_d{i}"] = default.make if isinstance(default, DefaultFactory) else default
+            call = "()" if isinstance(default, DefaultFactory) else ""
+            body.append(f"    if {n} is __dana_NO:")
+            body.append(f"        {n} = __dana_d{i}{call}")
+        exact = _exact_types(fields[n])
+        if exact is not None:
+            if len(exact) == 1:
+                env[f"__dana_t{i}"] = exact[0]
+                body.append(f"    if type({n}) is not __dana_t{i}:")
+            else:
+                env[f"__dana_t{i}"] = frozenset(exact)
+                body.append(f"    if type({n}) not in __dana_t{i}:")
+            body.append(f"        {n} = __dana_check(__dana_cls, {n!r}, {n})")
+        body.append(f"    __dana_self.{n} = {n}")
+    head = f"def __init__({', '.join(['__dana_self', *params])}, *__dana_a, **__dana_k):"
+    source = "\n".join([head, *body])
+    code = compile(source, f"<struct {cls.__name__}>", "exec")
+    exec(code, env)  # noqa: S102 - the source is built above from field names only
+    return env["__init__"]
+
+
+def _generic_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    """The constructor for field names that cannot be Python parameters (`class: str`)."""
+    cls = type(self)
+    names = list(cls.__dana_fields__)
+    if len(args) > len(names):
+        _extra_arguments(cls, args[len(names) :], {})
+    values = dict(zip(names, args, strict=False))
+    unknown = {k: v for k, v in kwargs.items() if k not in cls.__dana_fields__}
+    if unknown:
+        _extra_arguments(cls, (), unknown)
+    for key, value in kwargs.items():
+        if key in values:
+            raise TypeError(f"{cls.__name__}() got field '{key}' twice")
+        values[key] = value
+    defaults = cls.__dana_defaults__
+    missing = tuple(n for n in names if n not in values and n not in defaults)
+    if missing:
+        _missing_fields(cls, tuple(NO_DEFAULT for _ in missing), missing)
+    for n in names:
+        if n in values:
+            value = values[n]
+        else:
+            value = defaults[n]
+            value = value.make() if isinstance(value, DefaultFactory) else value
+        object.__setattr__(self, n, validated(cls, n, value))
+
+
+def _missing_fields(cls: type, values: tuple[Any, ...], names: tuple[str, ...]) -> None:
+    missing = [n for n, v in zip(names, values, strict=True) if v is NO_DEFAULT]
+    raise TypeError(
+        f"Missing required fields for {cls.__dana_kind__} '{cls.__name__}': {missing}"  # type: ignore[attr-defined]
+    )
+
+
+def _extra_arguments(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    if kwargs:
+        raise TypeError(
+            f"Unknown fields for {cls.__dana_kind__} '{cls.__name__}': {sorted(kwargs)}"  # type: ignore[attr-defined]
+        )
+    count = len(cls.__dana_fields__)  # type: ignore[attr-defined]
+    raise TypeError(
+        f"{cls.__name__}() takes {count} fields but {count + len(args)} positional values were given"
+    )
 
 
 def make_struct(
@@ -244,29 +440,39 @@ def make_struct(
     base: type | None,
     program: Any,
 ) -> type[DanaStruct]:
-    all_fields = list(_EXTRA_FIELDS.get(kind, []))
+    all_fields = _extra_fields(kind, program)
+    parent: type[DanaStruct] = DanaAgentBase if kind in ("agent_blueprint", "agent") else DanaStruct
     if base is not None and isinstance(base, type) and issubclass(base, DanaStruct):
         all_fields = [
             (n, base.__dana_fields__[n], base.__dana_defaults__.get(n, NO_DEFAULT))
             for n in base.__dana_fields__
         ]
+        parent = base
     declared = {f[0] for f in fields}
     all_fields = [f for f in all_fields if f[0] not in declared] + list(fields)
     annotations = {n: t for n, t, _ in all_fields}
     defaults = {n: d for n, _, d in all_fields if d is not NO_DEFAULT}
-    parent: type[DanaStruct] = DanaAgentBase if kind in ("agent_blueprint", "agent") else DanaStruct
-    if base is not None and isinstance(base, type) and issubclass(base, DanaStruct):
-        parent = base
+    inherited = set(getattr(parent, "__dana_fields__", {}))
+    exact: dict[str, type] = {}
+    for n, t in annotations.items():
+        types_ = _exact_types(t)
+        if types_ is not None and len(types_) == 1:
+            exact[n] = types_[0]
     namespace = {
+        "__slots__": tuple(n for n in annotations if n not in inherited),
         "__dana_fields__": annotations,
         "__dana_defaults__": defaults,
         "__dana_kind__": kind,
         "__dana_program__": program,
+        "__dana_delegates__": tuple(n for n in annotations if n.startswith("_")),
+        "__dana_exact__": exact,
         "__doc__": docstring,
         "__module__": "dana",
         "__qualname__": name,
     }
-    return type(name, (parent,), namespace)
+    cls = type(name, (parent,), namespace)
+    cls.__init__ = _constructor(cls, list(annotations))  # type: ignore[misc]
+    return cls
 
 
 def dana_type_label(value: Any) -> str:

@@ -1,0 +1,137 @@
+"""Compiling declarative functions: `def f(x) = g | h(1) as y | [a, b]` (spec §8.5).
+
+A mixin of the compiler: each stage becomes a call on the value flowing
+through (`__dana_pv`), `as` captures become locals visible to later stages,
+and `$$` is the current value. A definition that is a single call stage is an
+ordinary call that `case` can see the arguments of.
+"""
+
+from __future__ import annotations
+
+import ast as py
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from dana_poet.lang import ast as A
+from dana_poet.lang.analysis import uses_placeholder, walk
+from dana_poet.lang.pyast import at, call, load, no_args, store
+
+H_PIPE_ARGS = "__dana_pipe_call"
+H_STAGE = "__dana_stage"
+CURRENT = "__dana_pv"
+
+if TYPE_CHECKING:
+    from dana_poet.lang.compiler import Compiler
+
+    _Base = Compiler
+else:
+    _Base = object
+
+
+class PipelineCompiler(_Base):
+    _pipe_captures: set[str]
+    _placeholder: py.expr | None
+
+    @contextmanager
+    def _pipeline_scope(self, params: list[str]) -> Iterator[None]:
+        saved = self._pipe_captures
+        self._pipe_captures = set()
+        try:
+            with self.scope("function", set(params)):
+                yield
+        finally:
+            self._pipe_captures = saved
+
+    @contextmanager
+    def _flowing(self, value: py.expr | None) -> Iterator[None]:
+        """`$$` means `value` while compiling one stage's arguments."""
+        saved = self._placeholder
+        self._placeholder = value
+        try:
+            yield
+        finally:
+            self._placeholder = saved
+
+    def s_DeclarativeDef(self, s: A.DeclarativeDef) -> list[py.stmt]:
+        args = self._arguments(s.params)
+        returns = self.type_expr(s.returns) if s.returns is not None else None
+        decorators = self._decorators(s.decorators)
+        param_names = [p.name for p in s.params]
+        with self._pipeline_scope(param_names):
+            body = self._pipeline_body(s, param_names)
+        fn = py.FunctionDef(
+            name=s.name,
+            args=args,
+            body=body,
+            decorator_list=decorators,
+            returns=returns,
+            type_comment=None,
+        )
+        return [at(fn, s.span)]
+
+    def _pipeline_body(self, s: A.DeclarativeDef, params: list[str]) -> list[py.stmt]:
+        initial: list[py.expr] = [load(p) for p in params]
+        if len(s.stages) == 1 and isinstance(s.stages[0], A.ExprStage):
+            return [at(py.Return(value=self.expr(s.stages[0].expr)), s.stages[0].span)]
+        only = s.stages[0]
+        if (
+            len(s.stages) == 1
+            and isinstance(only, A.StageCall)
+            and only.args is not None
+            and not uses_placeholder(only.args)
+        ):  # `def f(x) = g(10)` is an ordinary call; `def f(x) = g($$, 10)` feeds x in
+            packed = py.Tuple(elts=[load(p) for p in params], ctx=py.Load())
+            thunk = py.Lambda(args=no_args(), body=self._stage_call(only, None))
+            return [py.Return(value=call(H_PIPE_ARGS, packed, thunk))]
+        out: list[py.stmt] = []
+        for i, stage in enumerate(s.stages):
+            value = self._stage(stage, initial if i == 0 else [load(CURRENT)])
+            out.append(at(py.Assign(targets=[store(CURRENT)], value=value), stage.span))
+            if stage.capture:
+                out.append(py.Assign(targets=[store(stage.capture)], value=load(CURRENT)))
+                self._capture(stage.capture)
+        out.append(py.Return(value=load(CURRENT)))
+        return out
+
+    def _capture(self, name: str) -> None:
+        self._pipe_captures.add(name)
+        self.ctx.locals.add(name)
+
+    def _stage(self, stage: A.Stage, inputs: list[py.expr]) -> py.expr:
+        if isinstance(stage, A.ParallelStage):
+            members: list[py.expr] = []
+            for sub in stage.stages:
+                value = self._stage(sub, inputs)
+                if sub.capture:  # `[f as a, g]`: the member's own result is captured
+                    value = py.NamedExpr(target=store(sub.capture), value=value)
+                    self._capture(sub.capture)
+                members.append(value)
+            return py.List(elts=members, ctx=py.Load())
+        assert isinstance(stage, A.StageCall)
+        return self._stage_call(stage, inputs)
+
+    def _stage_func(self, stage: A.StageCall) -> py.expr:
+        parts = stage.func.split(".")
+        func = self.expr(A.Name(parts[0], None, stage.span))
+        for part in parts[1:]:
+            func = py.Attribute(value=func, attr=part, ctx=py.Load())
+        return func
+
+    def _stage_call(self, stage: A.StageCall, inputs: list[py.expr] | None) -> py.expr:
+        func = self._stage_func(stage)
+        if stage.args is None:
+            # a named stage gets the value(s) flowing in, as many as it accepts
+            return at(call(H_STAGE, func, *(inputs or [])), stage.span)
+        written: tuple[Any, ...] = stage.args + tuple(k.value for k in stage.keywords)
+        feeds_placeholder = uses_placeholder(written)
+        uses_capture = any(
+            isinstance(n, A.Name) and n.scope is None and n.id in self._pipe_captures
+            for n in walk(written)
+        )
+        with self._flowing(inputs[0] if inputs else None):
+            args = [self.expr(a) for a in stage.args]
+            keywords = [py.keyword(arg=k.name, value=self.expr(k.value)) for k in stage.keywords]
+        if inputs is not None and not feeds_placeholder and not uses_capture:
+            args = list(inputs) + args
+        return at(py.Call(func=func, args=args, keywords=keywords), stage.span)
