@@ -1,7 +1,9 @@
 """Language speed and footprint, measured against CPython in the same run.
 
 Run: .venv/bin/python benchmarks/bench_lang.py
-Goals: fib(25) and a 1,000,000-iteration loop at most 1.5x Python; cold
+Goals: every runtime construct (lang_runtime_cases.py: recursion, loops, string
+building, structs vs a dataclass, receiver calls, comprehensions, f-strings) at most
+1.3x CPython; cold
 `dana-poet run hello.na` under 0.25 s more than `python -c pass`; parsing at
 least 20,000 lines/s; peak RSS of `dana-poet run hello.na` under 40 MB.
 """
@@ -17,31 +19,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DANA = """
-def fib(n: int) -> int:
-    if n <= 1:
-        return n
-    return fib(n - 1) + fib(n - 2)
-
-def loop(n):
-    total = 0
-    for i in range(n):
-        total = total + i
-    return total
-"""
-
-
-def fib(n: int) -> int:
-    if n <= 1:
-        return n
-    return fib(n - 1) + fib(n - 2)
-
-
-def loop(n: int) -> int:
-    total = 0
-    for i in range(n):
-        total = total + i
-    return total
 
 
 def best(fn, *args, repeat: int = 5) -> float:
@@ -94,18 +71,13 @@ def generated_program(lines: int) -> str:
 
 
 def main() -> None:
-    from dana_poet.engine import new_program
+    from lang_runtime_cases import runtime_rows
+
     from dana_poet.lang.parser import parse
 
     rows: list[tuple[str, str, str, bool]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.na"
-        path.write_text(DANA)
-        g = new_program(path).run_file(path)
-        ratio = best(g["fib"], 25) / best(fib, 25)
-        rows.append(("fib(25) Dana / Python", f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
-        ratio = best(g["loop"], 1_000_000) / best(loop, 1_000_000)
-        rows.append(("1M-iteration loop Dana / Python", f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5))
+        rows.extend(runtime_rows(tmp))
 
         (Path(tmp) / "hello.na").write_text('print("hello")\n')
         exe = str(Path(sys.executable).parent / "dana-poet")
