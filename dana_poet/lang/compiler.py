@@ -60,7 +60,8 @@ H_AUG_ITEM = "__dana_aug_item"
 H_AUG_ATTR = "__dana_aug_attr"
 H_VIVIFY = "__dana_vivify"
 H_SET_FIELD = "__dana_set_field"
-H_FIELD_TYPES = "__dana_field_types"
+H_METHOD = "__dana_method"
+FIELD_TYPE = "__dana_ft"  # the exact type a field store may skip the check for
 H_PYTYPE = "__dana_pytype"
 H_PYSTR = "__dana_pystr"
 H_REITERABLE = "__dana_reiterable"
@@ -110,6 +111,65 @@ def _tracked_names(body: tuple[A.Stmt, ...]) -> dict[str, int]:
             rebound.update(rebound_names(node))
     names = [n for n in assigned if n not in rebound]
     return {n: i + 1 for i, n in enumerate(names)}
+
+
+def _fallback_methods(body: tuple[A.Stmt, ...]) -> set[str]:
+    """Top-level functions that are not methods of a declared type (no receiver, first
+    parameter not typed with one): `obj.f(args)` may fall back to them."""
+    names: set[str] = set()
+    for stmt in body:
+        if isinstance(stmt, A.FunctionDef):
+            first = stmt.params[0].annotation if stmt.params else None
+            if stmt.receiver is None and (first is None or is_builtin_type(first)):
+                names.add(stmt.name)
+        elif isinstance(stmt, A.DeclarativeDef):
+            names.add(stmt.name)
+        elif isinstance(stmt, A.ImportFrom):
+            names.update(alias or name for name, alias in stmt.names)
+        elif isinstance(stmt, A.Assign) and isinstance(stmt.value, A.Lambda):
+            if isinstance(stmt.target, A.Name) and stmt.target.scope is None:
+                names.add(stmt.target.id)
+    return names
+
+
+def _constructed_locals(body: tuple[A.Stmt, ...], struct_types: set[str]) -> set[str]:
+    """Locals assigned only with `T(...)` where `T` is a struct declared at the module's top
+    level (attribute reads on them are plain loads)."""
+    constructed: set[str] = set()
+    other: set[str] = set()
+    for node in walk(body):
+        if isinstance(node, A.Assign | A.AugAssign):
+            t = node.target
+            if not (isinstance(t, A.Name) and t.scope in (None, "local")):
+                continue
+            value = node.value if isinstance(node, A.Assign) else None
+            if (
+                isinstance(value, A.Call)
+                and isinstance(value.func, A.Name)
+                and value.func.scope is None
+                and value.func.id in struct_types
+                and node.annotation is None
+            ):
+                constructed.add(t.id)
+            else:
+                other.add(t.id)
+        else:
+            other.update(rebound_names(node))
+    return constructed - other
+
+
+def _module_names_bound_once(body: tuple[A.Stmt, ...]) -> set[str]:
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for node in walk(body):
+        names: tuple[str, ...] = ()
+        if isinstance(node, A.Assign | A.AugAssign) and isinstance(node.target, A.Name):
+            names = (node.target.id,)
+        else:
+            names = rebound_names(node)
+        for n in names:
+            (twice if n in seen else seen).add(n)
+    return seen - twice
 
 
 def _module_names(body: tuple[A.Stmt, ...]) -> set[str]:
@@ -185,6 +245,8 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         self._lines: list[str] | None = None  # source.splitlines(), made once when first needed
         self.ctx: _Context = _Context("module", set(), None)
         self.module_names: set[str] = set()
+        self.fallback_methods: set[str] = set()
+        self.struct_types: set[str] = set()
         self._add_mode = "plain"
         self._probe = _Probe()
         self._tmp = 0
@@ -266,6 +328,10 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 self.module_names.discard(stmt.name)
         self.ctx = _Context("module", set(self.module_names), None)
         self.ctx.modules = _module_names(module.body)
+        self.fallback_methods = _fallback_methods(module.body)
+        self.struct_types = {
+            s.name for s in module.body if isinstance(s, A.TypeDecl) and s.kind == "struct"
+        } & _module_names_bound_once(module.body)
         body = self.stmts(module.body)
         tree = py.Module(body=body or [py.Pass()], type_ignores=[])
         py.fix_missing_locations(tree)
@@ -584,24 +650,32 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         return _load(name), [_at(py.Assign(targets=[_store(name)], value=value), span)]
 
     def _store_field(self, obj: py.expr, attr: str, value: py.expr, span: A.Span) -> list[py.stmt]:
-        """A plain store when the value has the field's exact declared type, else the
-        validating `set_field` (structs), which also handles delegation and other objects."""
-        exact = _call(
-            py.Attribute(
-                value=py.Subscript(
-                    value=_load(H_FIELD_TYPES),
-                    slice=_call(H_PYTYPE, obj),
-                    ctx=py.Load(),
-                ),
-                attr="get",
-                ctx=py.Load(),
-            ),
-            _const(attr),
+        """A plain store when the value has the field's exact declared type (the struct class
+        names it as `__dana_ft_<field>`), else the validating `set_field`, which also handles
+        delegation and objects that are not structs."""
+        lookup = py.Try(
+            body=[
+                py.Assign(
+                    targets=[_store(FIELD_TYPE)],
+                    value=py.Attribute(value=obj, attr=f"__dana_ft_{attr}", ctx=py.Load()),
+                )
+            ],
+            handlers=[
+                py.ExceptHandler(
+                    type=_load("AttributeError"),
+                    name=None,
+                    body=[py.Assign(targets=[_store(FIELD_TYPE)], value=_const(None))],
+                )
+            ],
+            orelse=[],
+            finalbody=[],
         )
-        test = py.Compare(left=exact, ops=[py.Is()], comparators=[_call(H_PYTYPE, value)])
+        test = py.Compare(
+            left=_load(FIELD_TYPE), ops=[py.Is()], comparators=[_call(H_PYTYPE, value)]
+        )
         plain = py.Assign(targets=[py.Attribute(value=obj, attr=attr, ctx=py.Store())], value=value)
         checked = py.Expr(value=_call(H_SET_FIELD, obj, _const(attr), value))
-        return [_at(py.If(test=test, body=[plain], orelse=[checked]), span)]
+        return [_at(lookup, span), _at(py.If(test=test, body=[plain], orelse=[checked]), span)]
 
     def _typed_value(
         self, source: A.Expr, value: py.expr, annotation: A.TypeExpr, target: A.Expr
@@ -844,7 +918,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 if p.annotation is not None
                 and not is_builtin_type(p.annotation)
                 and p.name not in assigned
-            }
+            } | _constructed_locals(body, self.struct_types - assigned)
             if track:
                 ctx.tracked = _tracked_names(body)
             prologue: list[py.stmt] = []
@@ -1075,9 +1149,12 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
 
     def e_Call(self, e: A.Call) -> py.expr:
         if isinstance(e.func, A.Attribute):
-            func: py.expr = py.Attribute(
-                value=self.expr(e.func.value), attr=e.func.attr, ctx=py.Load()
-            )
+            base = self.expr(e.func.value)
+            if e.func.attr in self.fallback_methods and not self._is_module(e.func.value):
+                # `obj.f(args)` may mean the visible function `f(obj, args)` (spec §8.6)
+                func: py.expr = _call(H_METHOD, base, _const(e.func.attr))
+            else:
+                func = py.Attribute(value=base, attr=e.func.attr, ctx=py.Load())
             _at(func, e.func.span)
         else:
             func = self.expr(e.func)
@@ -1100,6 +1177,12 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             self._probe.attr = True
             return py.Attribute(value=base, attr=e.attr, ctx=py.Load())
         return _call(H_ATTR, base, _const(e.attr))
+
+    def _is_module(self, e: A.Expr) -> bool:
+        if not (isinstance(e, A.Name) and e.scope is None):
+            return False
+        owner = self.ctx.owner(e.id)
+        return owner is not None and e.id in owner.modules
 
     def _plain_attribute_base(self, e: A.Expr) -> bool:
         """Is `e` a struct instance or a module, where a plain attribute load is exact (a

@@ -21,7 +21,7 @@ from dana_poet.lang import declarations as D
 from dana_poet.lang import pipelines as P
 from dana_poet.lang.modules import ModuleLoader
 from dana_poet.lang.source import read_source
-from dana_poet.lang.structs import NO_DEFAULT, DanaStruct, make_struct, set_field
+from dana_poet.lang.structs import NO_DEFAULT, DanaStruct, lend, make_struct, set_field
 
 _PIPE_ARGS: contextvars.ContextVar[tuple[Any, ...] | None] = contextvars.ContextVar(
     "dana_pipeline_args", default=None
@@ -58,16 +58,6 @@ class DanaAssertionError(AssertionError):
         if op is not None:
             text += f" (left: {left!r}, right: {right!r})"
         super().__init__(text)
-
-
-class FieldTypes(dict):
-    """type -> {field: exact type}: a field store whose value has that exact type needs no
-    check (compiled code's fast path); other types get an empty map (always checked)."""
-
-    def __missing__(self, cls: type) -> dict[str, type]:
-        exact = cls.__dict__.get("__dana_exact__", {}) if issubclass(cls, DanaStruct) else {}
-        self[cls] = exact
-        return exact
 
 
 REITERABLE = frozenset({list, tuple, range, dict, set, frozenset, str})
@@ -169,11 +159,18 @@ def aug_attr(obj: Any, name: str, op: str, value: Any) -> Any:
 
 
 def dana_attr(obj: Any, name: str) -> Any:
+    """`obj.name` in Dana: a dict's key when it has no such attribute; on a struct, a
+    visible function `name` as a method."""
     try:
         return getattr(obj, name)
     except AttributeError:
         if isinstance(obj, dict) and name in obj:
             return obj[name]
+        if isinstance(obj, DanaStruct) and not name.startswith("__"):
+            program = type(obj).__dana_program__
+            fn = program.find_function(name) if program is not None else None
+            if fn is not None:
+                return types.MethodType(fn, obj)
         raise
 
 
@@ -391,7 +388,6 @@ class Program:
         order = [self.private, self.public, self.system]
         for scope in order:
             scope.fallbacks = [s for s in order if s is not scope]
-        self.field_types = FieldTypes()
         self.fsm_class: type | None = None
         self.builtins = dana_builtins.make_builtins(self)
         self.builtins.update(extra_builtins or {})
@@ -485,6 +481,18 @@ class Program:
 
         loader = self.loader
 
+        def method_of(obj: Any, name: str) -> Any:
+            """`obj.name` for a call; on a struct without it, the visible function `name`."""
+            try:
+                return getattr(obj, name)
+            except AttributeError:
+                fn = g.get(name) if isinstance(obj, DanaStruct) else None
+                if fn is None and isinstance(obj, DanaStruct):
+                    fn = program.find_function(name)
+                if callable(fn) and not isinstance(fn, type):
+                    return types.MethodType(fn, obj)
+                raise
+
         def importer(module: str, is_python: bool, bind_leaf: bool) -> Any:
             return loader.import_(module, is_python, bind_leaf, filename, package)
 
@@ -517,7 +525,7 @@ class Program:
             C.H_AUG_ATTR: aug_attr,
             C.H_VIVIFY: vivify,
             C.H_SET_FIELD: set_field,
-            C.H_FIELD_TYPES: self.field_types,
+            C.H_METHOD: method_of,
             C.H_PYTYPE: type,
             C.H_PYSTR: str,
             C.H_REITERABLE: REITERABLE,
@@ -609,9 +617,12 @@ def register_receiver(fn: Any, receiver_type: Any, implicit: bool) -> None:
         return
     for cls in options:
         if isinstance(cls, type) and issubclass(cls, DanaStruct):
-            if implicit and name in cls.__dict__:
+            own = cls.__dict__.get(name)
+            if implicit and own is not None and not getattr(own, "__dana_delegated__", False):
                 continue
             setattr(cls, name, fn)
+            for holder, field in cls.__dana_holders__:
+                lend(holder, field, name)
         elif not implicit and isinstance(cls, str):
             raise TypeError(f"Unknown struct type '{cls}' for receiver function '{name}'")
 

@@ -130,24 +130,6 @@ def validated(cls: type, name: str, value: Any) -> Any:
     return stored
 
 
-def _find_member(obj: Any, name: str) -> tuple[Any, bool]:
-    """(holder, True) where `holder` has field or method `name` itself or through its
-    delegatable fields, searched depth-first in declaration order."""
-    cls = type(obj)
-    if not isinstance(obj, DanaStruct):
-        return obj, hasattr(obj, name)
-    if name in cls.__dana_fields__ or hasattr(cls, name):
-        return obj, True
-    for field in cls.__dana_delegates__:
-        inner = getattr(obj, field, None)
-        if inner is None:
-            continue
-        holder, found = _find_member(inner, name)
-        if found:
-            return holder, True
-    return obj, False
-
-
 class DanaStruct:
     """Base of every Dana-declared type."""
 
@@ -158,25 +140,12 @@ class DanaStruct:
     __dana_program__: ClassVar[Any] = None
     __dana_delegates__: ClassVar[tuple[str, ...]] = ()
     __dana_exact__: ClassVar[dict[str, type]] = {}
+    __dana_holders__: ClassVar[list[tuple[type, str]]] = []
 
-    def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails: delegation, then a visible function.
-        if name.startswith("__"):
-            raise AttributeError(name)
-        cls = type(self)
-        for field in cls.__dana_delegates__:
-            inner = getattr(self, field, None)
-            if inner is not None:
-                holder, found = _find_member(inner, name)
-                if found:
-                    return getattr(holder, name)
-        if name == "struct_type":  # the declared type (a field of that name wins)
-            return StructType(cls)
-        program = cls.__dana_program__
-        fn = program.find_function(name) if program is not None else None
-        if fn is not None:
-            return types.MethodType(fn, self)
-        raise AttributeError(f"'{cls.__name__}' has no field or method '{name}'")
+    @property
+    def struct_type(self) -> StructType:
+        """The declared type (a field named `struct_type` takes precedence)."""
+        return StructType(type(self))
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{n}={getattr(self, n, None)!r}" for n in type(self).__dana_fields__)
@@ -209,10 +178,11 @@ class DanaStruct:
 
 
 def set_field(obj: Any, name: str, value: Any) -> None:
-    """`obj.name = value` as Dana does it: struct fields are validated, a field of a
-    delegatable member is written there, anything else is an ordinary attribute."""
+    """`obj.name = value` as Dana does it: struct fields are validated (a delegated field
+    is written, validated, on the struct that holds it), dicts refuse attributes, anything
+    else is an ordinary attribute."""
     if not isinstance(obj, DanaStruct):
-        if isinstance(obj, dict) and not hasattr(type(obj), "__setattr__"):
+        if type(obj) is dict:
             raise AttributeError(f"cannot set attribute '{name}' on a dict (use d['{name}'])")
         setattr(obj, name, value)
         return
@@ -220,11 +190,6 @@ def set_field(obj: Any, name: str, value: Any) -> None:
     if name in cls.__dana_fields__:
         object.__setattr__(obj, name, validated(cls, name, value))
         return
-    if not name.startswith("_"):
-        holder, found = _find_member(obj, name)
-        if found and holder is not obj:
-            set_field(holder, name, value)
-            return
     try:
         object.__setattr__(obj, name, value)
     except AttributeError:
@@ -432,6 +397,69 @@ def _extra_arguments(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     )
 
 
+def _members(cls: type) -> list[str]:
+    """What a struct lends through delegation: its fields (its own delegated ones too) and
+    its methods."""
+    names = list(cls.__dana_fields__)  # type: ignore[attr-defined]
+    for klass in cls.__mro__:
+        if klass in (DanaStruct, object):
+            break
+        for name, value in klass.__dict__.items():
+            if not name.startswith("_") and name not in names:
+                if callable(value) or isinstance(value, property):
+                    names.append(name)
+    return names
+
+
+def _delegated_field(field: str, name: str) -> property:
+    def get(self: Any) -> Any:
+        return getattr(getattr(self, field), name)
+
+    def put(self: Any, value: Any) -> None:
+        set_field(getattr(self, field), name, value)
+
+    return property(get, put, doc=f"{name} of {field}")
+
+
+def _delegated_method(field: str, name: str) -> Any:
+    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return getattr(getattr(self, field), name)(*args, **kwargs)
+
+    forward.__name__ = name
+    forward.__qualname__ = f"{field}.{name}"
+    forward.__dana_delegated__ = True  # type: ignore[attr-defined]
+    return forward
+
+
+def lend(holder: type, field: str, name: str) -> None:
+    """Make `holder.name` reach `holder.field.name`, unless the holder has its own `name`
+    or an earlier delegatable field already lends one; then lend it onwards."""
+    if name in holder.__dana_fields__ or name in holder.__dict__:  # type: ignore[attr-defined]
+        return
+    for klass in holder.__mro__[1:]:
+        if klass is DanaStruct:
+            break
+        if name in klass.__dict__:
+            return
+    inner_cls = holder.__dana_fields__[field]  # type: ignore[attr-defined]
+    value = getattr(inner_cls, name, None)
+    if name in inner_cls.__dana_fields__ or isinstance(value, property):
+        setattr(holder, name, _delegated_field(field, name))
+    else:
+        setattr(holder, name, _delegated_method(field, name))
+    for outer, outer_field in holder.__dana_holders__:  # type: ignore[attr-defined]
+        lend(outer, outer_field, name)
+
+
+def _delegate(cls: type) -> None:
+    for field in cls.__dana_delegates__:  # type: ignore[attr-defined]
+        inner = cls.__dana_fields__[field]  # type: ignore[attr-defined]
+        if isinstance(inner, type) and issubclass(inner, DanaStruct):
+            inner.__dana_holders__.append((cls, field))
+            for name in _members(inner):
+                lend(cls, field, name)
+
+
 def make_struct(
     kind: str,
     name: str,
@@ -466,12 +494,15 @@ def make_struct(
         "__dana_program__": program,
         "__dana_delegates__": tuple(n for n in annotations if n.startswith("_")),
         "__dana_exact__": exact,
+        "__dana_holders__": [],
+        **{f"__dana_ft_{n}": t for n, t in exact.items()},
         "__doc__": docstring,
         "__module__": "dana",
         "__qualname__": name,
     }
     cls = type(name, (parent,), namespace)
     cls.__init__ = _constructor(cls, list(annotations))  # type: ignore[misc]
+    _delegate(cls)
     return cls
 
 
