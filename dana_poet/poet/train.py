@@ -854,7 +854,7 @@ def _decide(
                 f"{k} {c.most_common(1)[0][0]}" for k, c in hints.items() if c
             )
             evidence = {"hints": listed}
-    if all(_same(params[k], current[k]) for k in params):
+    if all(params[k] == current[k] for k in params):
         return None
     version = _publish(record, params, reason, evidence)
     if record.candidate is None:
