@@ -212,6 +212,9 @@ def cmd_repl(args: argparse.Namespace) -> int:
     return run_repl(debug=args.debug)
 
 
+DEBUG_HELP = "show Python tracebacks for errors (also accepted before the command)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dana_poet import __version__
 
@@ -228,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", help="the .na file to run")
     run.add_argument("args", nargs="*", help="key=value arguments for def __main__(...)")
     run.add_argument("--trace", action="store_true", help="print each POET stage with its timing")
-    run.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    run.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     run.add_argument(
         "--no-cache",
         action="store_true",
@@ -242,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     parse.set_defaults(func=cmd_parse)
 
     repl = sub.add_parser("repl", help="interactive Dana (:help inside lists its commands)")
-    repl.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+    repl.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     repl.set_defaults(func=cmd_repl)
 
     sub.add_parser(
@@ -277,8 +280,9 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.showwarning = _show_warning
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "test":
-        return cmd_test(argv[1:])
+    if argv[:1] == ["test"] or argv[:2] == ["--debug", "test"]:
+        rest = argv[argv.index("test") + 1 :]
+        return cmd_test(rest + (["-vv"] if argv[0] == "--debug" else []))
     parser = build_parser()
     args = parser.parse_args(argv)
     args.debug = getattr(args, "debug", False)

@@ -145,3 +145,10 @@ def test_invalid_utf8_in_a_test_file_fails_that_file(tmp_path: Path) -> None:
     r = dana_poet(tmp_path, "test")
     assert "1 failed, 1 passed" in r.stdout
     assert "test_bad.na:2:13: syntax error: byte 13 of this line (0xff)" in r.stdout
+
+
+def test_debug_before_the_command_shows_the_traceback(tmp_path: Path) -> None:
+    write(tmp_path, {"p.na": "x = 1 / 0\n"})
+    assert "Traceback" in dana_poet(tmp_path, "--debug", "run", "p.na").stderr
+    assert "Traceback" in dana_poet(tmp_path, "run", "p.na", "--debug").stderr
+    assert "Traceback" not in dana_poet(tmp_path, "run", "p.na").stderr
