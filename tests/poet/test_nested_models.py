@@ -159,3 +159,20 @@ def test_dana_struct_fields_through_a_dana_program(tmp_path: Path) -> None:
     assert g["score_of"]({"income": "$1K", "credit_score": "poor"}) == 560
     with pytest.raises(POETInputError, match=r"'a\.income' expects float, got 'lots'"):
         g["score_of"]({"income": "lots", "credit_score": 700})
+
+
+def test_an_unusable_nested_result_names_the_field() -> None:
+    from dana_poet.poet.errors import POETOutputError
+
+    @poet(retries=0)
+    def build() -> Applicant:
+        return {"income": "60K", "credit_score": "lots"}  # type: ignore[return-value]
+
+    with pytest.raises(POETOutputError, match=r"is not a valid Applicant at return\.credit_score"):
+        build()
+
+    @poet(retries=0)
+    def fine() -> Applicant:
+        return {"income": "60K", "credit_score": "700"}  # type: ignore[return-value]
+
+    assert fine() == Applicant(income=60000.0, credit_score=700)
