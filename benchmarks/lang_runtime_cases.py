@@ -19,6 +19,9 @@ struct Point:
 def (p: Point) norm1() -> int:
     return p.x + p.y
 
+def (p: Point) bump(dx: int):
+    p.x += dx
+
 def fib(n: int) -> int:
     if n <= 1:
         return n
@@ -61,6 +64,12 @@ def receiver_calls(n):
         total = total + p.norm1()
     return total
 
+def receiver_updates(n):
+    p = Point(x=1, y=2)
+    for i in range(n):
+        p.bump(1)
+    return p
+
 def comprehension(xs, rounds):
     for r in range(rounds):
         ys = [x + 1 for x in xs]
@@ -81,6 +90,9 @@ class Point:
 
     def norm1(self) -> int:
         return self.x + self.y
+
+    def bump(self, dx: int) -> None:
+        self.x += dx
 
 
 def fib(n: int) -> int:
@@ -132,6 +144,13 @@ def receiver_calls(n: int) -> int:
     return total
 
 
+def receiver_updates(n: int) -> Point:
+    p = Point(x=1, y=2)
+    for _ in range(n):
+        p.bump(1)
+    return p
+
+
 def comprehension(xs: list[int], rounds: int) -> list[int]:
     for _ in range(rounds):
         ys = [x + 1 for x in xs]
@@ -153,6 +172,7 @@ CASES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("struct field reads vs dataclass, 200k x2", "read_fields", (200_000,)),
     ("struct field writes vs dataclass, 200k", "write_fields", (200_000,)),
     ("receiver calls vs methods, 200k", "receiver_calls", (200_000,)),
+    ("receiver updating a field (p.x += dx) vs method, 200k", "receiver_updates", (200_000,)),
     ("comprehension [x + 1 for x in xs], 200 x 1k", "comprehension", (list(range(1000)), 200)),
     ("f-strings, 200k", "fstrings", (200_000,)),
 ]

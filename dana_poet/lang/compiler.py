@@ -61,6 +61,7 @@ H_AUG_ATTR = "__dana_aug_attr"
 H_VIVIFY = "__dana_vivify"
 H_SET_FIELD = "__dana_set_field"
 H_METHOD = "__dana_method"
+EXACT_TYPES = frozenset({"int", "float", "str", "bool", "list", "dict", "tuple", "set"})
 FIELD_TYPE = "__dana_ft"  # the exact type a field store may skip the check for
 H_PYTYPE = "__dana_pytype"
 H_PYSTR = "__dana_pystr"
@@ -132,10 +133,10 @@ def _fallback_methods(body: tuple[A.Stmt, ...]) -> set[str]:
     return names
 
 
-def _constructed_locals(body: tuple[A.Stmt, ...], struct_types: set[str]) -> set[str]:
-    """Locals assigned only with `T(...)` where `T` is a struct declared at the module's top
-    level (attribute reads on them are plain loads)."""
-    constructed: set[str] = set()
+def _constructed_locals(body: tuple[A.Stmt, ...], struct_types: set[str]) -> dict[str, str]:
+    """Locals assigned only with `T(...)`, always the same `T`, a struct declared at the
+    module's top level: name -> `T` (their attribute reads are plain loads)."""
+    constructed: dict[str, str] = {}
     other: set[str] = set()
     for node in walk(body):
         if isinstance(node, A.Assign | A.AugAssign):
@@ -149,13 +150,26 @@ def _constructed_locals(body: tuple[A.Stmt, ...], struct_types: set[str]) -> set
                 and value.func.scope is None
                 and value.func.id in struct_types
                 and node.annotation is None
+                and constructed.setdefault(t.id, value.func.id) == value.func.id
             ):
-                constructed.add(t.id)
-            else:
-                other.add(t.id)
+                continue
+            other.add(t.id)
         else:
             other.update(rebound_names(node))
-    return constructed - other
+    return {n: t for n, t in constructed.items() if n not in other}
+
+
+def _field_types(body: tuple[A.Stmt, ...], struct_types: set[str]) -> dict[str, dict[str, str]]:
+    """For each top-level struct, its fields declared with a plain builtin type."""
+    out: dict[str, dict[str, str]] = {}
+    for stmt in body:
+        if isinstance(stmt, A.TypeDecl) and stmt.name in struct_types and stmt.base is None:
+            out[stmt.name] = {
+                f.name: f.annotation.name
+                for f in stmt.fields
+                if isinstance(f.annotation, A.TypeRef) and f.annotation.name in EXACT_TYPES
+            }
+    return out
 
 
 def _module_names_bound_once(body: tuple[A.Stmt, ...]) -> set[str]:
@@ -208,6 +222,8 @@ class _Context:
         self.track_last = track_last
         self.loop_depth = 0
         self.structs: set[str] = set()
+        # local -> (its struct type, certain: built here rather than a typed parameter)
+        self.struct_types: dict[str, tuple[str, bool]] = {}
         self.modules: set[str] = set()
         self.tracked: dict[str, int] = {}  # name -> marker of the implicit-return bookkeeping
 
@@ -247,6 +263,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         self.module_names: set[str] = set()
         self.fallback_methods: set[str] = set()
         self.struct_types: set[str] = set()
+        self.field_types: dict[str, dict[str, str]] = {}
         self._add_mode = "plain"
         self._probe = _Probe()
         self._tmp = 0
@@ -332,6 +349,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         self.struct_types = {
             s.name for s in module.body if isinstance(s, A.TypeDecl) and s.kind == "struct"
         } & _module_names_bound_once(module.body)
+        self.field_types = _field_types(module.body, self.struct_types)
         body = self.stmts(module.body)
         tree = py.Module(body=body or [py.Pass()], type_ignores=[])
         py.fix_missing_locations(tree)
@@ -635,7 +653,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             [s.value],
         )
         obj, setup = self._store_base(target.value, s.span)
-        out += setup + self._store_field(obj, target.attr, _load(VALUE), s.span)
+        out += setup + self._store_field(obj, target.attr, _load(VALUE), s.span, target.value)
         if self.ctx.track_last:
             out += self._track(_load(VALUE), s.span)
         return out
@@ -649,10 +667,28 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         name = self.tmp("o")
         return _load(name), [_at(py.Assign(targets=[_store(name)], value=value), span)]
 
-    def _store_field(self, obj: py.expr, attr: str, value: py.expr, span: A.Span) -> list[py.stmt]:
-        """A plain store when the value has the field's exact declared type (the struct class
-        names it as `__dana_ft_<field>`), else the validating `set_field`, which also handles
-        delegation and objects that are not structs."""
+    def _store_field(
+        self, obj: py.expr, attr: str, value: py.expr, span: A.Span, base: A.Expr
+    ) -> list[py.stmt]:
+        """A plain store when the value has the field's exact declared type (known here for a
+        struct declared in this module, else named by the class as `__dana_ft_<field>`),
+        else the validating `set_field`, which also handles delegation and other objects."""
+        plain = py.Assign(targets=[py.Attribute(value=obj, attr=attr, ctx=py.Store())], value=value)
+        checked = py.Expr(value=_call(H_SET_FIELD, obj, _const(attr), value))
+        known = self._known_field_type(base, attr)
+        if known is not None:
+            struct, field_type, certain = known
+            test: py.expr = py.Compare(
+                left=_call(H_PYTYPE, value),
+                ops=[py.Is()],
+                comparators=[_load(f"__dana_{field_type}_t")],
+            )
+            if not certain:
+                is_struct = py.Compare(
+                    left=_call(H_PYTYPE, obj), ops=[py.Is()], comparators=[_load(struct)]
+                )
+                test = py.BoolOp(op=py.And(), values=[test, is_struct])
+            return [_at(py.If(test=test, body=[plain], orelse=[checked]), span)]
         lookup = py.Try(
             body=[
                 py.Assign(
@@ -673,8 +709,6 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         test = py.Compare(
             left=_load(FIELD_TYPE), ops=[py.Is()], comparators=[_call(H_PYTYPE, value)]
         )
-        plain = py.Assign(targets=[py.Attribute(value=obj, attr=attr, ctx=py.Store())], value=value)
-        checked = py.Expr(value=_call(H_SET_FIELD, obj, _const(attr), value))
         return [_at(lookup, span), _at(py.If(test=test, body=[plain], orelse=[checked]), span)]
 
     def _typed_value(
@@ -756,7 +790,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=[helper])
             compute = py.Try(body=[compute], handlers=[handler], orelse=[], finalbody=[])
         out.append(_at(compute, s.span))
-        out += self._store_field(obj, target.attr, _load(VALUE), s.span)
+        out += self._store_field(obj, target.attr, _load(VALUE), s.span, target.value)
         if self.ctx.track_last:
             out += self._track(_load(VALUE), s.span)
         return out
@@ -912,13 +946,19 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         track = falls_through(body)
         parent = self.ctx
         with self.scope("function", local_names, track_last=track) as ctx:
-            ctx.structs = {
-                p.name
+            typed = {
+                p.name: p.annotation
                 for p in params
                 if p.annotation is not None
                 and not is_builtin_type(p.annotation)
                 and p.name not in assigned
-            } | _constructed_locals(body, self.struct_types - assigned)
+            }
+            constructed = _constructed_locals(body, self.struct_types - assigned)
+            ctx.structs = set(typed) | set(constructed)
+            ctx.struct_types = {n: (t, True) for n, t in constructed.items()}
+            for n, annotation in typed.items():
+                if isinstance(annotation, A.TypeRef) and annotation.name in self.field_types:
+                    ctx.struct_types[n] = (annotation.name, False)
             if track:
                 ctx.tracked = _tracked_names(body)
             prologue: list[py.stmt] = []
@@ -1177,6 +1217,21 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             self._probe.attr = True
             return py.Attribute(value=base, attr=e.attr, ctx=py.Load())
         return _call(H_ATTR, base, _const(e.attr))
+
+    def _known_field_type(self, base: A.Expr, attr: str) -> tuple[str, str, bool] | None:
+        """(struct, builtin type of field `attr`, certain) when `base` is a local whose struct
+        type this module declares."""
+        if not (isinstance(base, A.Name) and base.scope is None):
+            return None
+        owner = self.ctx.owner(base.id)
+        if owner is None or base.id not in owner.struct_types:
+            return None
+        struct, certain = owner.struct_types[base.id]
+        struct_owner = self.ctx.owner(struct)
+        if struct_owner is None or struct_owner.kind != "module":
+            return None
+        field_type = self.field_types.get(struct, {}).get(attr)
+        return (struct, field_type, certain) if field_type is not None else None
 
     def _is_module(self, e: A.Expr) -> bool:
         if not (isinstance(e, A.Name) and e.scope is None):

@@ -526,6 +526,9 @@ class Program:
             C.H_VIVIFY: vivify,
             C.H_SET_FIELD: set_field,
             C.H_METHOD: method_of,
+            **{
+                f"__dana_{t.__name__}_t": t for t in (int, float, str, bool, list, dict, tuple, set)
+            },
             C.H_PYTYPE: type,
             C.H_PYSTR: str,
             C.H_REITERABLE: REITERABLE,
