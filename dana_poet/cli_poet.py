@@ -14,9 +14,73 @@ EXIT_SYNTAX = 2
 
 def _split_target(target: str) -> tuple[str, str | None]:
     path, sep, fn = target.rpartition(":")
-    if sep and path.endswith(".na"):
+    if sep and path.endswith((".na", ".py")):
         return path, fn
     return target, None
+
+
+def _defined_functions(path: str) -> set[str] | None:
+    """Qualified names of the functions `path` defines (None when it cannot be read/parsed)."""
+    try:
+        source = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    names: set[str] = set()
+    if path.endswith(".py"):
+        import ast as py
+
+        try:
+            tree = py.parse(source)
+        except SyntaxError:
+            return None
+
+        def walk(body: list[py.stmt], prefix: str) -> None:
+            for node in body:
+                if isinstance(node, py.FunctionDef | py.AsyncFunctionDef):
+                    names.add(prefix + node.name)
+                    walk(node.body, f"{prefix}{node.name}.")
+                elif isinstance(node, py.ClassDef):
+                    walk(node.body, f"{prefix}{node.name}.")
+
+        walk(tree.body, "")
+        return names
+    from dana_poet.lang import ast as A
+    from dana_poet.lang.errors import DanaSyntaxError
+    from dana_poet.lang.parser import parse
+
+    try:
+        module = parse(source, path)
+    except DanaSyntaxError:
+        return None
+    for stmt in module.body:
+        if isinstance(stmt, A.FunctionDef):
+            names.add(stmt.name)
+    return names
+
+
+def _resolve_function(target: str, command: str) -> tuple[Any, str] | int:
+    """(store, function id) for FILE:function, or an exit code after a message."""
+    from dana_poet.poet.identity import identify
+
+    path, fn = _split_target(target)
+    if fn is None:
+        print(f"dana-poet: {command} needs FILE.na:function (got {target!r})", file=sys.stderr)
+        return EXIT_FAILED
+    if not Path(path).is_file():
+        print(f"dana-poet: no such file: {path}", file=sys.stderr)
+        return EXIT_FAILED
+    defined = _defined_functions(path)
+    if defined is None:
+        print(f"dana-poet: cannot read the functions of {path}", file=sys.stderr)
+        return EXIT_FAILED
+    if fn not in defined:
+        known = ", ".join(sorted(defined)) or "none"
+        print(
+            f"dana-poet: {path} defines no function '{fn}' (it defines: {known})", file=sys.stderr
+        )
+        return EXIT_FAILED
+    identity = identify(path, fn)
+    return _store_at(identity.root), identity.id
 
 
 def _rewrite(path: str) -> tuple[Any, list[Any]] | int:
@@ -59,10 +123,16 @@ def _console() -> Any:
     return console
 
 
-def _store_for(path: str) -> Any:
-    from dana_poet.poet.decorator import store_for
+def _store_at(root: Path) -> Any:
+    from dana_poet.poet.store.sqlite import SQLiteStore
 
-    return store_for(Path(path).resolve().parent)
+    return SQLiteStore(root / ".dana" / "poet")
+
+
+def _store_for(path: str) -> Any:
+    from dana_poet.poet.identity import project_root
+
+    return _store_at(project_root(path))
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -82,6 +152,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if not results:
         print(f"{path}: no @poet functions")
         return EXIT_OK
+    from dana_poet.poet.identity import identify
+
     console = Console()
     plain = not console.is_terminal
     if plain:
@@ -89,11 +161,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     store = _store_for(path)
     for r in results:
         meta = r.metadata
-        version = store.current_version(r.function)
+        function_id = identify(path, r.function).id
+        version = store.current_version(function_id)
         if plain:
-            console.print(f"== {r.function} ==", markup=False)
+            console.print(f"== {function_id} ==", markup=False)
         else:
-            console.rule(f"[bold]{r.function}[/]")
+            console.rule(f"[bold]{function_id}[/]")
         console.print(
             f"version: v{version}   generator: {meta.get('generator', '?')}   "
             f"language: {r.language}   fallback: {meta.get('fallback_used') or 'none'}"
@@ -140,11 +213,10 @@ def cmd_transpile(args: argparse.Namespace) -> int:
 def cmd_versions(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    path, fn = _split_target(args.target)
-    if fn is None:
-        print("dana-poet: versions needs FILE:function", file=sys.stderr)
-        return EXIT_FAILED
-    store = _store_for(path)
+    resolved = _resolve_function(args.target, "versions")
+    if isinstance(resolved, int):
+        return resolved
+    store, fn = resolved
     versions = store.list_versions(fn)
     current = store.current_version(fn)
     if not versions:
@@ -154,17 +226,17 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for col in ("version", "current", "params", "reason"):
         table.add_column(col)
     for v in versions:
-        table.add_row(f"v{v.version}", "*" if v.version == current else "", str(v.params), v.reason)
+        reason = v.reason if v.problem is None else f"[damaged: {v.problem}]"
+        table.add_row(f"v{v.version}", "*" if v.version == current else "", str(v.params), reason)
     _console().print(table)
     return EXIT_OK
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    path, fn = _split_target(args.target)
-    if fn is None:
-        print("dana-poet: rollback needs FILE:function", file=sys.stderr)
-        return EXIT_FAILED
-    store = _store_for(path)
+    resolved = _resolve_function(args.target, "rollback")
+    if isinstance(resolved, int):
+        return resolved
+    store, fn = resolved
     known = {v.version for v in store.list_versions(fn)} | {0}
     if args.version not in known:
         print(
@@ -180,27 +252,20 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_feedback_summary(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    path, fn = _split_target(args.target)
-    if fn is None:
-        print("dana-poet: feedback summary needs FILE:function", file=sys.stderr)
-        return EXIT_FAILED
-    store = _store_for(path)
-    rows: dict[int, list[float]] = {}
-    for fb in store.feedback_for(fn):
-        execution = store.get_execution(fb.execution_id)
-        version = execution.version if execution is not None else 0
-        rows.setdefault(version, []).append(float(fb.signal.get("sentiment", 0.0)))
-    table = Table(title=f"feedback for {fn}")
+    resolved = _resolve_function(args.target, "feedback summary")
+    if isinstance(resolved, int):
+        return resolved
+    store, fn = resolved
+    table = Table(title=f"feedback for {fn} (by the version that ran)")
     for col in ("version", "count", "mean sentiment", "negative", "positive"):
         table.add_column(col)
-    for version in sorted(rows):
-        values = rows[version]
+    for row in store.feedback_summary(fn):
         table.add_row(
-            f"v{version}",
-            str(len(values)),
-            f"{sum(values) / len(values):+.2f}",
-            str(sum(1 for v in values if v < 0)),
-            str(sum(1 for v in values if v > 0)),
+            f"v{row.version}",
+            str(row.count),
+            f"{row.mean_sentiment:+.2f}",
+            str(row.negative),
+            str(row.positive),
         )
     _console().print(table)
     return EXIT_OK

@@ -5,17 +5,39 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dana_poet.lang.builtins import lazy_builtin
 from dana_poet.lang.runtime import Program
 
 
-def poet_builtins() -> dict[str, Any]:
+class ProgramPOET:
+    """The program's own POET runtime, made on first use so plain programs never import POET."""
+
+    def __init__(self) -> None:
+        self._runtime: Any = None
+
+    @property
+    def runtime(self) -> Any:
+        if self._runtime is None:
+            from dana_poet.poet.runtime import POETRuntime
+
+            self._runtime = POETRuntime()
+        return self._runtime
+
+    def builtins(self) -> dict[str, Any]:
+        def poet(*args: Any, **kwargs: Any) -> Any:
+            return self.runtime.poet(*args, **kwargs)
+
+        def feedback(*args: Any, **kwargs: Any) -> Any:
+            return self.runtime.feedback(*args, **kwargs)
+
+        return {"poet": poet, "feedback": feedback}
+
+
+def poet_builtins(holder: ProgramPOET | None = None) -> dict[str, Any]:
     from dana_poet.poet import errors
 
     names = [n for n in dir(errors) if n.startswith("POET")]
     table: dict[str, Any] = {n: getattr(errors, n) for n in names}
-    table["poet"] = lazy_builtin("dana_poet.poet.decorator", "poet")
-    table["feedback"] = lazy_builtin("dana_poet.poet.decorator", "feedback")
+    table.update((holder or ProgramPOET()).builtins())
     return table
 
 
@@ -60,9 +82,13 @@ def _poet_cache_token(filename: str, source: str) -> str | None:
 
 
 def new_program(main_path: str | os.PathLike[str] | None = None) -> Program:
-    return Program(
+    """A Program with its own POET runtime (reachable as `program.poet`)."""
+    holder = ProgramPOET()
+    program = Program(
         main_path,
-        extra_builtins=poet_builtins(),
+        extra_builtins=poet_builtins(holder),
         ast_transform=_poet_rewrite,
         cache_token=_poet_cache_token,
     )
+    program.poet = holder  # type: ignore[attr-defined]
+    return program

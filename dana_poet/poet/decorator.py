@@ -10,34 +10,26 @@ import functools
 import inspect
 import os
 import random
-import sys
 import time
 import typing
+import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dana_poet.poet.callables import refuse_generators
 from dana_poet.poet.config import POETConfig
 from dana_poet.poet.enforce import build_enforcer
-from dana_poet.poet.errors import POETError, POETFeedbackError, POETOutputError
+from dana_poet.poet.errors import POETError, POETOutputError
+from dana_poet.poet.identity import FunctionIdentity, identify_function
 from dana_poet.poet.introspect import POETInfo
 from dana_poet.poet.operate import Operator
 from dana_poet.poet.perceive import build_perceiver
-from dana_poet.poet.result import attach, execution_id_of
-from dana_poet.poet.store import POETStore
+from dana_poet.poet.result import attach
 from dana_poet.poet.train import LearnableParam, learnable_params
 
-_STORES: dict[Path, POETStore] = {}
-_FUNCTIONS: dict[str, EnhancedFunction] = {}
-
-
-def store_for(directory: Path) -> POETStore:
-    root = (directory / ".dana" / "poet").resolve()
-    store = _STORES.get(root)
-    if store is None:
-        store = _STORES[root] = POETStore(root)
-    return store
+if TYPE_CHECKING:
+    from dana_poet.poet.runtime import POETRuntime
+    from dana_poet.poet.store.base import Store
 
 
 def _hints(fn: Any) -> dict[str, Any]:
@@ -47,39 +39,39 @@ def _hints(fn: Any) -> dict[str, Any]:
         return dict(getattr(fn, "__annotations__", {}) or {})
 
 
-def _source_dir(fn: Any) -> Path:
-    override = os.environ.get("DANA_POET_DIR")
-    if override:
-        return Path(override)
-    code = getattr(fn, "__code__", None)
-    filename = code.co_filename if code is not None else ""
-    if filename and not filename.startswith("<"):
-        return Path(filename).resolve().parent
-    return Path.cwd()
-
-
 @dataclass
 class EnhancedFunction:
     """Everything POET knows about one decorated function."""
 
     name: str
-    key: str
+    identity: FunctionIdentity
     original: Any
     config: POETConfig
     signature: inspect.Signature
-    store_dir: Path
+    runtime: POETRuntime
     learnable: dict[str, LearnableParam] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     version: int = 0
     candidate: tuple[int, dict[str, Any]] | None = None  # A/B: (version, params) on trial
     stage_meta: dict[str, Any] = field(default_factory=dict)
     train_state: Any = None  # poet/train.py's TrainState, loaded on the first feedback
-    _store: POETStore | None = None
+    published: bool = False
+    stage_code: str | None = None
+    _store: Store | None = None
 
     @property
-    def store(self) -> POETStore:
+    def function_id(self) -> str:
+        return self.identity.id
+
+    @property
+    def key(self) -> str:
+        """The id everything is stored under (the function id)."""
+        return self.identity.id
+
+    @property
+    def store(self) -> Store:
         if self._store is None:
-            self._store = store_for(self.store_dir)
+            self._store = self.runtime.store_for(self.identity.root)
         return self._store
 
 
@@ -98,6 +90,7 @@ def enhance(
     stage_code: str | None = None,
     stage_language: str = "dana",
     stage_meta: dict[str, Any] | None = None,
+    runtime: POETRuntime | None = None,
 ) -> Any:
     """Wrap `fn` with the POET stages described by `config`.
 
@@ -114,10 +107,13 @@ def enhance(
     perceive = build_perceiver(name, signature, hints, domain)
     enforce = build_enforcer(name, hints.get("return", inspect.Parameter.empty), domain)
     operator = Operator(name, config)
-    directory = _source_dir(fn)
-    key = f"{name}"
-    record = EnhancedFunction(name, key, fn, config, signature, directory)
+    if runtime is None:
+        from dana_poet.poet.runtime import default_runtime
+
+        runtime = default_runtime()
+    record = EnhancedFunction(name, identify_function(fn), fn, config, signature, runtime)
     record.stage_meta = dict(stage_meta or {})
+    record.stage_code = stage_code
     if stage_code:
         from dana_poet.poet.stage_runner import build_stage_engines, record_drop
 
@@ -139,8 +135,8 @@ def enhance(
     param_names = list(signature.parameters)
     learnable = record.learnable
     if learnable:
-        _load_current_params(record)
-    _FUNCTIONS[_function_key(directory, name)] = record
+        load_current_params(record)
+    runtime.register(record)
     tracer = _tracer(config)
     retries = config.retries
     trainable = bool(learnable)
@@ -176,6 +172,8 @@ def enhance(
 
     @functools.wraps(fn)
     def enhanced(*args: Any, **kwargs: Any) -> Any:
+        if not record.published:
+            publish_stage_version(record)
         started = time.perf_counter() if tracer else 0.0
         passed = set(param_names[: len(args)]).union(kwargs) if learnable else None
         args, kwargs = perceive(args, kwargs)
@@ -228,28 +226,71 @@ def enhance(
     return enhanced
 
 
-def _function_key(directory: Path, name: str) -> str:
-    return f"{directory}::{name}"
+def _valid_params(record: EnhancedFunction, params: dict[str, Any]) -> str | None:
+    """Why saved parameters cannot be used (type or bounds), or None when they can."""
+    for name, value in params.items():
+        spec = record.learnable.get(name)
+        if spec is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{name}={value!r} is not a number"
+        if spec.is_int and float(value) != int(value):
+            return f"{name}={value!r} is not an integer"
+        if not (spec.low <= value <= spec.high):
+            return f"{name}={value!r} is outside its bounds [{spec.low}, {spec.high}]"
+    return None
 
 
-def _load_current_params(record: EnhancedFunction) -> None:
-    try:
-        version = record.store.current_version(record.key)
-        if version:
-            info = record.store.read_version(record.key, version)
+def load_current_params(record: EnhancedFunction) -> None:
+    """The current version's parameters; a damaged or invalid version is skipped with a
+    warning and the newest good version before it is used (v0: the defaults)."""
+    store = record.store
+    version = store.current_version(record.key)
+    while version > 0:
+        info = store.read_version(record.key, version)
+        problem = info.problem or _valid_params(record, info.params)
+        if problem is None:
             record.version = version
-            record.params = {k: v for k, v in (info.params or {}).items() if k in record.learnable}
-    except (OSError, ValueError, KeyError) as exc:  # a damaged store never stops a program
-        print(
-            f"dana-poet: warning: could not read saved parameters for {record.name}: {exc}",
-            file=sys.stderr,
+            record.params = {k: v for k, v in info.params.items() if k in record.learnable}
+            return
+        warnings.warn(
+            f"dana-poet: {record.function_id}: skipping v{version} ({problem}); "
+            "using the version before it",
+            RuntimeWarning,
+            stacklevel=2,
         )
+        version -= 1
+    record.version, record.params = 0, {}
 
 
-def poet(*args: Any, **kwargs: Any) -> Any:
-    """`@poet`, `@poet()` and `@poet(domain=..., retries=..., ...)` on Dana or Python functions."""
+def publish_stage_version(record: EnhancedFunction) -> None:
+    """On the first call: publish the stage code as a version unless the current one has it."""
+    record.published = True
+    key = record.stage_meta.get("cache_key")
+    if not key:
+        return
+    version = record.store.publish_if_changed(
+        record.key,
+        cache_key=str(key),
+        params=dict(record.params),
+        reason=f"stage code generated by {record.stage_meta.get('generator')}",
+        enhanced_source=record.stage_code,
+        metadata={k: v for k, v in record.stage_meta.items() if k not in ("cache", "cache_dir")},
+    )
+    if version != record.version:
+        if record.learnable:
+            load_current_params(record)
+        else:
+            record.version = version
+
+
+def poet_decorator(
+    runtime: POETRuntime | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """`@poet`, `@poet()` and `@poet(...)` for `runtime` (None: the default runtime)."""
     if len(args) == 1 and not kwargs and callable(args[0]) and not isinstance(args[0], str):
-        return enhance(args[0], POETConfig.from_decorator((), {}))
+        return enhance(args[0], POETConfig.from_decorator((), {}), runtime=runtime)
+    kwargs = dict(kwargs)
     stage_code = kwargs.pop("_stage_code", None)
     stage_language = kwargs.pop("_stage_language", "dana")
     stage_meta = kwargs.pop("_stage_meta", None)
@@ -264,48 +305,22 @@ def poet(*args: Any, **kwargs: Any) -> Any:
             stage_code=stage_code,
             stage_language=stage_language,
             stage_meta=stage_meta,
+            runtime=runtime,
         )
 
     return decorator
 
 
+def poet(*args: Any, **kwargs: Any) -> Any:
+    """`@poet`, `@poet()` and `@poet(domain=..., retries=..., ...)` on Dana or Python functions."""
+    return poet_decorator(None, args, kwargs)
+
+
 def feedback(result: Any, payload: Any = None, **kwargs: Any) -> Any:
     """Attach feedback in any form to the execution that produced `result`."""
-    from dana_poet.poet.feedback import translate_feedback
+    from dana_poet.poet.runtime import default_runtime
 
-    execution_id = execution_id_of(result)
-    if execution_id is None and isinstance(result, str):
-        for store in _STORES.values():
-            if store.get_execution(result) is not None:
-                execution_id = result
-                break
-    if execution_id is None:
-        raise POETFeedbackError(
-            f"feedback() needs a result returned by a @poet function (or its execution id); "
-            f"got {result!r} ({type(result).__name__})",
-            value=result,
-        )
-    if payload is None and kwargs:
-        payload = kwargs
-    for record in list(_FUNCTIONS.values()):
-        execution = record.store.get_execution(execution_id) if record._store is not None else None
-        if execution is None:
-            continue
-        from dana_poet.poet.train import current_params
-
-        signal = translate_feedback(
-            payload, output=execution.output, parameters=current_params(record)
-        )
-        signal_data = signal.model_dump(mode="json")
-        feedback_id = record.store.record_feedback(execution_id, payload, signal_data)
-        if record.learnable:
-            from dana_poet.poet.train import learn
-
-            learn(record, execution, signal_data, feedback_id)
-        return signal
-    raise POETFeedbackError(
-        f"feedback(): execution {execution_id} is not known to this program", value=result
-    )
+    return default_runtime().feedback(result, payload, **kwargs)
 
 
 __all__ = ["POETError", "enhance", "feedback", "poet"]

@@ -106,7 +106,7 @@ def test_training_reaches_the_right_threshold_and_versions_are_written():
     assert 5.9 <= rec.params["threshold"] < 6.5
     assert rec.version >= 1
     meta = json.loads(
-        (Path(".dana/poet/functions/alarm") / f"v{rec.version}" / "metadata.json").read_text()
+        (rec.store.function_dir(rec.key) / f"v{rec.version}" / "metadata.json").read_text()
     )
     assert "accuracy" in meta["reason"]
     assert all(alarm(v) == (v > truth) for v in [1.0, 5.5, 6.6, 20.0])

@@ -1,0 +1,128 @@
+"""The POET runtime: one per program, owning its stores and its enhanced functions.
+
+A Dana program gets its own runtime (engine.py); Python code using
+`from dana_poet import poet` shares the default one (`default_runtime()`).
+Functions are registered by id (poet/identity.py), never by bare name, and
+`feedback()` finds the function through the execution the store recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dana_poet.poet.errors import POETFeedbackError
+from dana_poet.poet.store.base import ExecutionRecord, Store
+
+if TYPE_CHECKING:
+    from dana_poet.poet.decorator import EnhancedFunction
+
+StoreFactory = Callable[[Path], Store]
+
+
+def sqlite_store_for(project_root: Path) -> Store:
+    from dana_poet.poet.store.sqlite import SQLiteStore
+
+    return SQLiteStore(project_root / ".dana" / "poet")
+
+
+class POETRuntime:
+    """Stores (one per project root) and enhanced functions (by function id) of one program."""
+
+    def __init__(self, store_factory: StoreFactory = sqlite_store_for) -> None:
+        self._store_factory = store_factory
+        self._stores: dict[Path, Store] = {}
+        self._functions: dict[str, EnhancedFunction] = {}
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ stores
+    def store_for(self, project_root: Path) -> Store:
+        root = Path(project_root).resolve()
+        store = self._stores.get(root)
+        if store is None:
+            with self._lock:
+                store = self._stores.get(root)
+                if store is None:
+                    store = self._stores[root] = self._store_factory(root)
+        return store
+
+    def stores(self) -> list[Store]:
+        return list(self._stores.values())
+
+    # ------------------------------------------------------------ functions
+    def register(self, record: EnhancedFunction) -> None:
+        """A function defined again under the same id (a re-run module) replaces the old one."""
+        self._functions[record.function_id] = record
+
+    def function(self, function_id: str) -> EnhancedFunction | None:
+        return self._functions.get(function_id)
+
+    def functions(self) -> list[EnhancedFunction]:
+        return list(self._functions.values())
+
+    # ------------------------------------------------------------ decorator and feedback
+    def poet(self, *args: Any, **kwargs: Any) -> Any:
+        """`@poet` bound to this runtime."""
+        from dana_poet.poet.decorator import poet_decorator
+
+        return poet_decorator(self, args, kwargs)
+
+    def find_execution(self, execution_id: str) -> tuple[Store, ExecutionRecord] | None:
+        for store in self.stores():
+            execution = store.get_execution(execution_id)
+            if execution is not None:
+                return store, execution
+        return None
+
+    def feedback(self, result: Any, payload: Any = None, **kwargs: Any) -> Any:
+        """Attach feedback in any form to the execution that produced `result`."""
+        from dana_poet.poet.feedback import translate_feedback
+        from dana_poet.poet.result import execution_id_of
+
+        execution_id = execution_id_of(result)
+        if execution_id is None and isinstance(result, str):
+            execution_id = result
+        if payload is None and kwargs:
+            payload = kwargs
+        found = self.find_execution(execution_id) if execution_id else None
+        runtime: POETRuntime = self
+        if found is None and self is not default_runtime() and execution_id:
+            runtime = default_runtime()  # a Python @poet function called from a Dana program
+            found = runtime.find_execution(execution_id)
+        if found is None:
+            if execution_id_of(result) is None:
+                raise POETFeedbackError(
+                    "feedback() needs a result returned by a @poet function (or its execution "
+                    f"id); got {result!r} ({type(result).__name__})",
+                    value=result,
+                )
+            raise POETFeedbackError(
+                f"feedback(): execution {execution_id} is not known to this program", value=result
+            )
+        store, execution = found
+        record = runtime.function(execution.function)
+        parameters: dict[str, Any] = {}
+        if record is not None:
+            from dana_poet.poet.train import current_params
+
+            parameters = current_params(record)
+        signal = translate_feedback(payload, output=execution.output, parameters=parameters)
+        signal_data = signal.model_dump(mode="json")
+        feedback_id = store.record_feedback(execution.execution_id, payload, signal_data)
+        if record is not None and record.learnable:
+            from dana_poet.poet.train import learn
+
+            learn(record, execution, signal_data, feedback_id)
+        return signal
+
+
+_DEFAULT: list[POETRuntime] = []
+
+
+def default_runtime() -> POETRuntime:
+    """The runtime of the Python API (`from dana_poet import poet, feedback`)."""
+    if not _DEFAULT:
+        _DEFAULT.append(POETRuntime())
+    return _DEFAULT[0]
