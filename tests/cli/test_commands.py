@@ -71,7 +71,7 @@ def test_piped_output_is_not_cut_at_80_columns(tmp_path: Path) -> None:
     r = dana_poet(tmp_path, "inspect", "credit.na")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert "== assess_application_with_a_rather_long_descriptive_name ==" in lines
+    assert "== credit.na:assess_application_with_a_rather_long_descriptive_name ==" in lines
     long_lines = [line for line in lines if len(line) > 80]
     assert long_lines, "expected the stage code's long lines in full"
     assert all(line == line.rstrip() for line in lines), "no padding to a terminal width"
