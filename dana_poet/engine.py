@@ -71,13 +71,11 @@ def _poet_cache_token(filename: str, source: str) -> str | None:
         for k, v in os.environ.items()
         if k.startswith(("DANA_", "OPENAI_", "AITOMATIC_")) and k != codecache.NO_CACHE_ENV
     )
-    roots = [Path(filename).resolve().parent]
-    if os.environ.get("DANA_POET_DIR"):
-        roots.append(Path(os.environ["DANA_POET_DIR"]))
-    for root in roots:
-        state = root / ".dana" / "poet"
-        for sub in (state, state / "cache", state / "functions"):
-            parts.append(codecache.file_signature(sub))
+    from dana_poet.poet.identity import project_root
+
+    state = project_root(filename) / ".dana" / "poet"  # where the rewrite keeps its cache
+    for sub in (state, state / "cache"):
+        parts.append(codecache.file_signature(sub))
     return codecache.digest("\n".join(parts))
 
 
