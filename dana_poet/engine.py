@@ -56,7 +56,7 @@ def _uses_poet(source: str) -> bool:
 def _poet_cache_token(filename: str, source: str) -> str | None:
     """What the POET rewrite of this module depends on besides its source, for the
     compiled-code cache: POET's own code, the environment that configures stage-code
-    generation, and the state of the stage-code cache and version directories (their
+    generation, and the state of the stage-code cache directory (its
     entries are written by atomic rename, so adding or removing one changes the directory's
     mtime). A change to any of them compiles the module again."""
     if not _uses_poet(source):
@@ -73,9 +73,8 @@ def _poet_cache_token(filename: str, source: str) -> str | None:
     )
     from dana_poet.poet.identity import project_root
 
-    state = project_root(filename) / ".dana" / "poet"  # where the rewrite keeps its cache
-    for sub in (state, state / "cache"):
-        parts.append(codecache.file_signature(sub))
+    # the stage-code cache is the rewrite's only state (versions are published at run time)
+    parts.append(codecache.file_signature(project_root(filename) / ".dana" / "poet" / "cache"))
     return codecache.digest("\n".join(parts))
 
 
