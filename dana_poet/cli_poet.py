@@ -12,9 +12,14 @@ EXIT_FAILED = 1
 EXIT_SYNTAX = 2
 
 
+def is_pseudo_file(path: str) -> bool:
+    """`<repl>`, `<stdin>`: code without a file (its functions live in DANA_POET_DIR or here)."""
+    return path.startswith("<") and path.endswith(">")
+
+
 def _split_target(target: str) -> tuple[str, str | None]:
     path, sep, fn = target.rpartition(":")
-    if sep and path.endswith((".na", ".py")):
+    if sep and (path.endswith((".na", ".py")) or is_pseudo_file(path)):
         return path, fn
     return target, None
 
@@ -66,6 +71,9 @@ def _resolve_function(target: str, command: str) -> tuple[Any, str] | int:
     if fn is None:
         print(f"dana-poet: {command} needs FILE.na:function (got {target!r})", file=sys.stderr)
         return EXIT_FAILED
+    if is_pseudo_file(path):
+        identity = identify(path, fn)
+        return _store_at(identity.root), identity.id
     if not Path(path).is_file():
         print(f"dana-poet: no such file: {path}", file=sys.stderr)
         return EXIT_FAILED

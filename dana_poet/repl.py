@@ -261,8 +261,7 @@ class ReplSession:
             self.write(result.stage_source or "# (no stage code: built-in engines)")
 
     def _store_target(self, fn: str) -> str:
-        directory = os.environ.get("DANA_POET_DIR") or os.getcwd()
-        return f"{Path(directory) / 'repl.na'}:{fn}"
+        return f"{FILENAME}:{fn}"  # the function id: its store is DANA_POET_DIR or here
 
     def _versions(self, arg: str) -> None:
         fn = self._poet_function(arg, "versions")

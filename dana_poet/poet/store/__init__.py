@@ -7,6 +7,7 @@ from dana_poet.poet.store.base import (
     FeedbackRecord,
     Store,
     StoreStatus,
+    TrainExampleRecord,
     VersionRecord,
     VersionSummary,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreStatus",
+    "TrainExampleRecord",
     "VersionRecord",
     "VersionSummary",
 ]

@@ -40,6 +40,16 @@ class FeedbackRecord:
 
 
 @dataclass(slots=True)
+class TrainExampleRecord:
+    """One labelled example of Train's window (see poet/train.py): newest label per input."""
+
+    key: str
+    execution_id: str
+    expected: Any
+    profiles: dict[str, Any]
+
+
+@dataclass(slots=True)
 class VersionRecord:
     version: int
     params: dict[str, Any]
@@ -120,6 +130,28 @@ class Store(Protocol):
 
     def feedback_summary(self, function: str) -> list[VersionSummary]:
         """Per version that ran, ascending."""
+        ...
+
+    def recent_feedback(
+        self, function: str, *, limit: int, after: tuple[float, str] | None = None
+    ) -> list[tuple[FeedbackRecord, ExecutionRecord | None]]:
+        """The newest `limit` feedback items (only those later than the mark
+        `after` = (created, feedback_id) when given) with their executions, oldest first."""
+        ...
+
+    # -- Train's bounded window of labelled examples (poet/train.py) ------------
+    def put_train_example(
+        self, function: str, key: str, execution_id: str, expected: Any, profiles: dict[str, Any]
+    ) -> None:
+        """Insert or replace the labelled example `key` as the newest of the function's window."""
+        ...
+
+    def update_train_profiles(self, function: str, profiles: dict[str, dict[str, Any]]) -> None:
+        """Store newly computed profiles of window examples (by key), in one transaction."""
+        ...
+
+    def train_examples(self, function: str, *, limit: int) -> list[TrainExampleRecord]:
+        """The newest `limit` labelled examples of the function, newest first."""
         ...
 
     # -- versions ---------------------------------------------------------------

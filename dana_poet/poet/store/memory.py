@@ -10,6 +10,7 @@ from dana_poet.poet.store.base import (
     ExecutionRecord,
     FeedbackRecord,
     StoreStatus,
+    TrainExampleRecord,
     VersionRecord,
     VersionSummary,
 )
@@ -67,6 +68,8 @@ class MemoryStore:
         self._feedback: list[FeedbackRecord] = []
         self._versions: dict[str, dict[int, VersionRecord]] = {}
         self._current: dict[str, int] = {}
+        self._examples: dict[str, dict[str, tuple[int, TrainExampleRecord]]] = {}
+        self._seq = 0
         self.problems: list[str] = []
 
     def new_execution_id(self) -> str:
@@ -151,6 +154,39 @@ class MemoryStore:
 
     def feedback_summary(self, function: str) -> list[VersionSummary]:
         return summarise(self.feedback_for(function))
+
+    def recent_feedback(
+        self, function: str, *, limit: int, after: tuple[float, str] | None = None
+    ) -> list[tuple[FeedbackRecord, ExecutionRecord | None]]:
+        items = [
+            f
+            for f in self.feedback_for(function)
+            if after is None or (f.created, f.feedback_id) > after
+        ]
+        items.sort(key=lambda f: (f.created, f.feedback_id))
+        items = items[-limit:] if limit > 0 else []
+        return [(f, self.get_execution(f.execution_id)) for f in items]
+
+    def put_train_example(
+        self, function: str, key: str, execution_id: str, expected: Any, profiles: dict[str, Any]
+    ) -> None:
+        with self._lock:
+            self._seq += 1
+            record = TrainExampleRecord(
+                key, execution_id, round_trip(expected), round_trip(profiles)
+            )
+            self._examples.setdefault(function, {})[key] = (self._seq, record)
+
+    def update_train_profiles(self, function: str, profiles: dict[str, dict[str, Any]]) -> None:
+        with self._lock:
+            window = self._examples.get(function, {})
+            for key, p in profiles.items():
+                if key in window:
+                    window[key][1].profiles = round_trip(p)
+
+    def train_examples(self, function: str, *, limit: int) -> list[TrainExampleRecord]:
+        window = sorted(self._examples.get(function, {}).values(), key=lambda x: -x[0])
+        return [record for _, record in window[: max(limit, 0)]]
 
     def current_version(self, function: str) -> int:
         return self._current.get(function, 0)

@@ -37,6 +37,7 @@ from dana_poet.poet.store.base import (
     ExecutionRecord,
     FeedbackRecord,
     StoreStatus,
+    TrainExampleRecord,
     VersionRecord,
     VersionSummary,
 )
@@ -57,6 +58,11 @@ CREATE TABLE IF NOT EXISTS feedback (
     id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, function TEXT NOT NULL,
     payload TEXT, signal TEXT, created REAL, version INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS feedback_function ON feedback(function, version);
+CREATE INDEX IF NOT EXISTS feedback_function_created ON feedback(function, created);
+CREATE TABLE IF NOT EXISTS train_examples (
+    function TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, execution_id TEXT NOT NULL,
+    expected TEXT, profiles TEXT, PRIMARY KEY (function, key));
+CREATE INDEX IF NOT EXISTS train_examples_seq ON train_examples(function, seq);
 """
 
 _OPEN_STORES: weakref.WeakSet[SQLiteStore] = weakref.WeakSet()
@@ -446,6 +452,62 @@ class SQLiteStore:
 
     def feedback_summary(self, function: str) -> list[VersionSummary]:
         return summarise(self.feedback_for(function))
+
+    def recent_feedback(
+        self, function: str, *, limit: int, after: tuple[float, str] | None = None
+    ) -> list[tuple[FeedbackRecord, ExecutionRecord | None]]:
+        self.flush()
+        if self._memory is not None:
+            return self._memory.recent_feedback(function, limit=limit, after=after)
+        sql = (
+            "SELECT f.id, f.execution_id, f.function, f.payload, f.signal, f.created, f.version,"
+            " e.id, e.function, e.version, e.inputs, e.output, e.params, e.timings, e.error,"
+            " e.created FROM feedback f LEFT JOIN executions e ON e.id = f.execution_id"
+            " WHERE f.function = ?"
+        )
+        args: list[Any] = [function]
+        if after is not None:
+            sql += " AND (f.created > ? OR (f.created = ? AND f.id > ?))"
+            args += [after[0], after[0], after[1]]
+        sql += " ORDER BY f.created DESC, f.id DESC LIMIT ?"
+        out: list[tuple[FeedbackRecord, ExecutionRecord | None]] = []
+        for r in reversed(self._read(sql, [*args, limit])):
+            fb = FeedbackRecord(r[0], r[1], r[2], loads(r[3]), loads(r[4], {}), r[5], r[6] or 0)
+            out.append((fb, self._execution_from_row(r[7:]) if r[7] else None))
+        return out
+
+    # ------------------------------------------------------------ Train's window
+    def put_train_example(
+        self, function: str, key: str, execution_id: str, expected: Any, profiles: dict[str, Any]
+    ) -> None:
+        if self._memory is None:
+            row = (function, key, time.time_ns(), execution_id, dumps(expected), dumps(profiles))
+            sql = "INSERT OR REPLACE INTO train_examples VALUES (?,?,?,?,?,?)"
+            if self._write([(sql, row)], "saving a training example"):
+                return
+        assert self._memory is not None
+        self._memory.put_train_example(function, key, execution_id, expected, profiles)
+
+    def update_train_profiles(self, function: str, profiles: dict[str, dict[str, Any]]) -> None:
+        if not profiles:
+            return
+        if self._memory is None:
+            rows = [(dumps(p), function, key) for key, p in profiles.items()]
+            sql = "UPDATE train_examples SET profiles = ? WHERE function = ? AND key = ?"
+            if self._write([(sql, rows)], "saving training profiles"):
+                return
+        assert self._memory is not None
+        self._memory.update_train_profiles(function, profiles)
+
+    def train_examples(self, function: str, *, limit: int) -> list[TrainExampleRecord]:
+        if self._memory is not None:
+            return self._memory.train_examples(function, limit=limit)
+        rows = self._read(
+            "SELECT key, execution_id, expected, profiles FROM train_examples"
+            " WHERE function = ? ORDER BY seq DESC LIMIT ?",
+            (function, limit),
+        )
+        return [TrainExampleRecord(r[0], r[1], loads(r[2]), loads(r[3], {})) for r in rows]
 
     # ------------------------------------------------------------ versions (files)
     def function_dir(self, function: str) -> Path:
