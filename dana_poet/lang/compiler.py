@@ -61,6 +61,7 @@ H_AUG_ATTR = "__dana_aug_attr"
 H_VIVIFY = "__dana_vivify"
 H_SET_FIELD = "__dana_set_field"
 H_METHOD = "__dana_method"
+RESOURCE_BUILTINS = frozenset({"use", "get_resource"})
 EXACT_TYPES = frozenset({"int", "float", "str", "bool", "list", "dict", "tuple", "set"})
 FIELD_TYPE = "__dana_ft"  # the exact type a field store may skip the check for
 H_PYTYPE = "__dana_pytype"
@@ -893,12 +894,30 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
     def s_With(self, s: A.With) -> list[py.stmt]:
         items = [
             py.withitem(
-                context_expr=self.expr(item.context),
+                context_expr=self._with_context(item),
                 optional_vars=_store(item.name) if item.name else None,
             )
             for item in s.items
         ]
         return [py.With(items=items, body=self.stmts(s.body) or [py.Pass()])]
+
+    def _with_context(self, item: A.WithItem) -> py.expr:
+        """`with use("mcp", url=u) as client:` names the resource after the variable (spec
+        §14: the builtin is called with `_name="client"` added)."""
+        context = self.expr(item.context)
+        call = item.context
+        if (
+            item.name
+            and isinstance(call, A.Call)
+            and isinstance(call.func, A.Name)
+            and call.func.scope is None
+            and call.func.id in RESOURCE_BUILTINS
+            and not self.ctx.resolves(call.func.id)
+            and not any(k.name == "_name" for k in call.keywords)
+            and isinstance(context, py.Call)
+        ):
+            context.keywords.append(py.keyword(arg="_name", value=_const(item.name)))
+        return context
 
     # ------------------------------------------------------------ definitions
     def _arguments(self, params: tuple[A.Param, ...]) -> py.arguments:
