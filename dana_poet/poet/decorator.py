@@ -134,6 +134,9 @@ def enhance(
     record.learnable = learnable_params(name, signature, config)
     param_names = list(signature.parameters)
     learnable = record.learnable
+    bind = getattr(record.store, "bind_function", None)
+    if bind is not None:  # a POET service store: learn the function's service id and version
+        bind(record)
     if learnable:
         load_current_params(record)
     runtime.register(record)

@@ -20,6 +20,7 @@ Dana (`dana-poet inspect`, `.dana/poet/functions/<fn>/v<N>/enhanced.na`).
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,9 @@ def rewrite_function(
         return [fn], None  # already enhanced (the output of `transpile --emit dana`)
     config = decorator_config(decorator)
     spec = function_spec(fn, source, config)
-    stages = generate_stage_code(spec, cache_dir=cache_dir)
+    stages = service_stage_code(spec, cache_dir) if _service_configured() else None
+    if stages is None:
+        stages = generate_stage_code(spec, cache_dir=cache_dir)
     result = RewriteResult(fn.name, stages.source, stages.language, dict(stages.metadata))
     meta = _brief(result.metadata)
     if cache_dir is not None:
@@ -149,8 +152,19 @@ def rewrite_function(
     return [A.replace(fn, decorators=decorators)], result
 
 
+def _service_configured() -> bool:
+    return os.environ.get("AITOMATIC_API_URL", "").startswith(("http://", "https://"))
+
+
+def service_stage_code(spec: Any, cache_dir: Path | None) -> Any:
+    """Stage code from the POET service (AITOMATIC_API_URL), or None to generate it here."""
+    from dana_poet.service.stagecode import service_stage_code as from_service
+
+    return from_service(spec, cache_dir)
+
+
 def _brief(metadata: dict[str, Any]) -> dict[str, Any]:
-    keys = ("generator", "language", "fallback_used", "cache_key")
+    keys = ("generator", "language", "fallback_used", "cache_key", "service_function_id")
     return {k: metadata.get(k) for k in keys}
 
 

@@ -8,6 +8,7 @@ Functions are registered by id (poet/identity.py), never by bare name, and
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,12 @@ StoreFactory = Callable[[Path], Store]
 def sqlite_store_for(project_root: Path) -> Store:
     from dana_poet.poet.store.sqlite import SQLiteStore
 
-    return SQLiteStore(project_root / ".dana" / "poet")
+    store: Store = SQLiteStore(project_root / ".dana" / "poet")
+    if os.environ.get("AITOMATIC_API_URL", "").startswith(("http://", "https://")):
+        from dana_poet.service.remote import remote_store
+
+        store = remote_store(store, project_root)  # the POET service behind the local store
+    return store
 
 
 class POETRuntime:
@@ -111,7 +117,8 @@ class POETRuntime:
         signal = translate_feedback(payload, output=execution.output, parameters=parameters)
         signal_data = signal.model_dump(mode="json")
         feedback_id = store.record_feedback(execution.execution_id, payload, signal_data)
-        if record is not None and record.learnable:
+        if record is not None and record.learnable and getattr(store, "trains_locally", True):
+            # with a POET service that answers, the service trains (service/remote.py)
             from dana_poet.poet.train import learn
 
             learn(record, execution, signal_data, feedback_id)

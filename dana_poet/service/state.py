@@ -27,20 +27,7 @@ class ServiceError(Exception):
 
 def _jsonable(value: Any) -> Any:
     """Values as JSON can carry them (non-finite floats and odd types tagged, never a 500)."""
-    try:
-        from dana_poet.poet.store.encoding import to_jsonable
-    except ImportError:  # before the store package landed
-        import json
-        import math
-
-        def to_jsonable(v: Any) -> Any:
-            if isinstance(v, float) and not math.isfinite(v):
-                return {"$": "float", "v": repr(v)}
-            if isinstance(v, dict):
-                return {str(k): to_jsonable(x) for k, x in v.items()}
-            if isinstance(v, list | tuple):
-                return [to_jsonable(x) for x in v]
-            return json.loads(json.dumps(v, default=repr))
+    from dana_poet.poet.store.encoding import to_jsonable
 
     return to_jsonable(value)
 

@@ -58,18 +58,9 @@ def _file_lock(folder: Path, function_id: str, blocking: bool) -> Iterator[bool]
 
 
 def _sqlite_store(root: Path) -> Any:
-    from dana_poet.poet import store as store_module
+    from dana_poet.poet.store.sqlite import SQLiteStore
 
-    for name in ("SQLiteStore", "POETStore"):
-        cls = getattr(store_module, name, None)
-        if cls is None:
-            with contextlib.suppress(ImportError):
-                from dana_poet.poet.store import sqlite as sqlite_module
-
-                cls = getattr(sqlite_module, name, None)
-        if cls is not None:
-            return cls(root)
-    raise ImportError("no SQLite store class found in dana_poet.poet.store")
+    return SQLiteStore(root)
 
 
 def open_storage(folder: Path, database_url: str | None = None) -> Storage:
