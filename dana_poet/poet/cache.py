@@ -17,7 +17,7 @@ def load_entry(cache_dir: Path, key: str) -> dict[str, Any] | None:
     path = cache_dir / f"{key}.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # unusable storage: the store warns
         return None
     except (OSError, ValueError) as exc:
         warnings.warn(
