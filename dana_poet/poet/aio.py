@@ -28,6 +28,7 @@ def async_enhanced(
     enforce: Enforce,
     operator: Operator,
     param_names: list[str],
+    bind_inputs: Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]],
     choose_version: Callable[[], tuple[int, dict[str, Any]]],
     before_call: Callable[[], None] | None = None,
 ) -> Callable[..., Any]:
@@ -49,9 +50,7 @@ def async_enhanced(
                 if pname not in passed:  # type: ignore[operator]
                     kwargs[pname] = value
         result, attempts = await operator.run_async(fn, args, kwargs)
-        inputs = dict(zip(param_names, args, strict=False))
-        if kwargs:
-            inputs.update(kwargs)
+        inputs = bind_inputs(args, kwargs)
         try:
             result = enforce(result, inputs)
         except POETOutputError:

@@ -16,7 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dana_poet.poet.callables import refuse_generators
+from dana_poet.poet.callables import Target, describe
 from dana_poet.poet.config import POETConfig
 from dana_poet.poet.enforce import build_enforcer
 from dana_poet.poet.errors import POETError, POETOutputError
@@ -57,6 +57,7 @@ class EnhancedFunction:
     train_state: Any = None  # poet/train.py's TrainState, loaded on the first feedback
     published: bool = False
     stage_code: str | None = None
+    operator: Any = None  # its circuit breaker is per function (dana_poet.testing resets it)
     _store: Store | None = None
 
     @property
@@ -97,10 +98,9 @@ def enhance(
     `stage_code` is the function's generated stage code (docs/stage-code.md), run by
     poet/stage_runner.py under the policy; without it the built-in engines are the stages.
     """
-    name = getattr(fn, "__name__", "function")
-    refuse_generators(fn, name)
-    signature = inspect.signature(fn)
-    hints = _hints(fn)
+    target = describe(fn)  # methods, classmethods, partials, callable objects (poet/callables.py)
+    fn, name, hints, bound = target.call, target.name, target.hints, target.bound
+    signature = target.perceived
     from dana_poet.poet.domains import get_domain
 
     domain = get_domain(config.domain) if config.domain else None
@@ -111,7 +111,10 @@ def enhance(
         from dana_poet.poet.runtime import default_runtime
 
         runtime = default_runtime()
-    record = EnhancedFunction(name, identify_function(fn), fn, config, signature, runtime)
+    record = EnhancedFunction(
+        name, identify_function(target.code_owner), fn, config, signature, runtime
+    )
+    record.operator = operator
     record.stage_meta = dict(stage_meta or {})
     record.stage_code = stage_code
     if stage_code:
@@ -152,7 +155,10 @@ def enhance(
             inputs.update(kwargs)
         return inputs
 
-    if inspect.iscoroutinefunction(fn):
+    if bound:  # `self` / `cls` rides along untouched: not perceived, not recorded
+        perceive, bind_inputs, param_names = _passing_bound(perceive, param_names)
+
+    if target.is_async:
         from dana_poet.poet.aio import async_enhanced
 
         def choose_version() -> tuple[int, dict[str, Any]]:
@@ -167,11 +173,11 @@ def enhance(
             enforce=enforce,
             operator=operator,
             param_names=param_names,
+            bind_inputs=bind_inputs,
             choose_version=choose_version,
+            before_call=lambda: None if record.published else publish_stage_version(record),
         )
-        awaited.__poet__ = record  # type: ignore[attr-defined]
-        awaited.poet = POETInfo(record)  # type: ignore[attr-defined]
-        return awaited
+        return _finish(awaited, record, target)
 
     @functools.wraps(fn)
     def enhanced(*args: Any, **kwargs: Any) -> Any:
@@ -224,9 +230,39 @@ def enhance(
         )
         return attach(result, execution_id)
 
-    enhanced.__poet__ = record  # type: ignore[attr-defined]
-    enhanced.poet = POETInfo(record)  # type: ignore[attr-defined]
-    return enhanced
+    return _finish(enhanced, record, target)
+
+
+def _finish(wrapper: Any, record: EnhancedFunction, target: Target) -> Any:
+    """Name the wrapper after what was decorated, attach the POET facts, re-wrap descriptors."""
+    if not hasattr(target.call, "__name__"):  # partials, callable objects
+        wrapper.__name__ = target.name
+        wrapper.__qualname__ = target.qualname
+    wrapper.__poet__ = record
+    wrapper.poet = POETInfo(record)
+    return target.rewrap(wrapper) if target.rewrap is not None else wrapper
+
+
+def _passing_bound(perceive: Any, param_names: list[str]) -> tuple[Any, Any, list[str]]:
+    """Perceive, input binding and positional names for a call whose first argument is bound."""
+    names = list(param_names)
+
+    def perceive_after_first(
+        args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if not args:
+            return perceive(args, kwargs)
+        rest, kwargs = perceive(args[1:], kwargs)
+        return (args[0], *rest), kwargs
+
+    def bind_after_first(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        inputs = dict(zip(names, args[1:], strict=False))
+        if kwargs:
+            inputs.update(kwargs)
+        return inputs
+
+    # "\0bound" is never a parameter name: positions line up with args, the bound one included
+    return perceive_after_first, bind_after_first, ["\0bound", *names]
 
 
 def _valid_params(record: EnhancedFunction, params: dict[str, Any]) -> str | None:

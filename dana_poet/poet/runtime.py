@@ -57,6 +57,18 @@ class POETRuntime:
     def stores(self) -> list[Store]:
         return list(self._stores.values())
 
+    def replace_stores(
+        self, factory: StoreFactory, stores: dict[Path, Store] | None = None
+    ) -> tuple[StoreFactory, dict[Path, Store]]:
+        """Make stores with `factory` from now on (dana_poet.testing); returns the old pair,
+        which passed back in restores them. Functions drop the store they had cached."""
+        with self._lock:
+            previous = (self._store_factory, self._stores)
+            self._store_factory, self._stores = factory, dict(stores or {})
+        for record in self._functions.values():
+            record._store = None
+        return previous
+
     # ------------------------------------------------------------ functions
     def register(self, record: EnhancedFunction) -> None:
         """A function defined again under the same id (a re-run module) replaces the old one."""

@@ -7,9 +7,11 @@ same id.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import secrets
+from collections.abc import Iterator
 
 
 class _IdSource:
@@ -27,3 +29,14 @@ os.register_at_fork(after_in_child=_SOURCE.reset)
 
 def new_id(kind: str = "x") -> str:
     return f"{kind}{_SOURCE.prefix}{next(_SOURCE.counter)}"
+
+
+@contextlib.contextmanager
+def deterministic_ids(prefix: str) -> Iterator[None]:
+    """Ids `<kind><prefix>1`, `<kind><prefix>2`, ... inside the block (dana_poet.testing)."""
+    saved = (_SOURCE.prefix, _SOURCE.counter)
+    _SOURCE.prefix, _SOURCE.counter = prefix, itertools.count(1)
+    try:
+        yield
+    finally:
+        _SOURCE.prefix, _SOURCE.counter = saved
