@@ -327,7 +327,8 @@ def poet_decorator(
     runtime: POETRuntime | None, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """`@poet`, `@poet()` and `@poet(...)` for `runtime` (None: the default runtime)."""
-    if len(args) == 1 and not kwargs and callable(args[0]) and not isinstance(args[0], str):
+    bare = len(args) == 1 and not kwargs and not isinstance(args[0], str)
+    if bare and (callable(args[0]) or isinstance(args[0], classmethod)):
         return enhance(args[0], POETConfig.from_decorator((), {}), runtime=runtime)
     kwargs = dict(kwargs)
     stage_code = kwargs.pop("_stage_code", None)

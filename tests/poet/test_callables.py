@@ -82,6 +82,22 @@ def test_classmethods_and_staticmethods_in_either_order() -> None:
     assert Lender.normalise.poet.function_id.endswith(":Lender.normalise")
 
 
+def test_bare_poet_above_classmethod_and_staticmethod() -> None:
+    class Units:
+        @poet
+        @classmethod
+        def metres(cls, feet: float) -> float:
+            return feet * 0.3048
+
+        @poet
+        @staticmethod
+        def double(n: int) -> int:
+            return 2 * n
+
+    assert Units.metres("10") == 3.048
+    assert Units().double("4") == 8
+
+
 def test_async_methods() -> None:
     assert asyncio.run(Lender(10).fetch("5")) == 15
 
