@@ -272,7 +272,9 @@ def guarded_mul(a: Any, b: Any) -> Any:
         if len(b) * a > MAX_ITEMS:
             raise _limit(f"a {type(b).__name__} of {len(b) * a:,} items")
     elif type(a) is int and type(b) is int and a.bit_length() + b.bit_length() > MAX_INT_BITS:
-        raise LimitExceeded(f"stage code may not build an integer over {MAX_INT_BITS:,} bits")
+        raise LimitExceeded(
+            f"stage code may not build an integer over the limit of {MAX_INT_BITS:,} bits"
+        )
     return a * b
 
 
@@ -288,7 +290,9 @@ def guarded_pow(a: Any, b: Any) -> Any:
 
 def guarded_lshift(a: Any, b: Any) -> Any:
     if isinstance(a, int) and isinstance(b, int) and a and a.bit_length() + b > MAX_INT_BITS:
-        raise LimitExceeded(f"stage code may not build an integer over {MAX_INT_BITS:,} bits")
+        raise LimitExceeded(
+            f"stage code may not build an integer over the limit of {MAX_INT_BITS:,} bits"
+        )
     return a << b
 
 
