@@ -401,13 +401,15 @@ _TYPES_FOR_ISINSTANCE = {
     "set": set,
     "frozenset": frozenset,
 }
-_PURE_CALLABLES = frozenset(
-    id(v) for v in [*PURE_BUILTINS.values(), *(getattr(py_builtins, n) for n in PURE_BUILTIN_NAMES)]
+_PURE_CALLABLES: tuple[Any, ...] = (
+    *PURE_BUILTINS.values(),
+    *(getattr(py_builtins, n) for n in PURE_BUILTIN_NAMES),
 )
 
 
 def _is_pure_callable(fn: Any) -> bool:
-    return id(fn) in _PURE_CALLABLES
+    # identity, not id(): id() is an audited event, refused while stage code runs
+    return any(fn is known for known in _PURE_CALLABLES)
 
 
 def _isinstance(value: Any, kinds: Any) -> bool:
@@ -421,7 +423,7 @@ def _isinstance(value: Any, kinds: Any) -> bool:
 
 
 PURE_BUILTINS["isinstance"] = _isinstance
-_PURE_CALLABLES = _PURE_CALLABLES | {id(_isinstance)}
+_PURE_CALLABLES = (*_PURE_CALLABLES, _isinstance)
 
 # ------------------------------------------------------------------ admission: Dana source
 
