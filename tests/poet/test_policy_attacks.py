@@ -77,7 +77,8 @@ def hostile(tmp_path: Path, body: str) -> str:
 
 
 def versions_meta(tmp_path: Path, fn: str = "assess") -> list[dict]:
-    base = tmp_path / ".dana" / "poet" / "functions" / fn
+    functions = tmp_path / ".dana" / "poet" / "functions"
+    (base,) = [p for p in functions.rglob(fn) if p.is_dir()]
     out = []
     for vdir in sorted(base.glob("v*"), key=lambda p: int(p.name[1:])):
         out.append(json.loads((vdir / "metadata.json").read_text()))
