@@ -148,6 +148,9 @@ def _smoke(stages: policy.StageFunctions, spec: FunctionSpec) -> list[str]:
     from dana_poet.poet.stage_runner import run_contained
 
     samples = {p.name: _sample_for(p.annotation, p.default) for p in spec.params}
+    # with a struct (or other unknown) parameter the sample is None and stage code that reads
+    # its fields cannot run; only the limits (time, size) are findings then
+    partial = any(v is None for v in samples.values())
     errors: list[str] = []
     perceived = samples
     if stages.perceive is None:
@@ -157,14 +160,19 @@ def _smoke(stages: policy.StageFunctions, spec: FunctionSpec) -> list[str]:
             perceived = run_contained(
                 "smoke test perceive", stages.perceive, (), dict(samples), SMOKE_TIMEOUT
             )
+        except (policy.LimitExceeded, policy.StageTimeout) as exc:
+            errors.append(f"smoke test: perceive() {exc}")
+            perceived = samples
         except Exception as exc:  # noqa: BLE001 - every failure of untrusted code is a finding
+            if partial:
+                return errors
             errors.append(
                 f"smoke test: perceive{tuple(samples.values())!r} raised {type(exc).__name__}: "
                 f"{_bounded(str(exc), 300)}"
             )
             perceived = samples
         else:
-            if type(perceived) is not dict or set(perceived) != set(samples):
+            if not partial and (type(perceived) is not dict or set(perceived) != set(samples)):
                 errors.append(
                     f"smoke test: perceive() must return a dict with keys {sorted(samples)}, "
                     f"got {_bounded(repr(perceived), 300)}"
@@ -176,7 +184,11 @@ def _smoke(stages: policy.StageFunctions, spec: FunctionSpec) -> list[str]:
             run_contained(
                 "smoke test enforce", stages.enforce, (result,), dict(perceived), SMOKE_TIMEOUT
             )
+        except (policy.LimitExceeded, policy.StageTimeout) as exc:
+            errors.append(f"smoke test: enforce() {exc}")
         except Exception as exc:  # noqa: BLE001
+            if partial or result is None:
+                return errors
             errors.append(
                 f"smoke test: enforce({result!r}, ...) raised {type(exc).__name__}: "
                 f"{_bounded(str(exc), 300)}"

@@ -9,9 +9,10 @@ with guards:
    parameters, the locals it assigns itself, the three stage helpers and a
    short list of pure builtins; attribute names limited to listed methods
    of plain values and (checked at run time) declared struct fields.
-2. *Admission over the compiled Python AST*: what the Dana compiler made of
-   the code is checked again by the same deny-by-default rules, so a Dana
-   construct that compiles to something unexpected is refused, not run.
+2. *Admission over the Python AST*: Dana stage code is translated to Python
+   by a small translator of the stage subset (not the language compiler, whose
+   output is tuned for speed) and checked again by the same deny-by-default
+   rules as Python stage code.
 3. *Guards*: the admitted tree is rewritten so every attribute read, item
    read, method call, `**`, `*`, `<<`, `+` and `%` goes through a checking
    function, and every loop iteration checks the stage deadline. The code
@@ -272,7 +273,9 @@ def guarded_mul(a: Any, b: Any) -> Any:
         if len(b) * a > MAX_ITEMS:
             raise _limit(f"a {type(b).__name__} of {len(b) * a:,} items")
     elif type(a) is int and type(b) is int and a.bit_length() + b.bit_length() > MAX_INT_BITS:
-        raise LimitExceeded(f"stage code may not build an integer over {MAX_INT_BITS:,} bits")
+        raise LimitExceeded(
+            f"stage code may not build an integer over the limit of {MAX_INT_BITS:,} bits"
+        )
     return a * b
 
 
@@ -288,7 +291,9 @@ def guarded_pow(a: Any, b: Any) -> Any:
 
 def guarded_lshift(a: Any, b: Any) -> Any:
     if isinstance(a, int) and isinstance(b, int) and a and a.bit_length() + b > MAX_INT_BITS:
-        raise LimitExceeded(f"stage code may not build an integer over {MAX_INT_BITS:,} bits")
+        raise LimitExceeded(
+            f"stage code may not build an integer over the limit of {MAX_INT_BITS:,} bits"
+        )
     return a << b
 
 
@@ -396,13 +401,15 @@ _TYPES_FOR_ISINSTANCE = {
     "set": set,
     "frozenset": frozenset,
 }
-_PURE_CALLABLES = frozenset(
-    id(v) for v in [*PURE_BUILTINS.values(), *(getattr(py_builtins, n) for n in PURE_BUILTIN_NAMES)]
+_PURE_CALLABLES: tuple[Any, ...] = (
+    *PURE_BUILTINS.values(),
+    *(getattr(py_builtins, n) for n in PURE_BUILTIN_NAMES),
 )
 
 
 def _is_pure_callable(fn: Any) -> bool:
-    return id(fn) in _PURE_CALLABLES
+    # identity, not id(): id() is an audited event, refused while stage code runs
+    return any(fn is known for known in _PURE_CALLABLES)
 
 
 def _isinstance(value: Any, kinds: Any) -> bool:
@@ -416,7 +423,7 @@ def _isinstance(value: Any, kinds: Any) -> bool:
 
 
 PURE_BUILTINS["isinstance"] = _isinstance
-_PURE_CALLABLES = _PURE_CALLABLES | {id(_isinstance)}
+_PURE_CALLABLES = (*_PURE_CALLABLES, _isinstance)
 
 # ------------------------------------------------------------------ admission: Dana source
 
@@ -616,10 +623,6 @@ def _spec_problems(parts: Iterable[Any]) -> list[str]:
 
 # ------------------------------------------------------------------ admission: Python AST
 
-# Names the Dana compiler binds or calls; each maps to what stage code gets instead.
-_COMPILER_GLOBALS = {"__dana_add": guarded_add, "__dana_attr": guarded_getattr}
-_COMPILER_LOCAL = re.compile(r"^__dana_(?:v|last|[lrc]\d+)$")
-
 _PY_ALLOWED = (
     py.Module,
     py.FunctionDef,
@@ -635,8 +638,6 @@ _PY_ALLOWED = (
     py.Continue,
     py.Pass,
     py.Expr,
-    py.Try,
-    py.ExceptHandler,
     py.Compare,
     py.BinOp,
     py.UnaryOp,
@@ -679,7 +680,7 @@ def _py_locals(fn: py.FunctionDef) -> set[str]:
     return names
 
 
-def check_python(tree: py.Module, *, compiled_from_dana: bool = False) -> list[str]:
+def check_python(tree: py.Module) -> list[str]:
     """Problems with a Python stage module under the policy ([] when admitted)."""
     errors: list[str] = []
     for stmt in tree.body:
@@ -693,11 +694,11 @@ def check_python(tree: py.Module, *, compiled_from_dana: bool = False) -> list[s
                 f"at the top level (found {type(stmt).__name__})"
             )
         else:
-            errors.extend(_check_stage_function(stmt, compiled_from_dana))
+            errors.extend(_check_stage_function(stmt))
     return list(dict.fromkeys(errors))
 
 
-def _check_stage_function(fn: py.FunctionDef, compiled: bool) -> list[str]:
+def _check_stage_function(fn: py.FunctionDef) -> list[str]:
     errors: list[str] = []
     line = fn.lineno
     a = fn.args
@@ -716,11 +717,8 @@ def _check_stage_function(fn: py.FunctionDef, compiled: bool) -> list[str]:
             errors.append(f"line {at}: {type(node).__name__} is not allowed in stage code")
         elif isinstance(node, py.FunctionDef):
             errors.append(f"line {at}: nested function definitions are not allowed")
-        elif isinstance(node, py.Try):
-            if not compiled or not _is_compiler_retry(node):
-                errors.append(f"line {at}: try/except is not allowed in stage code")
         elif isinstance(node, py.Name):
-            errors.extend(_name_problems(node, local, compiled, at))
+            errors.extend(_name_problems(node, local, at))
         elif isinstance(node, py.Attribute):
             if not isinstance(node.ctx, py.Load):
                 errors.append(f"line {at}: stage code may not assign to attributes")
@@ -745,43 +743,21 @@ def _check_stage_function(fn: py.FunctionDef, compiled: bool) -> list[str]:
     return errors
 
 
-def _name_problems(node: py.Name, local: set[str], compiled: bool, at: int) -> list[str]:
+def _name_problems(node: py.Name, local: set[str], at: int) -> list[str]:
     name = node.id
-    if isinstance(node.ctx, py.Store):
-        if name.startswith("__") and not (compiled and _COMPILER_LOCAL.match(name)):
-            return [f"line {at}: name '{name}' is not allowed in stage code"]
+    if name.startswith("_"):
+        return [f"line {at}: name '{name}' is not allowed in stage code"]
+    if isinstance(node.ctx, py.Store) or name in local:
         return []
-    if name in local:
-        return (
-            []
-            if not name.startswith("__") or _COMPILER_LOCAL.match(name)
-            else [f"line {at}: name '{name}' is not allowed in stage code"]
-        )
     if name in PURE_BUILTINS or name in STAGE_HELPERS:
-        return []
-    if compiled and (name in _COMPILER_GLOBALS or name == "TypeError"):
         return []
     return [f"line {at}: '{name}' is not available to stage code"]
 
 
 def _py_callable(func: py.expr, local: set[str]) -> bool:
     if isinstance(func, py.Name):
-        return func.id not in local and (
-            func.id in PURE_BUILTINS or func.id in STAGE_HELPERS or func.id in _COMPILER_GLOBALS
-        )
+        return func.id not in local and (func.id in PURE_BUILTINS or func.id in STAGE_HELPERS)
     return isinstance(func, py.Attribute)
-
-
-def _is_compiler_retry(node: py.Try) -> bool:
-    """The Dana compiler's `try: <plain +> except TypeError: <Dana +>` pair."""
-    return (
-        not node.orelse
-        and not node.finalbody
-        and len(node.handlers) == 1
-        and node.handlers[0].name is None
-        and isinstance(node.handlers[0].type, py.Name)
-        and node.handlers[0].type.id == "TypeError"
-    )
 
 
 # ------------------------------------------------------------------ guard rewriting
@@ -808,9 +784,6 @@ class _Guard(py.NodeTransformer):
 
     def visit_Call(self, node: py.Call) -> py.AST:
         func = node.func
-        if isinstance(func, py.Name) and func.id == "__dana_attr" and len(node.args) == 2:
-            obj, name = node.args
-            return py.copy_location(_gcall(G_ATTR, self.visit(obj), name), node)
         node.args = [self.visit(a) for a in node.args]
         node.keywords = [self.visit(k) for k in node.keywords]
         if isinstance(func, py.Attribute):
@@ -921,8 +894,6 @@ def stage_globals(helpers: dict[str, Any]) -> dict[str, Any]:
         G_ITEM: guarded_getitem,
         G_TICK: tick,
         "__poet_slice": slice,
-        "__dana_add": guarded_add,
-        "TypeError": TypeError,
     }
     for op, name in _G_BINOPS.items():
         g[name] = _BINOP_GUARDS[op]
@@ -941,9 +912,233 @@ _BINOP_GUARDS: dict[type, Callable[[Any, Any], Any]] = {
 }
 
 
+_DANA_BIN = {
+    "+": py.Add,
+    "-": py.Sub,
+    "*": py.Mult,
+    "/": py.Div,
+    "//": py.FloorDiv,
+    "%": py.Mod,
+    "**": py.Pow,
+}
+_DANA_CMP = {
+    "==": py.Eq,
+    "!=": py.NotEq,
+    "<": py.Lt,
+    "<=": py.LtE,
+    ">": py.Gt,
+    ">=": py.GtE,
+    "in": py.In,
+    "not in": py.NotIn,
+    "is": py.Is,
+    "is not": py.IsNot,
+}
+
+
+class _DanaStageTranslator:
+    """Admitted Dana stage code -> the equivalent Python AST (the stage subset only).
+
+    The stage subset is small, so it is translated here rather than by the
+    language compiler, whose output is tuned for speed and changes with it; the
+    result is then admitted and guarded exactly like Python stage code. Dana's
+    rules that differ from Python's (`+` of a string and a number, `d.key` for a
+    dict's key) live in the guards.
+    """
+
+    def module(self, module: Any) -> py.Module:
+        from dana_poet.lang import ast as A
+
+        body: list[py.stmt] = []
+        for stmt in module.body:
+            if isinstance(stmt, A.FunctionDef):
+                body.append(self.function(stmt))
+        tree = py.Module(body=body, type_ignores=[])
+        py.fix_missing_locations(tree)
+        return tree
+
+    def function(self, fn: Any) -> py.FunctionDef:
+        args = py.arguments(
+            posonlyargs=[],
+            args=[py.arg(arg=p.name) for p in fn.params],
+            vararg=None,
+            kwonlyargs=[],
+            kw_defaults=[],
+            kwarg=None,
+            defaults=[],
+        )
+        body = self.block(fn.body)
+        node = py.FunctionDef(
+            name=fn.name, args=args, body=body, decorator_list=[], returns=None, type_comment=None
+        )
+        return self._at(node, fn)
+
+    @staticmethod
+    def _at(node: Any, source: Any) -> Any:
+        span = getattr(source, "span", None)
+        if span is not None and span.line:
+            node.lineno = node.end_lineno = span.line
+            node.col_offset = node.end_col_offset = max(span.column - 1, 0)
+        return node
+
+    def block(self, stmts: Iterable[Any]) -> list[py.stmt]:
+        out = [self._at(self.stmt(s), s) for s in stmts]
+        return out or [py.Pass()]
+
+    def stmt(self, s: Any) -> py.stmt:
+        from dana_poet.lang import ast as A
+
+        if isinstance(s, A.ExprStmt):
+            return py.Expr(value=self.expr(s.value))
+        if isinstance(s, A.Assign):
+            if s.value is None:
+                return py.Pass()
+            return py.Assign(targets=[self.target(s.target)], value=self.expr(s.value))
+        if isinstance(s, A.AugAssign):
+            return py.AugAssign(
+                target=self.target(s.target), op=_DANA_BIN[s.op](), value=self.expr(s.value)
+            )
+        if isinstance(s, A.Return):
+            return py.Return(value=self.expr(s.value) if s.value is not None else None)
+        if isinstance(s, A.If):
+            return py.If(test=self.expr(s.test), body=self.block(s.body), orelse=self._else(s))
+        if isinstance(s, A.While):
+            return py.While(test=self.expr(s.test), body=self.block(s.body), orelse=[])
+        if isinstance(s, A.For):
+            return py.For(
+                target=self._names(s.targets),
+                iter=self.expr(s.iter),
+                body=self.block(s.body),
+                orelse=[],
+            )
+        if isinstance(s, A.Pass):
+            return py.Pass()
+        if isinstance(s, A.Break):
+            return py.Break()
+        if isinstance(s, A.Continue):
+            return py.Continue()
+        raise PolicyError([f"{type(s).__name__} is not allowed in stage code"])
+
+    def _else(self, s: Any) -> list[py.stmt]:
+        return [self._at(self.stmt(x), x) for x in s.orelse]
+
+    @staticmethod
+    def _names(targets: tuple[str, ...]) -> py.expr:
+        if len(targets) == 1:
+            return py.Name(id=targets[0], ctx=py.Store())
+        return py.Tuple(elts=[py.Name(id=t, ctx=py.Store()) for t in targets], ctx=py.Store())
+
+    def target(self, t: Any) -> py.expr:
+        from dana_poet.lang import ast as A
+
+        if isinstance(t, A.Name):
+            return py.Name(id=t.id, ctx=py.Store())
+        if isinstance(t, A.TupleExpr | A.ListExpr):
+            return py.Tuple(elts=[self.target(e) for e in t.elts], ctx=py.Store())
+        if isinstance(t, A.Subscript):
+            return py.Subscript(value=self.expr(t.value), slice=self._index(t), ctx=py.Store())
+        raise PolicyError(["stage code may assign only to its own variables"])
+
+    def _index(self, e: Any) -> py.expr:
+        if len(e.index) == 1:
+            return self.expr(e.index[0])
+        return py.Tuple(elts=[self.expr(i) for i in e.index], ctx=py.Load())
+
+    def expr(self, e: Any) -> py.expr:
+        node = self._expr(e)
+        return self._at(node, e)
+
+    def _expr(self, e: Any) -> py.expr:  # noqa: C901 - one case per node type of the subset
+        from dana_poet.lang import ast as A
+
+        if isinstance(e, A.Name):
+            return py.Name(id=e.id, ctx=py.Load())
+        if isinstance(e, A.Constant):
+            return py.Constant(value=e.value)
+        if isinstance(e, A.FString):
+            return self.fstring(e)
+        if isinstance(e, A.ListExpr):
+            return py.List(elts=[self.expr(x) for x in e.elts], ctx=py.Load())
+        if isinstance(e, A.TupleExpr):
+            return py.Tuple(elts=[self.expr(x) for x in e.elts], ctx=py.Load())
+        if isinstance(e, A.SetExpr):
+            return py.Set(elts=[self.expr(x) for x in e.elts])
+        if isinstance(e, A.DictExpr):
+            return py.Dict(
+                keys=[self.expr(k) for k in e.keys], values=[self.expr(v) for v in e.values]
+            )
+        if isinstance(e, A.Comprehension):
+            return self.comprehension(e)
+        if isinstance(e, A.Call):
+            return py.Call(
+                func=self.expr(e.func),
+                args=[self.expr(a) for a in e.args],
+                keywords=[py.keyword(arg=k.name, value=self.expr(k.value)) for k in e.keywords],
+            )
+        if isinstance(e, A.Attribute):
+            return py.Attribute(value=self.expr(e.value), attr=e.attr, ctx=py.Load())
+        if isinstance(e, A.Subscript):
+            return py.Subscript(value=self.expr(e.value), slice=self._index(e), ctx=py.Load())
+        if isinstance(e, A.Slice):
+            return py.Slice(
+                lower=self.expr(e.lower) if e.lower is not None else None,
+                upper=self.expr(e.upper) if e.upper is not None else None,
+                step=self.expr(e.step) if e.step is not None else None,
+            )
+        if isinstance(e, A.BinOp):
+            return py.BinOp(left=self.expr(e.left), op=_DANA_BIN[e.op](), right=self.expr(e.right))
+        if isinstance(e, A.UnaryOp):
+            op = {"not": py.Not, "-": py.USub, "+": py.UAdd}[e.op]()
+            return py.UnaryOp(op=op, operand=self.expr(e.operand))
+        if isinstance(e, A.BoolOp):
+            op = py.And() if e.op == "and" else py.Or()
+            return py.BoolOp(op=op, values=[self.expr(v) for v in e.values])
+        if isinstance(e, A.Compare):
+            return py.Compare(
+                left=self.expr(e.left),
+                ops=[_DANA_CMP[o]() for o in e.ops],
+                comparators=[self.expr(c) for c in e.comparators],
+            )
+        if isinstance(e, A.IfExp):
+            return py.IfExp(
+                test=self.expr(e.test), body=self.expr(e.body), orelse=self.expr(e.orelse)
+            )
+        raise PolicyError([f"{type(e).__name__} is not allowed in stage code"])
+
+    def fstring(self, e: Any) -> py.JoinedStr:
+        values: list[py.expr] = []
+        for part in e.parts:
+            if isinstance(part, str):
+                values.append(py.Constant(value=part))
+                continue
+            conversion = {"s": 115, "r": 114, "a": 97}.get(part.conversion or "", -1)
+            spec = self.fstring(part.format_spec) if part.format_spec is not None else None
+            values.append(
+                py.FormattedValue(
+                    value=self.expr(part.value), conversion=conversion, format_spec=spec
+                )
+            )
+        return py.JoinedStr(values=values)
+
+    def comprehension(self, e: Any) -> py.expr:
+        generators = [
+            py.comprehension(
+                target=self._names(g.targets),
+                iter=self.expr(g.iter),
+                ifs=[self.expr(c) for c in g.conditions],
+                is_async=0,
+            )
+            for g in e.generators
+        ]
+        element = self.expr(e.element)
+        if e.kind == "dict":
+            return py.DictComp(key=element, value=self.expr(e.value), generators=generators)
+        if e.kind == "set":
+            return py.SetComp(elt=element, generators=generators)
+        return py.ListComp(elt=element, generators=generators)  # "gen" too: no frame to reach
+
+
 def python_tree_of_dana(source: str, filename: str) -> py.Module:
-    """Parse, admit and compile Dana stage code to an (unguarded) Python tree."""
-    from dana_poet.lang.compiler import Compiler
+    """Parse and admit Dana stage code; its Python form, admitted again like Python stage code."""
     from dana_poet.lang.errors import DanaSyntaxError
     from dana_poet.lang.parser import parse
 
@@ -954,14 +1149,10 @@ def python_tree_of_dana(source: str, filename: str) -> py.Module:
     problems = check_dana(module)
     if problems:
         raise PolicyError(problems)
-    names = frozenset(PURE_BUILTINS) | STAGE_HELPERS
-    try:
-        tree = Compiler(filename, names, source).module_ast(module)
-    except DanaSyntaxError as exc:
-        raise PolicyError([f"compile error: {exc.render()}"]) from None
-    problems = check_python(tree, compiled_from_dana=True)
+    tree = _DanaStageTranslator().module(module)
+    problems = check_python(tree)
     if problems:
-        raise PolicyError([f"compiled form refused: {p}" for p in problems])
+        raise PolicyError([f"translated form refused: {p}" for p in problems])
     return tree
 
 

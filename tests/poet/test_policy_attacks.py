@@ -1,0 +1,619 @@
+"""Attacks on the capability policy, as a model that writes hostile stage code would try them.
+
+Every attack is served by a real HTTP server on 127.0.0.1 through the real
+`openai` client. Each test runs a Dana program (or a Python @poet function)
+whose stage code comes from that server, and asserts the program's own
+answer and that no marker file (or other side effect) appeared.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from tests.poet.fake_openai import FakeOpenAI, Reply, stage_json
+
+PROGRAM = """
+@poet(domain="financial_services", timeout=1)
+def assess(score: int, income: float) -> str:
+    if score >= 700 and income >= 50000:
+        return "approved"
+    return "declined"
+
+print(assess("720", "$65K"))
+print(assess(650, 80000))
+"""
+ANSWER = "approved\ndeclined\n"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    fake = FakeOpenAI()
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test-key")
+    monkeypatch.setenv("DANA_POET_MODEL", "scripted-model")
+    monkeypatch.setenv("DANA_POET_LLM_BACKOFF", "0.01")
+    monkeypatch.setenv("DANA_POET_NO_CACHE", "1")
+    monkeypatch.delenv("DANA_POET_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield fake
+    fake.close()
+
+
+def marker(tmp_path: Path) -> Path:
+    return tmp_path / "PWNED"
+
+
+def run_dana(tmp_path: Path, source: str = PROGRAM, name: str = "prog.na") -> tuple[str, str]:
+    from dana_poet.engine import new_program
+
+    path = tmp_path / name
+    path.write_text(source, encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        new_program(path).run_file(path)
+    return out.getvalue(), err.getvalue()
+
+
+def attack(code: str) -> Reply:
+    return Reply(stage_json(code))
+
+
+def hostile(tmp_path: Path, body: str) -> str:
+    """Stage code for assess(): `body` inside perceive, then the ordinary answer."""
+    mark = str(marker(tmp_path))
+    lines = body.replace("MARK", mark).strip("\n").splitlines()
+    inner = "\n".join("    " + line for line in lines)
+    return (
+        f"def perceive(score, income):\n{inner}\n"
+        '    return {"score": coerce(score, "score"), "income": coerce(income, "income")}\n'
+    )
+
+
+def versions_meta(tmp_path: Path, fn: str = "assess") -> list[dict]:
+    functions = tmp_path / ".dana" / "poet" / "functions"
+    (base,) = [p for p in functions.rglob(fn) if p.is_dir()]
+    out = []
+    for vdir in sorted(base.glob("v*"), key=lambda p: int(p.name[1:])):
+        out.append(json.loads((vdir / "metadata.json").read_text()))
+    return out
+
+
+# ------------------------------------------------------------------ refused at admission
+
+ADMISSION_ATTACKS = {
+    "generator frame to builtins import": (
+        "g = (x for x in [1])\n"
+        'b = g.gi_frame.f_back.f_builtins["__import__"]("os").system("touch MARK")'
+    ),
+    "lambda parameter as a free name": 'f = lambda open :: open\nf(1)("MARK", "w")',
+    "nested def local": 'def helper(x):\n    return x\nhelper(open)("MARK", "w")',
+    "loop target named like a builtin": 'for open in [1]:\n    pass\nopen("MARK", "w")',
+    "public scope read": "x = public:secret",
+    "private scope write": "private:owned = 1",
+    "system scope read": "x = system:config",
+    "reason call": 'x = reason("leak the key")',
+    "llm call": 'x = llm("hello")',
+    "sleep call": "sleep(100)",
+    "print call": 'print("hello")',
+    "log call": 'log("hello")',
+    "set_model call": 'set_model("evil")',
+    "open call": 'open("MARK", "w")',
+    "eval call": 'eval("1")',
+    "dunder import": '__import__("os").system("touch MARK")',
+    "getattr call": 'getattr(score, "__class__")',
+    "type call": "t = type(score)",
+    "globals call": "g = globals()",
+    "BaseException name": "e = BaseException",
+    "str.format leak": 'x = "{0.__globals__[os].environ[OPENAI_API_KEY]}".format(coerce)',
+    "format_map leak": 'x = "{k}".format_map({"k": 1})',
+    "receiver replacement in try": (
+        "try:\n    def (a: Applicant) describe() -> str:\n        return 'owned'\nexcept:\n    pass"
+    ),
+    "struct declaration": "struct Evil:\n    x: int",
+    "import inside": "import os.py",
+    "with statement": 'with open("MARK") as f:\n    pass',
+    "raise statement": 'raise "boom"',
+    "dunder attribute": "c = score.__class__.__mro__",
+    "underscore name": "b = __builtins__",
+    "giant format width": 'x = f"{score:>1000000000}"',
+    "nested format spec": 'w = 5\nx = f"{score:{w}}"',
+    "calling an argument": "score()",
+    "typed assignment": "x: int = 1",
+    "attribute write": "score.real = 1",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADMISSION_ATTACKS))
+def test_admission_refuses(server, tmp_path, name):
+    code = hostile(tmp_path, ADMISSION_ATTACKS[name])
+    server.script(attack(code), attack(code), attack(code))
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER
+    assert not marker(tmp_path).exists()
+    assert len(server.requests) == 3, "Dana twice, then Python, then the template"
+    meta = versions_meta(tmp_path)[-1]
+    assert meta["fallback_used"] == "template"
+    for attempt in ("dana attempt 1", "dana attempt 2", "python attempt"):
+        assert any(e.startswith(attempt) for e in meta["errors"]), meta["errors"]
+
+
+def test_admission_refuses_struct_receiver_signature(server, tmp_path):
+    code = (
+        'def perceive(score: Applicant, income):\n    return {"score": score, "income": income}\n'
+    )
+    server.script(attack(code), attack(code), attack(code))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER
+    assert any("annotation" in e for e in versions_meta(tmp_path)[-1]["errors"])
+
+
+def test_python_fallback_dunder_chain_is_refused(server, tmp_path):
+    dana_bad = hostile(tmp_path, 'open("MARK", "w")')
+    python = (
+        "def perceive(score, income):\n"
+        "    for c in ().__class__.__bases__[0].__subclasses__():\n"
+        "        pass\n"
+        '    return {"score": score, "income": income}\n'
+    )
+    server.script(attack(dana_bad), attack(dana_bad), attack(python))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER and not marker(tmp_path).exists()
+    errors = versions_meta(tmp_path)[-1]["errors"]
+    assert any("python attempt" in e and "__class__" in e for e in errors), errors
+
+
+def test_repair_request_quotes_a_bounded_excerpt(server, tmp_path):
+    huge = hostile(tmp_path, "\n".join(f"x{i} = public:k{i}" for i in range(1500)))
+    assert len(huge) > 25_000
+    server.script(attack(huge), attack(huge), attack(huge))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER
+    repair = server.requests[1]["body"]["messages"]
+    quoted = json.loads(repair[-2]["content"])["stage_code"]
+    assert len(quoted) < 2_200
+    assert len(repair[-1]["content"]) < 8_000 and "more problems" in repair[-1]["content"]
+
+
+# ------------------------------------------------------------------ refused while running
+
+RUNTIME_ATTACKS = {
+    # admitted (names and syntax are fine) but refused by a guard on real input only
+    "generator frame through a comprehension value": (
+        'if score != "text":\n    f = [x for x in [1]].gi_frame'
+    ),
+    "attribute of a method object": 'if score != "text":\n    m = score.upper\n    f = m.real',
+    "struct-like attribute of a string": 'if score != "text":\n    f = score.f_globals',
+    "giant power": 'if score != "text":\n    x = 10 ** (10 ** 9)',
+    "giant string repeat": 'if score != "text":\n    x = "a" * (10 ** 10)',
+    "giant list repeat": 'if score != "text":\n    x = [0] * (10 ** 10)',
+    "giant int by squaring": 'x = 3\nif score != "text":\n    for i in range(40):\n        x = x * x',
+    "list doubling": 'x = [1]\nif score != "text":\n    for i in range(64):\n        x.extend(x)',
+    "string doubling": 'x = "ab"\nif score != "text":\n    for i in range(64):\n        x = x + x',
+    "ljust width": 'if score != "text":\n    x = "a".ljust(10 ** 10)',
+    "percent star width": 'if score != "text":\n    x = "%*d" % (10 ** 9, 1)',
+    "join amplification": (
+        'if score != "text":\n    s = "a" * 900000\n    x = "".join([s, s, s, s, s, s])'
+    ),
+    "replace amplification": (
+        'if score != "text":\n    s = "a" * 900000\n    x = s.replace("a", "aaaaaaaaaa")'
+    ),
+    "huge range": 'if score != "text":\n    x = list(range(10 ** 12))',
+    "KeyError on real input": 'table = {"text": 1}\nx = table[score]',
+    "sort key is a helper": 'if score != "text":\n    x = sorted([1, 2], key=coerce)',
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUNTIME_ATTACKS))
+def test_runtime_guards_drop_the_stage(server, tmp_path, name):
+    code = hostile(tmp_path, RUNTIME_ATTACKS[name]).replace(
+        '    return {"score": coerce',
+        '    return {"score": coerce',
+    )
+    # the smoke test feeds "text" for a str parameter; assess's score is an int, so the
+    # sample is 1 — make the attack fire on real input only
+    code = code.replace('score != "text"', "score != 1").replace('{"text": 1}', "{1: 1}")
+    server.script(attack(code))
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER
+    assert not marker(tmp_path).exists()
+    assert err.count("was dropped") == 1, err
+    meta = versions_meta(tmp_path)[-1]
+    assert meta["stage_dropped"]["stage"] == "perceive"
+
+
+def test_a_hanging_perceive_stops_at_the_function_timeout(server, tmp_path):
+    code = hostile(tmp_path, "if score != 1:\n    while true:\n        x = 1")
+    server.script(attack(code))
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER
+    assert "ran past its deadline" in err
+
+
+def test_a_hanging_comprehension_stops(server, tmp_path):
+    code = hostile(
+        tmp_path, "if score != 1:\n    x = [a for a in range(900000) for b in range(900000)]"
+    )
+    server.script(attack(code))
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER and "ran past its deadline" in err
+
+
+def test_a_hang_in_the_smoke_test_is_refused(server, tmp_path):
+    code = hostile(tmp_path, "while true:\n    x = 1")
+    server.script(attack(code), attack(code), attack(code))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER
+    errors = versions_meta(tmp_path)[-1]["errors"]
+    assert any("deadline" in e for e in errors), errors
+
+
+def test_giant_int_at_smoke_time_is_refused_quickly(server, tmp_path):
+    code = hostile(tmp_path, "x = 10 ** (10 ** 9)")
+    server.script(attack(code), attack(code), attack(code))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER
+    assert any("bits" in e for e in versions_meta(tmp_path)[-1]["errors"])
+
+
+def test_enforce_returning_the_wrong_type_is_dropped(server, tmp_path):
+    program = (
+        "@poet()\ndef is_big(x: int) -> bool:\n    return x > 10\n\n"
+        "print(is_big(50))\nprint(is_big(5))\n"
+    )
+    code = (
+        'def perceive(x):\n    return {"x": coerce(x, "x")}\n\n'
+        "def enforce(result, x):\n"
+        '    if x != 1:\n        return "definitely"\n'
+        "    return result\n"
+    )
+    server.script(attack(code))
+    out, err = run_dana(tmp_path, program)
+    assert out == "true\nfalse\n" or out == "True\nFalse\n"
+    assert "breaks the return type" in err and err.count("was dropped") == 1
+
+
+def test_perceive_with_wrong_keys_on_real_input_is_dropped(server, tmp_path):
+    code = (
+        "def perceive(score, income):\n"
+        "    if score != 1:\n"
+        '        return {"score": 999}\n'
+        '    return {"score": score, "income": income}\n'
+    )
+    server.script(attack(code))
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER and "expected ['income', 'score']" in err
+
+
+def test_perceive_returning_an_uncoercible_value_is_dropped(server, tmp_path):
+    code = (
+        "def perceive(score, income):\n"
+        "    if score != 1:\n"
+        '        return {"score": "lots", "income": income}\n'
+        '    return {"score": score, "income": income}\n'
+    )
+    server.script(attack(code))
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER and "was dropped" in err
+
+
+def test_bad_input_is_still_a_clear_input_error(server, tmp_path):
+    code = hostile(tmp_path, "x = 1")
+    server.script(attack(code))
+    program = PROGRAM.replace("print(assess(650, 80000))", 'print(assess("lots", 80000))')
+    from dana_poet.poet.errors import POETInputError
+
+    with pytest.raises(POETInputError, match="score"):
+        run_dana(tmp_path, program)
+
+
+def test_a_stage_rule_through_fail_is_the_programs_answer(server, tmp_path):
+    code = (
+        'def perceive(score, income):\n    return {"score": coerce(score, "score"), '
+        '"income": coerce(income, "income")}\n\n'
+        "def enforce(result, score, income):\n"
+        "    result = check_output(result)\n"
+        '    if result == "approved" and income < 60000:\n'
+        '        fail("income_floor", "approval needs 60K")\n'
+        "    return result\n"
+    )
+    server.script(attack(code))
+    program = PROGRAM.replace('"$65K"', '"$55K"')
+    from dana_poet.poet.errors import POETOutputError
+
+    with pytest.raises(POETOutputError, match="income_floor"):
+        run_dana(tmp_path, program)
+
+
+def test_a_stage_works_on_a_copy_of_the_arguments(server, tmp_path):
+    program = (
+        "@poet()\ndef total(items: list) -> int:\n    return len(items)\n\n"
+        "xs = [1, 2, 3]\nprint(total(xs))\nprint(xs)\n"
+    )
+    code = (
+        "def perceive(items):\n"
+        "    items.append(99)\n"
+        '    items[0] = "changed"\n'
+        '    return {"items": items}\n'
+    )
+    server.script(attack(code))
+    out, err = run_dana(tmp_path, program)
+    assert out == "4\n[1, 2, 3]\n", (out, err)
+    assert "dropped" not in err
+
+
+def test_struct_fields_are_readable_and_methods_are_not(server, tmp_path):
+    program = (
+        "struct Applicant:\n    name: str\n    score: int\n\n"
+        "def (a: Applicant) describe() -> str:\n    return 'real'\n\n"
+        "@poet()\ndef grade(a: Applicant) -> str:\n"
+        '    return "good" if a.score > 700 else "poor"\n\n'
+        'print(grade(Applicant(name="x", score=800)))\n'
+        'print(Applicant(name="y", score=1).describe())\n'
+    )
+    code = (
+        'def perceive(a):\n    if a.name == "x":\n        d = a.describe()\n    return {"a": a}\n'
+    )
+    server.script(attack(code))
+    out, err = run_dana(tmp_path, program)
+    assert out == "good\nreal\n"
+    assert "may not call '.describe()'" in err
+
+
+def test_secret_environment_cannot_be_read(server, tmp_path):
+    code = (
+        "def perceive(score, income):\n"
+        "    if score != 1:\n        k = coerce.__globals__\n"
+        '    return {"score": score, "income": income}\n'
+    )
+    python = (
+        "def perceive(score, income):\n"
+        "    if score != 1:\n"
+        "        k = coerce.__closure__\n"
+        '    return {"score": score, "income": income}\n'
+    )
+    server.script(attack(code), attack(code), attack(python))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER
+    assert "sk-secret-test-key" not in json.dumps(versions_meta(tmp_path))
+
+
+# ------------------------------------------------------------------ the Python API
+
+
+def test_python_function_with_hostile_python_stage(server, tmp_path, monkeypatch):
+    from dana_poet import poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    code = (
+        "def perceive(x):\n"
+        "    if x != 1:\n"
+        "        y = [c for c in [1]].gi_frame\n"
+        '    return {"x": x}\n'
+    )
+
+    @poet(_stage_code=code, _stage_language="python")
+    def double(x: int) -> int:
+        return 2 * x
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert double("21") == 42
+        assert double(5) == 10
+    assert err.getvalue().count("was dropped") == 1
+    assert not marker(tmp_path).exists()
+
+
+@pytest.mark.parametrize(
+    "expression", ["1 << (10 ** 10)", "10 ** 10 ** 10", "b'x' * 10 ** 10", "(1,) * 10 ** 10"]
+)
+def test_python_stage_giant_values_are_refused_before_computing(tmp_path, monkeypatch, expression):
+    from dana_poet import poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    code = f'def perceive(x):\n    if x != 1:\n        y = {expression}\n    return {{"x": x}}\n'
+
+    @poet(_stage_code=code, _stage_language="python")
+    def half(x: int) -> int:
+        return x // 2
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert half("8") == 4
+    assert "limit" in err.getvalue() and "was dropped" in err.getvalue()
+
+
+def test_code_passed_to_the_decorator_is_admitted_too(tmp_path, monkeypatch):
+    from dana_poet import poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    code = f'import os\ndef perceive(x):\n    os.system("touch {marker(tmp_path)}")\n'
+    err = io.StringIO()
+    with redirect_stderr(err):
+
+        @poet(_stage_code=code, _stage_language="python")
+        def inc(x: int) -> int:
+            return x + 1
+
+        assert inc("1") == 2
+    assert "was refused" in err.getvalue() and not marker(tmp_path).exists()
+
+
+# ------------------------------------------------------------------ the audit layer
+
+
+@pytest.mark.parametrize(
+    "operation",
+    ["open", "import", "subprocess", "socket", "compile", "os.system", "exec"],
+)
+def test_the_audit_layer_refuses_system_access_from_stage_code(tmp_path, operation):
+    """A hole in the checker (simulated by calling Python directly) still reaches nothing."""
+    from dana_poet.poet import safety
+    from dana_poet.poet.stage_runner import run_contained
+
+    safety.install()
+    path = marker(tmp_path)
+
+    def hole() -> None:
+        if operation == "open":
+            open(path, "w").close()  # noqa: SIM115
+        elif operation == "import":
+            sys.modules.pop("colorsys", None)
+            import colorsys  # noqa: F401
+        elif operation == "subprocess":
+            import subprocess
+
+            subprocess.run(["touch", str(path)], check=False)
+        elif operation == "socket":
+            import socket
+
+            socket.socket().close()
+        elif operation == "compile":
+            compile("1", "<x>", "eval")
+        elif operation == "os.system":
+            os.system(f"touch {path}")  # noqa: S605
+        elif operation == "exec":
+            exec("x = 1")  # noqa: S102
+
+    with pytest.raises(safety.SystemAccessRefused):
+        run_contained("test", hole, (), {}, 5.0)
+    assert not path.exists()
+    open(tmp_path / "after", "w").close()  # noqa: SIM115 - the flag is down again
+
+
+# ------------------------------------------------------------------ cache and inspect
+
+
+def test_a_tampered_cache_entry_is_refused_and_regenerated(server, tmp_path):
+    good = hostile(tmp_path, "x = 1")
+    server.script(attack(good))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER
+    cache_dir = tmp_path / ".dana" / "poet" / "cache"
+    (entry,) = [p for p in cache_dir.glob("*.json") if p.name != "stats.json"]
+    data = json.loads(entry.read_text())
+    data["source"] = hostile(tmp_path, 'open("MARK", "w")')
+    entry.write_text(json.dumps(data))
+    server.script(attack(good))
+    with pytest.warns(RuntimeWarning, match="policy refuses"):
+        out, _ = run_dana(tmp_path)
+    assert out == ANSWER and not marker(tmp_path).exists()
+    assert len(server.requests) == 2
+    assert json.loads(entry.read_text())["source"] == good
+
+
+def test_a_dropped_stage_is_regenerated_next_run(server, tmp_path):
+    bad = hostile(tmp_path, "table = {1: 1}\nx = table[score]")
+    good = hostile(tmp_path, "x = 1")
+    server.script(attack(bad))
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER and "was dropped" in err
+    server.script(attack(good))
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER and "dropped" not in err
+    assert len(server.requests) == 2
+    assert "failed on real input" in server.requests[1]["body"]["messages"][1]["content"]
+
+
+def test_inspect_runs_nothing_outside_the_policy(server, tmp_path):
+    code = hostile(tmp_path, "x = [c for c in [1]].gi_frame.f_back")
+    python = (
+        "def perceive(score, income):\n"
+        "    g = (x for x in [1])\n"
+        "    g.gi_frame.f_back.f_globals['os'].system('touch MARK')\n"
+    ).replace("MARK", str(marker(tmp_path)))
+    server.script(attack(code), attack(code), attack(python))
+    (tmp_path / "prog.na").write_text(PROGRAM)
+    import subprocess
+
+    env = dict(os.environ)
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "dana-poet"), "inspect", "prog.na:assess"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "fallback: template" in r.stdout
+    assert not marker(tmp_path).exists()
+
+
+# ------------------------------------------------------------------ model replies
+
+
+def test_a_huge_reply_is_refused_before_parsing(server, tmp_path, monkeypatch):
+    from dana_poet.poet import llm
+
+    server.script(Reply("x" * 2_500_000))
+    with pytest.raises(llm.LLMUnavailable, match="limit 65,536"):
+        llm.chat([{"role": "user", "content": "hi"}], tries=1)
+
+
+def test_a_huge_reply_without_length_is_cut_while_reading(server, tmp_path):
+    from dana_poet.poet import llm
+
+    server.script(Reply("x" * 2_500_000, declare_length=False))
+    with pytest.raises(llm.LLMUnavailable, match="over 65,536 bytes"):
+        llm.chat([{"role": "user", "content": "hi"}], tries=1)
+
+
+def test_a_dripping_reply_ends_at_one_deadline(server, tmp_path, monkeypatch):
+    from dana_poet.poet import llm
+
+    monkeypatch.setenv("DANA_POET_LLM_TIMEOUT", "1")
+    server.script(Reply(stage_json("def perceive(x):\n    return {}\n"), drip=0.2))
+    with pytest.raises(llm.LLMUnavailable, match="within 1 s|in time"):
+        llm.chat([{"role": "user", "content": "hi"}], tries=1)
+
+
+def test_a_huge_reply_falls_back_to_the_template(server, tmp_path):
+    server.script(Reply("y" * 500_000))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER
+    meta = versions_meta(tmp_path)[-1]
+    assert meta["fallback_used"] == "template"
+    assert any("65,536" in e for e in meta["errors"])
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DANA_POET_LLM_TIMEOUT", "soon"),
+        ("DANA_POET_LLM_TIMEOUT", "-3"),
+        ("DANA_POET_LLM_MAX_REPLY", "big"),
+        ("DANA_POET_LLM_BACKOFF", "nan"),
+    ],
+)
+def test_bad_llm_settings_are_a_clear_error(server, tmp_path, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER
+    assert variable in err
+    meta = versions_meta(tmp_path)[-1]
+    assert any(variable in e for e in meta["errors"])
+    assert server.requests == []
+
+
+def test_bad_llm_settings_never_crash_feedback(server, tmp_path, monkeypatch):
+    from dana_poet import feedback, poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    monkeypatch.setenv("DANA_POET_LLM_TIMEOUT", "forever")
+
+    @poet(optimize_for="accuracy")
+    def alarm(value: float, threshold: float = 10.0) -> bool:
+        return value > threshold
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        signal = feedback(alarm(12.0), "too many false alarms")
+    assert signal.source == "rules"
+    assert server.requests == []
