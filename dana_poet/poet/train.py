@@ -214,7 +214,14 @@ def best_segments(profiles: Iterable[list[Interval]]) -> tuple[int, list[Interva
 
 
 def count_at(profiles: Iterable[list[Interval]], value: float) -> int:
-    return sum(any(low <= value <= high for low, high in ivs) for ivs in profiles)
+    """How many examples are right at `value`."""
+    count = 0
+    for intervals in profiles:
+        for low, high in intervals:
+            if low <= value <= high:
+                count += 1
+                break
+    return count
 
 
 def choose_in_segments(
@@ -416,6 +423,20 @@ def _param_fingerprint(state: TrainState, spec: Any, others: dict[str, Any]) -> 
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _loaded_profiles(stored: Any) -> dict[str, dict[str, Any]]:
+    """Profiles as stored (JSON lists) back to intervals; anything malformed is dropped."""
+    out: dict[str, dict[str, Any]] = {}
+    if not isinstance(stored, dict):
+        return out
+    for name, entry in stored.items():
+        try:
+            intervals = [(float(a), float(b)) for a, b in entry["intervals"]]
+            out[name] = {"fp": str(entry["fp"]), "intervals": intervals}
+        except (TypeError, ValueError, KeyError):
+            continue
+    return out
+
+
 def state_of(record: EnhancedFunction, *, skip: str | None = None) -> TrainState:
     """The function's train state, loaded from the store on first use (bounded reads).
 
@@ -436,7 +457,7 @@ def state_of(record: EnhancedFunction, *, skip: str | None = None) -> TrainState
     store = record.store
     for row in reversed(store.train_examples(record.key, limit=state.window_size)):
         state.window[row.key] = Example(
-            row.key, row.execution_id, row.expected, None, dict(row.profiles)
+            row.key, row.execution_id, row.expected, None, _loaded_profiles(row.profiles)
         )
     seed = not state.window  # a store written before examples were kept: seed from feedback
     for fb, execution in store.recent_feedback(record.key, limit=RECENT_FEEDBACK):
@@ -488,30 +509,32 @@ def _inputs_of(record: EnhancedFunction, example: Example) -> dict[str, Any] | N
 
 
 def _profile(
-    record: EnhancedFunction, state: TrainState, example: Example, name: str, point: dict[str, Any]
+    record: EnhancedFunction,
+    state: TrainState,
+    example: Example,
+    name: str,
+    others: dict[str, Any],
+    fingerprint: str,
 ) -> list[Interval]:
-    """The example's intervals for parameter `name` with the others at `point` (cached)."""
-    spec = record.learnable[name]
-    others = {k: v for k, v in point.items() if k != name}
-    fingerprint = _param_fingerprint(state, spec, others)
+    """The example's intervals for parameter `name` with the others at `others` (cached)."""
     cached = example.profiles.get(name)
     if cached is not None and cached.get("fp") == fingerprint:
-        return [tuple(iv) for iv in cached["intervals"]]  # type: ignore[misc]
+        return cached["intervals"]  # type: ignore[no-any-return]
     inputs = _inputs_of(record, example)
     if inputs is None:
         return []
+    spec = record.learnable[name]
     expected = example.expected
 
     def evaluate(value: float) -> tuple[bool, int]:
         try:
-            return _judge(
-                _replay(record, state, inputs, {**others, name: _cast(spec, value)}), expected
-            )
+            output = _replay(record, state, inputs, {**others, name: _cast(spec, value)})
         except Exception:  # noqa: BLE001 - a value that makes the function fail is a wrong answer
             return False, 0
+        return _judge(output, expected)
 
     intervals = profile_example(evaluate, spec, inputs)
-    example.profiles[name] = {"fp": fingerprint, "intervals": [list(iv) for iv in intervals]}
+    example.profiles[name] = {"fp": fingerprint, "intervals": intervals}
     state.unsaved.add(example.key)
     return intervals
 
@@ -531,7 +554,15 @@ def fit_window(record: EnhancedFunction, state: TrainState) -> tuple[dict[str, A
     for _ in range(passes):
         changed = False
         for name, spec in record.learnable.items():
-            profiles = [_profile(record, state, ex, name, best) for ex in examples]
+            others = {k: v for k, v in best.items() if k != name}
+            fingerprint = _param_fingerprint(state, spec, others)
+            profiles = []
+            for ex in examples:
+                cached = ex.profiles.get(name)
+                if cached is not None and cached["fp"] == fingerprint:
+                    profiles.append(cached["intervals"])
+                else:
+                    profiles.append(_profile(record, state, ex, name, others, fingerprint))
             here = count_at(profiles, float(best[name]))
             if before < 0:
                 before = here
