@@ -179,12 +179,16 @@ def test_poet_programs(tmp_path, name):
     assert r.stdout == expected
 
 
-def test_examples_run_as_documented():
+def test_examples_run_as_documented(tmp_path):
+    import shutil
+
     env = {**os.environ}
     env.pop("DANA_POET_DIR", None)
+    copy = tmp_path / "examples"  # a copy: running writes .dana/ and __pycache__/ beside it
+    shutil.copytree(ROOT / "examples", copy, ignore=shutil.ignore_patterns(".dana", "__pycache__"))
     r = subprocess.run(
         [sys.executable, "-m", "dana_poet.cli", "run", "credit_check.na"],
-        cwd=ROOT / "examples",
+        cwd=copy,
         capture_output=True,
         text=True,
         timeout=120,

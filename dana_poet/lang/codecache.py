@@ -88,6 +88,9 @@ def entry_path(filename: str) -> Path | None:
         return None
     source = Path(filename)
     tag = sys.implementation.cache_tag or "python"
+    if sys.pycache_prefix:  # PYTHONPYCACHEPREFIX: a mirror tree, as Python does for .pyc
+        folder = Path(sys.pycache_prefix) / source.resolve().parent.relative_to("/")
+        return folder / f"{source.name}.{tag}.nac"
     return source.parent / "__pycache__" / f"{source.name}.{tag}.nac"
 
 

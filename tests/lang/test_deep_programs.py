@@ -21,6 +21,7 @@ from dana_poet.lang.compiler import Compiler
 from dana_poet.lang.deep import RECURSION_LIMIT, run_deep
 from dana_poet.lang.errors import DanaSyntaxError
 from dana_poet.lang.parser import parse
+from tests.hypothesis_profile import examples
 
 
 def run(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
@@ -175,7 +176,7 @@ def deep_programs(draw: st.DrawFn) -> str:
 
 
 @settings(
-    max_examples=30,
+    max_examples=examples(30),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

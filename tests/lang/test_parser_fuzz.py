@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from dana_poet.lang import ast as A
 from dana_poet.lang.errors import DanaSyntaxError
 from dana_poet.lang.parser import parse, parse_expression
+from tests.hypothesis_profile import examples
 from tests.lang.dana_fixtures import FIXTURES
 
 PROGRAMS = [p.read_text(encoding="utf-8") for p in sorted(FIXTURES.rglob("*.na"))]
@@ -90,7 +91,7 @@ def _parses_or_reports(text: str) -> None:
 
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "400")),
+    max_examples=examples(int(os.environ.get("FUZZ_EXAMPLES", "400"))),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

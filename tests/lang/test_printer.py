@@ -13,6 +13,7 @@ from dana_poet.lang import ast as A
 from dana_poet.lang.errors import DanaSyntaxError
 from dana_poet.lang.parser import parse, parse_expression
 from dana_poet.lang.printer import dump_ast, to_source
+from tests.hypothesis_profile import examples
 from tests.lang.ast_strategies import expressions, modules, statements
 from tests.lang.dana_fixtures import FIXTURES, ROOT
 from tests.lang.test_parser_fuzz import mutated_programs
@@ -229,7 +230,7 @@ def test_types_print() -> None:
 
 
 ROUND_TRIP = settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -27,6 +27,7 @@ from dana_poet.poet.train import (
     count_at,
     profile_example,
 )
+from tests.hypothesis_profile import examples
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,7 +62,7 @@ def _disjoint(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]
     return [(a, b) for a, b in out]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(intervals_strategy)
 def test_sweep_matches_brute_force(raw: list[list[tuple[float, float]]]) -> None:
     profiles = [_disjoint(ivs) for ivs in raw]
@@ -87,7 +88,7 @@ threshold_data = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(threshold_data)
 def test_threshold_fit_is_as_good_as_replaying_every_candidate(
     data: list[tuple[float, bool]],
