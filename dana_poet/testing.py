@@ -122,7 +122,7 @@ def _fresh_state(record: Any) -> Any:
     breaker = operator.breaker if operator is not None else None
     record.version, record.params, record.candidate = 0, {}, None
     record.published, record._store = False, None
-    if breaker is not None:
+    if operator is not None and breaker is not None:
         operator.breaker = CircuitBreaker(
             breaker.function, breaker.threshold, breaker.cooldown, breaker.clock
         )
@@ -130,7 +130,7 @@ def _fresh_state(record: Any) -> Any:
     def restore() -> None:
         for name, value in state.items():
             setattr(record, name, value)
-        if breaker is not None:
+        if operator is not None and breaker is not None:
             operator.breaker = breaker
 
     return restore

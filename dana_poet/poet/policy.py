@@ -994,9 +994,9 @@ class _DanaStageTranslator:
                 return py.Pass()
             return py.Assign(targets=[self.target(s.target)], value=self.expr(s.value))
         if isinstance(s, A.AugAssign):
-            return py.AugAssign(
-                target=self.target(s.target), op=_DANA_BIN[s.op](), value=self.expr(s.value)
-            )
+            target = self.target(s.target)
+            assert isinstance(target, py.Name | py.Attribute | py.Subscript)
+            return py.AugAssign(target=target, op=_DANA_BIN[s.op](), value=self.expr(s.value))
         if isinstance(s, A.Return):
             return py.Return(value=self.expr(s.value) if s.value is not None else None)
         if isinstance(s, A.If):
@@ -1087,11 +1087,11 @@ class _DanaStageTranslator:
         if isinstance(e, A.BinOp):
             return py.BinOp(left=self.expr(e.left), op=_DANA_BIN[e.op](), right=self.expr(e.right))
         if isinstance(e, A.UnaryOp):
-            op = {"not": py.Not, "-": py.USub, "+": py.UAdd}[e.op]()
-            return py.UnaryOp(op=op, operand=self.expr(e.operand))
+            unary: py.unaryop = {"not": py.Not, "-": py.USub, "+": py.UAdd}[e.op]()
+            return py.UnaryOp(op=unary, operand=self.expr(e.operand))
         if isinstance(e, A.BoolOp):
-            op = py.And() if e.op == "and" else py.Or()
-            return py.BoolOp(op=op, values=[self.expr(v) for v in e.values])
+            boolean: py.boolop = py.And() if e.op == "and" else py.Or()
+            return py.BoolOp(op=boolean, values=[self.expr(v) for v in e.values])
         if isinstance(e, A.Compare):
             return py.Compare(
                 left=self.expr(e.left),
