@@ -164,7 +164,7 @@ def service_stage_code(spec: Any, cache_dir: Path | None) -> Any:
 
 
 def _brief(metadata: dict[str, Any]) -> dict[str, Any]:
-    keys = ("generator", "language", "fallback_used", "cache_key", "service_function_id")
+    keys = ("generator", "language", "fallback_used", "errors", "cache_key", "service_function_id")
     return {k: metadata.get(k) for k in keys}
 
 

@@ -233,7 +233,8 @@ def test_function_blocked_in_c_gives_control_back_then_stops(worker_crashes) -> 
     started = time.monotonic()
     with pytest.raises(POETTimeoutError):
         op.run(blocked, (), {})
-    assert time.monotonic() - started < 0.4, "the caller waited for the C call"
+    # Structural, not a speed bound: the caller must be back before the 0.8 s C call ends.
+    assert time.monotonic() - started < 0.75, "the caller waited for the C call"
     assert quick.run(threading.get_ident, (), {}) != workers[0], "the sleeping worker was reused"
     time.sleep(max(0.0, started + 1.3 - time.monotonic()))
     assert progress["n"] == 0, "the code after the C call ran"
