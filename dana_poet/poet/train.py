@@ -13,11 +13,12 @@ The cost of one feedback does not grow with the history behind it:
   set of closed intervals of the parameter where the example comes out right.
   Profiles are stored with the example, so they are computed once, not once
   per feedback.
-- The fit is a sweep: the interval ends of all examples are sorted and walked
-  with a running count (O(n log n) in the window size, no replays). The best
-  segment nearest the current value wins; its middle is chosen (or its inner
-  end when it runs into a bound). A new version is written only when the
-  window's accuracy strictly improves.
+- The fit reads a coverage index per parameter (poet/coverage.py): the interval
+  ends of the window's profiles, kept sorted with counts as examples join and
+  leave (O(log W) each), so a fit is two running sums and a maximum (O(W) in C
+  loops, no sorting, no replays). The best segment nearest the current value
+  wins; its middle is chosen (or its inner end when it runs into a bound). A new
+  version is written only when the window's accuracy strictly improves.
 - Refits are debounced exactly: when the current parameters were optimal for
   the window and the new example is right under them (and nothing left the
   window), they are still optimal, so the sweep is skipped and the example is
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dana_poet.poet.aio import sync_replay
+from dana_poet.poet.coverage import CoverageIndex
 from dana_poet.poet.errors import POETConfigError
 
 if TYPE_CHECKING:
@@ -186,31 +188,11 @@ def best_segments(profiles: Iterable[list[Interval]]) -> tuple[int, list[Interva
     """The largest number of examples right at one value, and the segments where it is reached.
 
     Each profile is a list of disjoint closed intervals where one example is right.
-    Sort the interval ends once and sweep with a running count: O(n log n).
+    Built from scratch here; Train keeps a `CoverageIndex` per parameter up to date instead.
     """
-    events: list[tuple[float, int]] = []
-    for intervals in profiles:
-        for low, high in intervals:
-            events.append((low, 0))  # at equal positions starts come first: intervals are closed
-            events.append((high, 1))
-    events.sort()
-    best = 0
-    count = 0
-    start: float | None = None
-    segments: list[Interval] = []
-    for position, kind in events:
-        if kind == 0:
-            count += 1
-            if count > best:
-                best, segments, start = count, [], position
-            elif count == best:
-                start = position
-        else:
-            if count == best and start is not None:
-                segments.append((start, position))
-                start = None
-            count -= 1
-    return best, segments
+    index = CoverageIndex()
+    index.add_many((str(i), list(intervals)) for i, intervals in enumerate(profiles))
+    return index.best()
 
 
 def count_at(profiles: Iterable[list[Interval]], value: float) -> int:
@@ -376,7 +358,22 @@ class TrainState:
     replays: int = 0  # replays of the original function (profiling and checks), for tests
     sweeps: int = 0
     unsaved: set[str] = field(default_factory=set)  # examples whose new profiles are not stored
+    unwritten: dict[str, None] = field(default_factory=dict)  # new to the window, in order
+    indexes: dict[str, CoverageIndex] = field(default_factory=dict)  # per learnable parameter
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def enter(self, example: Example) -> None:
+        """Put an example at the newest end of the window (the indexes profile it lazily)."""
+        self.window[example.key] = example
+        for index in self.indexes.values():
+            index.pending.add(example.key)
+
+    def leave(self, key: str) -> Example | None:
+        """Take an example out of the window and out of every index."""
+        example = self.window.pop(key, None)
+        for index in self.indexes.values():
+            index.discard(key)
+        return example
 
     def add_sentiment(self, version: int, sentiment: float) -> None:
         bucket = self.sentiments.get(version)
@@ -431,6 +428,8 @@ def _loaded_profiles(stored: Any) -> dict[str, dict[str, Any]]:
     for name, entry in stored.items():
         try:
             intervals = [(float(a), float(b)) for a, b in entry["intervals"]]
+            if not all(math.isfinite(a) and math.isfinite(b) and a <= b for a, b in intervals):
+                continue
             out[name] = {"fp": str(entry["fp"]), "intervals": intervals}
         except (TypeError, ValueError, KeyError):
             continue
@@ -543,11 +542,32 @@ def _cast(spec: Any, value: float) -> Any:
     return round(value) if spec.is_int else value
 
 
+def _coverage(
+    record: EnhancedFunction, state: TrainState, name: str, others: dict[str, Any]
+) -> CoverageIndex:
+    """The parameter's index over the window, brought up to date: only the examples that
+    joined since the last fit are profiled and counted in (all of them when the others'
+    values, the code or the bounds changed, which makes every profile stale)."""
+    fingerprint = _param_fingerprint(state, record.learnable[name], others)
+    index = state.indexes.get(name)
+    if index is None or index.fingerprint != fingerprint:
+        index = state.indexes[name] = CoverageIndex(fingerprint)
+        waiting: Iterable[str] = list(state.window)
+    else:
+        waiting = list(index.pending)
+    index.add_many(
+        (key, _profile(record, state, state.window[key], name, others, fingerprint))
+        for key in waiting
+        if key in state.window
+    )
+    index.pending.clear()
+    return index
+
+
 def fit_window(record: EnhancedFunction, state: TrainState) -> tuple[dict[str, Any], int, int]:
     """Coordinate sweeps over the window. Returns (params, right before, right after)."""
     state.sweeps += 1
     current = current_params(record)
-    examples = list(state.window.values())
     best = dict(current)
     before = after = -1
     passes = 1 if len(record.learnable) == 1 else 3
@@ -555,18 +575,11 @@ def fit_window(record: EnhancedFunction, state: TrainState) -> tuple[dict[str, A
         changed = False
         for name, spec in record.learnable.items():
             others = {k: v for k, v in best.items() if k != name}
-            fingerprint = _param_fingerprint(state, spec, others)
-            profiles = []
-            for ex in examples:
-                cached = ex.profiles.get(name)
-                if cached is not None and cached["fp"] == fingerprint:
-                    profiles.append(cached["intervals"])
-                else:
-                    profiles.append(_profile(record, state, ex, name, others, fingerprint))
-            here = count_at(profiles, float(best[name]))
+            index = _coverage(record, state, name, others)
+            here = index.count_at(float(best[name]))
             if before < 0:
                 before = here
-            top, segments = best_segments(profiles)
+            top, segments = index.best()
             after = here
             if top > here and segments:
                 best[name] = _cast(
@@ -602,24 +615,28 @@ def _add_example(
     execution: Any,
     signal: dict[str, Any],
 ) -> tuple[Example, bool] | None:
-    """Put a labelled execution into the window. Returns (example, window_changed_otherwise)."""
+    """Put a labelled execution into the window. Returns (example, window_changed_otherwise).
+
+    The example is written to the store once its feedback is applied (`_save_profiles`),
+    with whatever profiles the decision computed for it.
+    """
     expected = expected_output(signal, execution.output)
     if expected is _UNKNOWN:
         return None
     inputs = {k: v for k, v in (execution.inputs or {}).items() if k not in record.learnable}
     key = example_key(inputs)
-    old = state.window.pop(key, None)
+    old = state.leave(key)
     example = Example(key, execution.execution_id, expected, inputs)
+    removed = old is not None
     if old is not None and _same(old.expected, expected):
         example.profiles = old.profiles  # same inputs, same label: the same profile
-    state.window[key] = example
-    removed = old is not None and not _same(old.expected, expected)
+        removed = False
+    state.enter(example)
     while len(state.window) > state.window_size:
-        state.window.popitem(last=False)
+        state.leave(next(iter(state.window)))
         removed = True
-    record.store.put_train_example(
-        record.key, key, execution.execution_id, expected, example.profiles
-    )
+    state.unwritten.pop(key, None)
+    state.unwritten[key] = None
     return example, removed
 
 
@@ -806,11 +823,21 @@ def maybe_train(record: EnhancedFunction) -> int | None:
 
 
 def _save_profiles(record: EnhancedFunction, state: TrainState) -> None:
+    """Write the examples that joined the window and the profiles computed since last time."""
+    store = record.store
+    for key in state.unwritten:
+        example = state.window.get(key)
+        if example is not None:
+            store.put_train_example(
+                record.key, key, example.execution_id, example.expected, example.profiles
+            )
+    state.unsaved -= state.unwritten.keys()
+    state.unwritten.clear()
     if not state.unsaved:
         return
     profiles = {key: state.window[key].profiles for key in state.unsaved if key in state.window}
     state.unsaved.clear()
-    record.store.update_train_profiles(record.key, profiles)
+    store.update_train_profiles(record.key, profiles)
 
 
 def _absorb(

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dana_poet import feedback, poet
+from dana_poet.poet.coverage import CoverageIndex
 from dana_poet.poet.errors import POETConfigError
 from dana_poet.poet.result import execution_id_of
 from dana_poet.poet.train import (
@@ -81,6 +82,64 @@ def test_sweep_matches_brute_force(raw: list[list[tuple[float, float]]]) -> None
     for x in probes:  # every best value lies in a reported segment
         if count_at(profiles, x) == top:
             assert any(a <= x <= b for a, b in segments)
+    probes.sort()
+    for a, b in segments:  # and the segments are maximal: just outside them the count drops
+        outside = [x for x in probes if x < a][-1:] + [x for x in probes if x > b][:1]
+        assert all(count_at(profiles, x) < top for x in outside)
+
+
+index_operations = st.lists(
+    st.tuples(
+        st.integers(0, 12), st.booleans(), intervals_strategy.map(lambda p: p[0] if p else [])
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(index_operations)
+def test_the_index_kept_per_example_matches_a_sweep_from_scratch(
+    operations: list[tuple[int, bool, list[tuple[float, float]]]],
+) -> None:
+    """Examples joining and leaving one at a time leave the index where a sweep over the
+    examples present would be, and its counts agree with counting by brute force."""
+    index = CoverageIndex()
+    present: dict[str, list[tuple[float, float]]] = {}
+    for number, joins, raw in operations:
+        key = f"e{number}"
+        if joins:
+            intervals = _disjoint(raw)
+            index.add(key, intervals)
+            present[key] = intervals
+        else:
+            index.discard(key)
+            present.pop(key, None)
+        assert len(index) == len(present)
+    profiles = list(present.values())
+    assert index.best() == best_segments(profiles)
+    top, segments = index.best()
+    ends = sorted({x for ivs in profiles for iv in ivs for x in iv})
+    probes = ends + [(a + b) / 2 for a, b in zip(ends, ends[1:], strict=False)] + [-1.0, 99.0]
+    for x in probes:
+        assert index.count_at(x) == count_at(profiles, x)
+    assert top == max((count_at(profiles, x) for x in probes), default=0)
+    rebuilt = CoverageIndex()
+    rebuilt.add_many(present.items())
+    assert rebuilt.best() == (top, segments)
+
+
+def test_the_index_removes_positions_nothing_uses_any_more() -> None:
+    index = CoverageIndex()
+    index.add("a", [(1.0, 2.0), (3.0, 3.0)])
+    index.add("b", [(2.0, 4.0)])
+    assert index.best() == (2, [(2.0, 2.0), (3.0, 3.0)])
+    index.add("a", [(5.0, 6.0)])  # a new profile for the same example replaces the old one
+    assert index.best() == (1, [(2.0, 4.0), (5.0, 6.0)])
+    index.discard("a")
+    index.discard("b")
+    index.discard("b")
+    assert index.best() == (0, [])
+    assert index._pos == [] and index._starts == [] and index._ends == []
 
 
 threshold_data = st.lists(
@@ -179,6 +238,37 @@ def test_replays_per_feedback_are_bounded_whatever_the_history() -> None:
     assert max(per_feedback[200:]) <= state.window_size * PER_EXAMPLE
     assert sum(per_feedback[200:]) <= 100 * PER_EXAMPLE
     assert 5.0 <= alarm.__poet__.params["threshold"] <= 7.0
+
+
+def test_what_feedback_asks_of_sqlite_is_answered_from_indexes() -> None:
+    """Every query Train runs, per feedback and when a new process loads the window, is an
+    index search: none scans a table or sorts what it read, so none grows with history."""
+    from dana_poet.poet.store.sqlite import SQLiteStore
+    from dana_poet.poet.train import maybe_train
+
+    alarm = _alarm(window=30)
+    store = alarm.__poet__.store
+    assert isinstance(store, SQLiteStore)
+    statements: list[str] = []
+    store._db().set_trace_callback(statements.append)
+    rng = random.Random(11)
+    for _ in range(80):
+        v = rng.uniform(0, 10)
+        feedback(alarm(v), {"expected": v > 6.0})
+    again = _alarm(window=30)  # a new run: the window and recent feedback are read back
+    feedback(again(7.5), {"expected": True})
+    feedback(again(2.5), "too many false alarms")
+    maybe_train(again.__poet__)
+    reads = {
+        q
+        for q in statements
+        if q.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT OR REPLACE"))
+    }
+    assert any("train_examples" in q for q in reads) and any("feedback f" in q for q in reads)
+    db = store._db()
+    for query in sorted(reads):
+        plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + query)]
+        assert not any(p.startswith("SCAN") or "TEMP B-TREE" in p for p in plan), (query, plan)
 
 
 def test_consistent_feedback_skips_the_refit() -> None:

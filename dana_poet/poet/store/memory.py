@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from itertools import islice
 from typing import Any
 
 from dana_poet.poet.store.base import (
@@ -65,7 +66,7 @@ class MemoryStore:
         self._executions: dict[str, tuple[Any, ...]] = {}
         self._kept: set[str] = set()
         self._transient: dict[str, tuple[Any, ...]] = {}
-        self._feedback: list[FeedbackRecord] = []
+        self._feedback: dict[str, list[FeedbackRecord]] = {}  # per function, in arrival order
         self._versions: dict[str, dict[int, VersionRecord]] = {}
         self._current: dict[str, int] = {}
         self._examples: dict[str, dict[str, tuple[int, TrainExampleRecord]]] = {}
@@ -137,7 +138,7 @@ class MemoryStore:
             version,
         )
         with self._lock:
-            self._feedback.append(record)
+            self._feedback.setdefault(function, []).append(record)
         return feedback_id
 
     def feedback_for(
@@ -145,8 +146,8 @@ class MemoryStore:
     ) -> list[FeedbackRecord]:
         out = [
             f
-            for f in list(self._feedback)
-            if f.function == function and (version is None or f.version == version)
+            for f in list(self._feedback.get(function, ()))
+            if version is None or f.version == version
         ]
         if limit is not None:
             out = out[-limit:] if limit > 0 else []
@@ -158,13 +159,13 @@ class MemoryStore:
     def recent_feedback(
         self, function: str, *, limit: int, after: tuple[float, str] | None = None
     ) -> list[tuple[FeedbackRecord, ExecutionRecord | None]]:
-        items = [
-            f
-            for f in self.feedback_for(function)
-            if after is None or (f.created, f.feedback_id) > after
-        ]
+        items: list[FeedbackRecord] = []
+        # newest first, stopping at the mark or the limit: bounded whatever the history
+        for f in reversed(self._feedback.get(function, [])):
+            if len(items) >= limit or (after is not None and (f.created, f.feedback_id) <= after):
+                break
+            items.append(f)
         items.sort(key=lambda f: (f.created, f.feedback_id))
-        items = items[-limit:] if limit > 0 else []
         return [(f, self.get_execution(f.execution_id)) for f in items]
 
     def put_train_example(
@@ -175,7 +176,9 @@ class MemoryStore:
             record = TrainExampleRecord(
                 key, execution_id, round_trip(expected), round_trip(profiles)
             )
-            self._examples.setdefault(function, {})[key] = (self._seq, record)
+            examples = self._examples.setdefault(function, {})
+            examples.pop(key, None)  # the dict stays in the order examples were put
+            examples[key] = (self._seq, record)
 
     def update_train_profiles(self, function: str, profiles: dict[str, dict[str, Any]]) -> None:
         with self._lock:
@@ -185,8 +188,9 @@ class MemoryStore:
                     window[key][1].profiles = round_trip(p)
 
     def train_examples(self, function: str, *, limit: int) -> list[TrainExampleRecord]:
-        window = sorted(self._examples.get(function, {}).values(), key=lambda x: -x[0])
-        return [record for _, record in window[: max(limit, 0)]]
+        with self._lock:
+            newest = reversed(self._examples.get(function, {}).values())
+            return [record for _, record in islice(newest, max(limit, 0))]
 
     def current_version(self, function: str) -> int:
         return self._current.get(function, 0)

@@ -53,12 +53,14 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
     id TEXT PRIMARY KEY, function TEXT NOT NULL, version INTEGER NOT NULL,
     inputs TEXT, output TEXT, params TEXT, timings TEXT, error TEXT, created REAL);
-CREATE INDEX IF NOT EXISTS executions_function ON executions(function, version);
+DROP INDEX IF EXISTS executions_function;
+CREATE INDEX IF NOT EXISTS executions_function_created ON executions(function, created);
 CREATE TABLE IF NOT EXISTS feedback (
     id TEXT PRIMARY KEY, execution_id TEXT NOT NULL, function TEXT NOT NULL,
     payload TEXT, signal TEXT, created REAL, version INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS feedback_function ON feedback(function, version);
-CREATE INDEX IF NOT EXISTS feedback_function_created ON feedback(function, created);
+DROP INDEX IF EXISTS feedback_function_created;
+CREATE INDEX IF NOT EXISTS feedback_recent ON feedback(function, created, id);
 CREATE TABLE IF NOT EXISTS train_examples (
     function TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL, execution_id TEXT NOT NULL,
     expected TEXT, profiles TEXT, PRIMARY KEY (function, key));
@@ -467,7 +469,8 @@ class SQLiteStore:
         )
         args: list[Any] = [function]
         if after is not None:
-            sql += " AND (f.created > ? OR (f.created = ? AND f.id > ?))"
+            # `created >= ?` bounds the index range: only rows from the mark on are read
+            sql += " AND f.created >= ? AND (f.created > ? OR f.id > ?)"
             args += [after[0], after[0], after[1]]
         sql += " ORDER BY f.created DESC, f.id DESC LIMIT ?"
         out: list[tuple[FeedbackRecord, ExecutionRecord | None]] = []
