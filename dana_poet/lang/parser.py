@@ -11,7 +11,7 @@ import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dana_poet.lang import ast as A
 from dana_poet.lang.errors import DanaSyntaxError
@@ -19,6 +19,8 @@ from dana_poet.lang.errors import DanaSyntaxError
 if TYPE_CHECKING:
     from lark import Lark, Token
     from lark.exceptions import UnexpectedInput
+
+    from dana_poet.lang.lalr import FastParser
 
 
 def _grammar_path() -> Path:
@@ -67,6 +69,32 @@ def _lark() -> Lark:
         except (OSError, EOFError, ValueError, TypeError):
             pass
     return Lark(grammar, **options)
+
+
+@lru_cache(maxsize=1)
+def _fast_parser() -> FastParser | None:
+    """The tight loop over Lark's tables (None if it does not know this grammar's terminals)."""
+    from dana_poet.lang.lalr import FastParser
+    from dana_poet.lang.postlex import RESERVED_WORDS
+
+    try:
+        return FastParser(_lark(), RESERVED_WORDS)
+    except ValueError:
+        return None
+
+
+def _run(text: str, start: str) -> Any:
+    """Parse with the fast loop; Lark's own pipeline decides whatever the loop leaves to it
+    (every syntax error among them, so messages come from one place)."""
+    from dana_poet.lang.lalr import Fallback
+
+    fast = _fast_parser()
+    if fast is not None:
+        try:
+            return fast.parse(text, start)
+        except (Fallback, DanaSyntaxError):
+            pass
+    return _lark().parse(text, start=start)
 
 
 _TOKEN_WORDS = {
@@ -165,7 +193,7 @@ def parse(source: str, filename: str = "<string>") -> A.Module:
     text = source if source.endswith("\n") else source + "\n"
     lark = _lark()
     try:
-        body = lark.parse(text, start="start")
+        body = _run(text, "start")
     except DanaSyntaxError as err:  # raised by the AST builder, which knows no file
         raise _locate(err, filename, source) from None
     except UnexpectedInput as exc:
@@ -211,7 +239,7 @@ def parse_expression(
         list(indenter.indent_level),
     )  # re-entrant: f-strings parse mid-file
     try:
-        return lark.parse(text, start="test")
+        return _run(text, "test")
     except DanaSyntaxError as err:  # from the builder or the postlexer: relative to `text`
         raise _shift(err, line, column) from None
     except UnexpectedInput as exc:

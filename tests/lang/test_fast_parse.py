@@ -1,0 +1,129 @@
+"""The fast parse loop (lang/lalr.py) gives exactly what Lark's own pipeline gives.
+
+For any text, the loop either returns the AST Lark's parser returns, spans included, or
+hands the text back (`Fallback`, or a builder error) so that Lark decides. On real
+programs it must not hand anything back, or the front end would silently be slow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dana_poet.lang import ast as A
+from dana_poet.lang.errors import DanaSyntaxError
+from dana_poet.lang.lalr import Fallback
+from dana_poet.lang.parser import _fast_parser, _lark
+from dana_poet.lang.printer import to_source
+from tests.hypothesis_profile import examples
+from tests.lang.ast_strategies import expressions, modules
+from tests.lang.test_parser_fuzz import line_based, mutated_programs, tight_soup, token_soup
+from tests.lang.test_printer import PROGRAMS
+
+
+def shape(value: Any) -> Any:
+    """The value with every node's span made part of what is compared."""
+    if isinstance(value, A.Node):
+        return (
+            type(value).__name__,
+            tuple(value.span),
+            tuple(shape(getattr(value, f)) for f in value._fields),
+        )
+    if isinstance(value, tuple | list):
+        return tuple(shape(v) for v in value)
+    return value
+
+
+def by_lark(text: str, start: str) -> Any:
+    try:
+        return ("ok", shape(_lark().parse(text, start=start)))
+    except Exception as exc:  # noqa: BLE001 - any failure: the loop must not succeed then
+        return ("error", type(exc).__name__)
+
+
+def by_loop(text: str, start: str) -> Any:
+    fast = _fast_parser()
+    assert fast is not None, "the fast loop does not know the grammar's terminals"
+    try:
+        return ("ok", shape(fast.parse(text, start)))
+    except (Fallback, DanaSyntaxError):
+        return ("handed back",)
+
+
+def agrees(text: str, start: str = "start") -> None:
+    if start == "start" and not text.endswith("\n"):
+        text += "\n"
+    loop = by_loop(text, start)
+    if loop != ("handed back",):
+        assert loop == by_lark(text, start), text
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=[p.name for p in PROGRAMS])
+def test_real_programs_take_the_fast_loop_and_match_lark(path: Any) -> None:
+    text = path.read_text(encoding="utf-8")
+    text = text if text.endswith("\n") else text + "\n"
+    loop = by_loop(text, "start")
+    lark = by_lark(text, "start")
+    if lark[0] == "ok":
+        assert loop == lark
+    else:  # a fixture that is meant to be a syntax error
+        assert loop == ("handed back",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x = a[1::2]\n",
+        "x = a[::2]\n",
+        "x = a[lambda v :: v]\n",
+        "f = lambda x :: x[1::2]\n",
+        "g = lambda a: int -> a\n",
+        "def f(x) -> int:\n    return x\n",
+        "from . import x\n",
+        "from ..pkg.mod import y as z\n",
+        "from .m import (a, b,)\n",
+        "x = (1, # comment\n  2)\n",
+        "if a:\n    b = 1\n  # dedented comment\n    c = 2\n",
+        "x = private:y + local:z\n",
+        "s = '''a\nb''' + f\"{x!r:>{w}}\" + r'\\d'\n",
+        "struct P:\n    x: int = 0\n    resource: str = 'r'\n",
+        "x = .5 + 1. + 1e3 + 007\n",
+        "y = (z += 1)\n",
+        "d = {(k: v) for k, v in items}\n",
+        "x = a if b else c\n",
+        'while f"{(lambda x: int | None :: x)(1)}":\n    pass\n',
+    ],
+)
+def test_constructs_match_lark(text: str) -> None:
+    assert by_loop(text, "start") == by_lark(text, "start")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["and = 1\n", "x = a orb\n", "x = (1\n", "if x:\ny = 1\n", "x = 1 +\n", "a..b\n", "x = $\n"],
+)
+def test_anything_unusual_is_left_to_lark(text: str) -> None:
+    assert by_loop(text, "start") == ("handed back",)
+
+
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(mutated_programs(), token_soup, tight_soup, line_based))
+def test_fuzzed_text_matches_lark_or_is_handed_back(text: str) -> None:
+    agrees(text)
+
+
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
+@given(modules)
+def test_printed_programs_take_the_fast_loop(module: A.Module) -> None:
+    text = to_source(module)
+    assert by_loop(text, "start") == by_lark(text, "start")
+
+
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=list(HealthCheck))
+@given(expressions)
+def test_printed_expressions_take_the_fast_loop(expr: A.Expr) -> None:
+    text = to_source(expr)
+    assert by_loop(text, "test") == by_lark(text, "test")
