@@ -110,7 +110,7 @@ def _rewrite(path: str) -> tuple[Any, list[Any]] | int:
     except DanaSyntaxError as exc:
         print(exc.render(), file=sys.stderr)
         return EXIT_SYNTAX
-    return rewrite_module(module, path, source)
+    return rewrite_module(module, path, source, count_cache_use=False)  # looking moves nothing
 
 
 def parse_version(text: str) -> int:
@@ -205,7 +205,9 @@ def cmd_transpile(args: argparse.Namespace) -> int:
         tree = Compiler(args.file, program.builtin_names, Path(args.file).read_text()).module_ast(
             module
         )
-        text = py.unparse(tree) + "\n"
+        from dana_poet.transpiled import header
+
+        text = header(Path(args.file).name) + py.unparse(tree) + "\n"
     else:
         from dana_poet.lang.printer import to_source
 

@@ -249,7 +249,9 @@ class ReplSession:
         from dana_poet.poet.rewrite import rewrite_module
 
         entry = self.poet_entries[fn]
-        _, results = rewrite_module(parse(entry + "\n", FILENAME), FILENAME, entry + "\n")
+        _, results = rewrite_module(
+            parse(entry + "\n", FILENAME), FILENAME, entry + "\n", count_cache_use=False
+        )
         for result in results:
             if result.function != fn:
                 continue

@@ -367,8 +367,14 @@ def _cached(cache_dir: Path, key: str) -> tuple[StageCode | None, str | None]:
 
 
 def generate_stage_code(
-    spec: FunctionSpec, *, cache_dir: Path | None = None, generator: str = "auto"
+    spec: FunctionSpec,
+    *,
+    cache_dir: Path | None = None,
+    generator: str = "auto",
+    count: bool = True,
 ) -> StageCode:
+    """Stage code for `spec`, from the cache or generated (and cached). `count=False` leaves
+    the cache's hit/miss counters alone: for looking at stage code (`inspect`, `transpile`)."""
     from dana_poet.poet import llm
 
     use_llm = generator == "llm" or (generator == "auto" and llm.configured())
@@ -377,10 +383,10 @@ def generate_stage_code(
     previous_failure = None
     if cache_dir is not None:
         hit, previous_failure = _cached(cache_dir, key)
+        if count:
+            cache.count(cache_dir, hit=hit is not None)
         if hit is not None:
-            cache.count(cache_dir, hit=True)
             return hit
-        cache.count(cache_dir, hit=False)
     started = time.perf_counter()
     metadata: dict[str, Any] = {
         "generator": generator_id,

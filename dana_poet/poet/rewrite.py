@@ -120,7 +120,12 @@ def function_spec(fn: A.FunctionDef, source: str, config: dict[str, Any]) -> Any
 
 
 def rewrite_function(
-    fn: A.FunctionDef, source: str, filename: str, cache_dir: Path | None
+    fn: A.FunctionDef,
+    source: str,
+    filename: str,
+    cache_dir: Path | None,
+    *,
+    count_cache_use: bool = True,
 ) -> tuple[list[A.Stmt], RewriteResult | None]:
     index = next((i for i, d in enumerate(fn.decorators) if is_poet_decorator(d)), None)
     if index is None:
@@ -134,7 +139,7 @@ def rewrite_function(
     spec = function_spec(fn, source, config)
     stages = service_stage_code(spec, cache_dir) if _service_configured() else None
     if stages is None:
-        stages = generate_stage_code(spec, cache_dir=cache_dir)
+        stages = generate_stage_code(spec, cache_dir=cache_dir, count=count_cache_use)
     result = RewriteResult(fn.name, stages.source, stages.language, dict(stages.metadata))
     meta = _brief(result.metadata)
     if cache_dir is not None:
@@ -181,9 +186,14 @@ def _json_expr(value: Any) -> A.Expr:
 
 
 def rewrite_module(
-    module: A.Module, filename: str, source: str
+    module: A.Module, filename: str, source: str, *, count_cache_use: bool = True
 ) -> tuple[A.Module, list[RewriteResult]]:
-    """Rewrite every top-level @poet function of a module."""
+    """Rewrite every top-level @poet function of a module.
+
+    Pure apart from the content-addressed stage-code cache: nothing is published (versions
+    are published when a function first runs). `count_cache_use=False` also leaves the
+    cache's hit/miss counters alone, for commands that only look (`inspect`, `transpile`).
+    """
     from dana_poet.poet.identity import project_root
 
     cache_dir = project_root(filename) / ".dana" / "poet" / "cache"
@@ -199,7 +209,9 @@ def rewrite_module(
         if isinstance(stmt, A.FunctionDef) and any(is_poet_decorator(d) for d in stmt.decorators):
             progress(stmt.name)
             try:
-                new_stmts, result = rewrite_function(stmt, source, filename, cache_dir)
+                new_stmts, result = rewrite_function(
+                    stmt, source, filename, cache_dir, count_cache_use=count_cache_use
+                )
             except Exception as exc:  # noqa: BLE001 - the runtime engines still give every stage
                 print(
                     f"dana-poet: warning: stage code for {stmt.name}() could not be prepared "
