@@ -61,12 +61,14 @@ class TestMode:
         from dana_poet.poet.introspect import record_of
 
         record = record_of(fn)
+        record.flush_executions()
         record.store.flush()
         return list(record.store.executions(record.key))
 
     def execution_ids(self) -> list[str]:
         """Every execution id recorded in test mode, in call order."""
         out: list[Any] = []
+        self.runtime.flush_executions()
         for store in self.stores():
             store.flush()
             for function in store.functions():

@@ -14,7 +14,7 @@ from typing import Any
 
 class _CallablePackage(types.ModuleType):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from dana_poet.poet.decorator import poet
+        from dana_poet.poet.api import poet
 
         return poet(*args, **kwargs)
 
@@ -24,7 +24,7 @@ sys.modules[__name__].__class__ = _CallablePackage
 
 def __getattr__(name: str) -> Any:
     if name in ("feedback", "enhance"):
-        from dana_poet.poet import decorator
+        from dana_poet.poet import api
 
-        return getattr(decorator, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'dana_poet.poet' has no attribute {name!r}")

@@ -298,12 +298,12 @@ class Operator:
                 if self.breaker.failures:
                     self.breaker.record_success()
                 return result
-            return self._attempts_after(failed, fn, args, kwargs)
+            return self.after_failed_attempt(failed, fn, args, kwargs)
         self.breaker.before_call()
         deadline = None if self._timeout is None else self.clock() + self._timeout
         return self._run_attempts(fn, args, kwargs, deadline, 0)
 
-    def _attempts_after(
+    def after_failed_attempt(
         self,
         failed: Exception,
         fn: Callable[..., Any],

@@ -545,7 +545,7 @@ def _field_error(exc: _FieldFail, function: str, parameter: str) -> POETInputErr
     )
 
 
-def _exact_type(annotation: Any) -> type | None:
+def exact_type(annotation: Any) -> type | None:
     if annotation in (int, float, str, bool, list, dict, tuple, set):
         return annotation
     return None
@@ -561,7 +561,7 @@ def build_perceiver(
         annotation = hints.get(p.name, p.annotation)
         if isinstance(annotation, str):
             annotation = EMPTY
-        plan.append((p.name, annotation, _exact_type(annotation), p.default))
+        plan.append((p.name, annotation, exact_type(annotation), p.default))
     # domain coercers must see even well-typed values (clamping a credit score, say)
     plan = [
         (
@@ -625,3 +625,42 @@ def build_perceiver(
         return (tuple(new_args) if new_args is not None else args), new_kwargs
 
     return perceive
+
+
+def with_null_defaults(
+    perceive: Callable[[tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]],
+    signature: inspect.Signature,
+    hints: dict[str, Any],
+) -> Callable[[tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]:
+    """`perceive`, seeing a parameter's default where the caller passed null (None) for a
+    parameter whose type does not allow it, as Dana's `f(x, null)` and Python's `f(x, None)`
+    both mean "the default". Generated stage code sees the default too."""
+    defaults: dict[str, Any] = {}
+    positions: list[tuple[int, str]] = []
+    for index, p in enumerate(signature.parameters.values()):
+        annotation = hints.get(p.name, p.annotation)
+        if isinstance(annotation, str):
+            annotation = EMPTY
+        if p.default is not EMPTY and p.default is not None and not _allows_none(annotation):
+            defaults[p.name] = p.default
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                positions.append((index, p.name))
+    if not defaults:
+        return perceive
+
+    def perceive_with_defaults(
+        args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if any(value is None for value in args):
+            given = list(args)
+            for index, name in positions:
+                if index < len(given) and given[index] is None:
+                    given[index] = defaults[name]
+            args = tuple(given)
+        if kwargs and any(value is None for value in kwargs.values()):
+            kwargs = {
+                k: (defaults[k] if v is None and k in defaults else v) for k, v in kwargs.items()
+            }
+        return perceive(args, kwargs)
+
+    return perceive_with_defaults

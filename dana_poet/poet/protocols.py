@@ -80,6 +80,6 @@ def poet(
     enable_training: bool = False,
 ) -> Callable[[Callable[P, R]], POETFunction[P, R]]: ...
 def poet(*args: Any, **kwargs: Any) -> Any:
-    from dana_poet.poet.decorator import poet as decorate
+    from dana_poet.poet.api import poet as decorate
 
     return decorate(*args, **kwargs)

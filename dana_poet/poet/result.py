@@ -88,3 +88,8 @@ def execution_id_of(value: Any) -> str | None:
 
 def raw_type(value: Any) -> type:
     return _RAW.get(type(value), type(value))
+
+
+def carrier_for(cls: type) -> type | None:
+    """The carrier class results of exactly type `cls` are returned as, or None."""
+    return _CARRIERS.get(cls)

@@ -8,6 +8,7 @@ Functions are registered by id (poet/identity.py), never by bare name, and
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Callable
@@ -18,7 +19,8 @@ from dana_poet.poet.errors import POETFeedbackError
 from dana_poet.poet.store.base import ExecutionRecord, Store
 
 if TYPE_CHECKING:
-    from dana_poet.poet.decorator import EnhancedFunction
+    from dana_poet.poet.function import EnhancedFunction
+    from dana_poet.poet.trace import TraceHook
 
 StoreFactory = Callable[[Path], Store]
 
@@ -42,6 +44,9 @@ class POETRuntime:
         self._stores: dict[Path, Store] = {}
         self._functions: dict[str, EnhancedFunction] = {}
         self._lock = threading.Lock()
+        self._flushes_at_exit = False
+        self.trace_hook: TraceHook | None = None
+        """Traces every function decorated from now on (poet/trace.py)."""
 
     # ------------------------------------------------------------ stores
     def store_for(self, project_root: Path) -> Store:
@@ -62,6 +67,7 @@ class POETRuntime:
     ) -> tuple[StoreFactory, dict[Path, Store]]:
         """Make stores with `factory` from now on (dana_poet.testing); returns the old pair,
         which passed back in restores them. Functions drop the store they had cached."""
+        self.flush_executions()  # what ran so far belongs to the stores it ran with
         with self._lock:
             previous = (self._store_factory, self._stores)
             self._store_factory, self._stores = factory, dict(stores or {})
@@ -72,7 +78,14 @@ class POETRuntime:
     # ------------------------------------------------------------ functions
     def register(self, record: EnhancedFunction) -> None:
         """A function defined again under the same id (a re-run module) replaces the old one."""
+        previous = self._functions.get(record.function_id)
+        if previous is not None and previous is not record:
+            previous.flush_executions()
         self._functions[record.function_id] = record
+        if not self._flushes_at_exit:
+            # registered after the function's store (made at decoration), so it runs first
+            self._flushes_at_exit = True
+            atexit.register(self._flush_at_exit)
 
     def function(self, function_id: str) -> EnhancedFunction | None:
         return self._functions.get(function_id)
@@ -80,14 +93,32 @@ class POETRuntime:
     def functions(self) -> list[EnhancedFunction]:
         return list(self._functions.values())
 
+    def flush_executions(self) -> None:
+        """Hand every function's recorded executions to its store."""
+        for record in list(self._functions.values()):
+            record.flush_executions()
+
+    def _flush_at_exit(self) -> None:
+        for record in list(self._functions.values()):
+            if record.learnable:  # the others' executions are kept in memory only anyway
+                record.flush_executions()
+        for store in self.stores():
+            try:
+                store.flush()
+            except Exception:  # noqa: BLE001 - a store that cannot write has warned already
+                pass
+
     # ------------------------------------------------------------ decorator and feedback
     def poet(self, *args: Any, **kwargs: Any) -> Any:
         """`@poet` bound to this runtime."""
-        from dana_poet.poet.decorator import poet_decorator
+        from dana_poet.poet.api import poet_decorator
 
         return poet_decorator(self, args, kwargs)
 
     def find_execution(self, execution_id: str) -> tuple[Store, ExecutionRecord] | None:
+        for record in list(self._functions.values()):
+            if record.log is not None and record.log.take(execution_id):
+                break
         for store in self.stores():
             execution = store.get_execution(execution_id)
             if execution is not None:
@@ -121,6 +152,8 @@ class POETRuntime:
             )
         store, execution = found
         record = runtime.function(execution.function)
+        if record is not None and record.learnable:
+            record.flush_executions()  # Train reads the function's recent executions
         parameters: dict[str, Any] = {}
         if record is not None:
             from dana_poet.poet.train import current_params

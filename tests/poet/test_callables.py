@@ -53,9 +53,9 @@ def _inputs_of(fn: object, result: object) -> dict[str, object]:
     from dana_poet.poet.result import execution_id_of
 
     record = dana_poet.poet.introspect.record_of(fn)  # type: ignore[attr-defined]
-    execution = record.store.get_execution(execution_id_of(result))
-    assert execution is not None
-    return execution.inputs
+    found = record.runtime.find_execution(execution_id_of(result))
+    assert found is not None
+    return found[1].inputs
 
 
 def test_method_self_passes_through_and_arguments_are_perceived() -> None:

@@ -142,7 +142,7 @@ def _ab_alarm():
 def _version_of(fn, result):
     from dana_poet.poet.result import execution_id_of
 
-    return fn.__poet__.store.get_execution(execution_id_of(result)).version
+    return fn.__poet__.runtime.find_execution(execution_id_of(result))[1].version
 
 
 @pytest.mark.parametrize("candidate_wins", [True, False])

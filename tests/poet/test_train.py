@@ -338,7 +338,7 @@ def test_the_next_call_uses_the_new_version() -> None:
     assert rec.version >= 1
     nxt = alarm(3.0)
     assert nxt is False
-    assert rec.store.get_execution(execution_id_of(nxt)).version == rec.version
+    assert rec.runtime.find_execution(execution_id_of(nxt))[1].version == rec.version
 
 
 def test_two_parameters_are_fitted_together() -> None:

@@ -40,3 +40,8 @@ def deterministic_ids(prefix: str) -> Iterator[None]:
         yield
     finally:
         _SOURCE.prefix, _SOURCE.counter = saved
+
+
+def id_source() -> _IdSource:
+    """The process's id source (its `prefix` and `counter` change after fork and in test mode)."""
+    return _SOURCE

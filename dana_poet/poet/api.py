@@ -1,0 +1,219 @@
+"""`@poet` and `feedback()`: the public surface, and putting a function's steps together.
+
+Everything per-function is decided here, once, at decoration time: the Perceive and
+Enforce engines (built-in, or generated stage code through poet/stage_runner.py), the
+operator, the learnable parameters, the trace hook and whether the function gets a
+warm path. poet/orchestrate.py runs the steps of each call.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from typing import TYPE_CHECKING, Any
+
+from dana_poet.poet.callables import Target, describe
+from dana_poet.poet.config import POETConfig
+from dana_poet.poet.enforce import build_enforcer
+from dana_poet.poet.errors import POETError
+from dana_poet.poet.function import EnhancedFunction, load_current_params
+from dana_poet.poet.identity import identify_function
+from dana_poet.poet.introspect import POETInfo
+from dana_poet.poet.operate import Operator
+from dana_poet.poet.orchestrate import Steps, WarmPlan, build_call
+from dana_poet.poet.perceive import build_perceiver, exact_type, with_null_defaults
+from dana_poet.poet.trace import hook_for
+from dana_poet.poet.train import learnable_params
+
+if TYPE_CHECKING:
+    from dana_poet.poet.domains import Domain
+    from dana_poet.poet.runtime import POETRuntime
+
+
+def enhance(
+    fn: Any,
+    config: POETConfig,
+    *,
+    stage_code: str | None = None,
+    stage_language: str = "dana",
+    stage_meta: dict[str, Any] | None = None,
+    runtime: POETRuntime | None = None,
+) -> Any:
+    """Wrap `fn` with the POET stages described by `config`.
+
+    `stage_code` is the function's generated stage code (docs/stage-code.md), run by
+    poet/stage_runner.py under the policy; without it the built-in engines are the stages.
+    """
+    target = describe(fn)  # methods, classmethods, partials, callable objects (poet/callables.py)
+    fn, name, hints, bound = target.call, target.name, target.hints, target.bound
+    signature = target.perceived
+    from dana_poet.poet.domains import get_domain
+
+    domain = get_domain(config.domain) if config.domain else None
+    perceive = build_perceiver(name, signature, hints, domain)
+    enforce = build_enforcer(name, hints.get("return", inspect.Parameter.empty), domain)
+    operator = Operator(name, config)
+    if runtime is None:
+        from dana_poet.poet.runtime import default_runtime
+
+        runtime = default_runtime()
+    record = EnhancedFunction(
+        name, identify_function(target.code_owner), fn, config, signature, runtime
+    )
+    record.operator = operator
+    record.stage_meta = dict(stage_meta or {})
+    record.stage_code = stage_code
+    if stage_code:
+        from dana_poet.poet.stage_runner import build_stage_engines, record_drop
+
+        perceive, enforce, _ = build_stage_engines(
+            name,
+            signature,
+            hints,
+            domain,
+            source=stage_code,
+            language=stage_language,
+            timeout=config.timeout,
+            builtin_perceive=perceive,
+            builtin_enforce=enforce,
+            on_drop=lambda stage, reason: record_drop(
+                record.store, record.key, record.stage_meta, stage, reason
+            ),
+        )
+    perceive = with_null_defaults(perceive, signature, hints)
+    record.learnable = learnable_params(name, signature, config)
+    param_names = list(signature.parameters)
+    bind = getattr(record.store, "bind_function", None)
+    if bind is not None:  # a POET service store: learn the function's service id and version
+        bind(record)
+    if record.learnable:
+        load_current_params(record)
+    runtime.register(record)
+
+    def bind_inputs(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        inputs = dict(zip(param_names, args, strict=False))
+        if kwargs:
+            inputs.update(kwargs)
+        return inputs
+
+    if bound:  # `self` / `cls` rides along untouched: not perceived, not recorded
+        perceive, bind_inputs, param_names = _passing_bound(perceive, param_names)
+    steps = Steps(
+        record,
+        fn,
+        perceive=perceive,
+        enforce=enforce,
+        operator=operator,
+        bind_inputs=bind_inputs,
+        param_names=param_names,
+        ab_random=random.Random(0x5EED).random,
+        code_owner=target.code_owner,
+        hook=hook_for(config, runtime.trace_hook),
+    )
+    warm = None
+    if not (bound or stage_code or record.learnable or target.is_async):
+        warm = warm_plan(signature, hints, domain, timed=config.timeout is not None)
+    return _finish(build_call(steps, is_async=target.is_async, warm=warm), record, target)
+
+
+def warm_plan(
+    signature: inspect.Signature, hints: dict[str, Any], domain: Domain | None, *, timed: bool
+) -> WarmPlan | None:
+    """What a warm call must check, or None when the function cannot have a warm path:
+    a parameter that is not a plain positional one, one whose type is not checked by
+    `type(x) is T`, one a domain coerces by name, or a domain with output rules."""
+    if domain is not None and domain.output_rules:
+        return None
+    types: list[type | None] = []
+    for p in signature.parameters.values():
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            return None
+        annotation = hints.get(p.name, p.annotation)
+        if annotation is inspect.Parameter.empty or isinstance(annotation, str):
+            types.append(None)
+            continue
+        exact = exact_type(annotation)
+        if exact is None:
+            return None
+        if domain is not None and domain.coercers_for(p.name, exact):
+            return None
+        types.append(exact)
+    returns = hints.get("return", inspect.Parameter.empty)
+    if returns is inspect.Parameter.empty or isinstance(returns, str):
+        return WarmPlan(types, None, enforces=False, timed=timed)  # Enforce lets any result by
+    return WarmPlan(types, exact_type(returns), enforces=True, timed=timed)
+
+
+def _finish(wrapper: Any, record: EnhancedFunction, target: Target) -> Any:
+    """Name the wrapper after what was decorated, attach the POET facts, re-wrap descriptors."""
+    if not hasattr(target.call, "__name__"):  # partials, callable objects
+        wrapper.__name__ = target.name
+        wrapper.__qualname__ = target.qualname
+    wrapper.__poet__ = record
+    wrapper.poet = POETInfo(record)
+    return target.rewrap(wrapper) if target.rewrap is not None else wrapper
+
+
+def _passing_bound(perceive: Any, param_names: list[str]) -> tuple[Any, Any, list[str]]:
+    """Perceive, input binding and positional names for a call whose first argument is bound."""
+    names = list(param_names)
+
+    def perceive_after_first(
+        args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if not args:
+            return perceive(args, kwargs)
+        rest, kwargs = perceive(args[1:], kwargs)
+        return (args[0], *rest), kwargs
+
+    def bind_after_first(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        inputs = dict(zip(names, args[1:], strict=False))
+        if kwargs:
+            inputs.update(kwargs)
+        return inputs
+
+    # "\0bound" is never a parameter name: positions line up with args, the bound one included
+    return perceive_after_first, bind_after_first, ["\0bound", *names]
+
+
+def poet_decorator(
+    runtime: POETRuntime | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """`@poet`, `@poet()` and `@poet(...)` for `runtime` (None: the default runtime)."""
+    bare = len(args) == 1 and not kwargs and not isinstance(args[0], str)
+    if bare and (callable(args[0]) or isinstance(args[0], classmethod)):
+        return enhance(args[0], POETConfig.from_decorator((), {}), runtime=runtime)
+    kwargs = dict(kwargs)
+    stage_code = kwargs.pop("_stage_code", None)
+    stage_language = kwargs.pop("_stage_language", "dana")
+    stage_meta = kwargs.pop("_stage_meta", None)
+
+    # validated once the function is known, so the error can name it (still at definition time)
+    def decorator(fn: Any) -> Any:
+        name = getattr(fn, "__name__", "")
+        named = POETConfig.from_decorator(args, kwargs, function=name)
+        return enhance(
+            fn,
+            named,
+            stage_code=stage_code,
+            stage_language=stage_language,
+            stage_meta=stage_meta,
+            runtime=runtime,
+        )
+
+    return decorator
+
+
+def poet(*args: Any, **kwargs: Any) -> Any:
+    """`@poet`, `@poet()` and `@poet(domain=..., retries=..., ...)` on Dana or Python functions."""
+    return poet_decorator(None, args, kwargs)
+
+
+def feedback(result: Any, payload: Any = None, **kwargs: Any) -> Any:
+    """Attach feedback in any form to the execution that produced `result`."""
+    from dana_poet.poet.runtime import default_runtime
+
+    return default_runtime().feedback(result, payload, **kwargs)
+
+
+__all__ = ["POETError", "enhance", "feedback", "poet", "poet_decorator"]
