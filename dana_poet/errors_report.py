@@ -14,7 +14,7 @@ def dana_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
     frames = []
     for frame, lineno in traceback.walk_tb(tb):
         filename = frame.f_code.co_filename
-        if filename.endswith(".na") or filename.startswith("<dana") or filename == "<repl>":
+        if _is_dana_file(filename):
             name = frame.f_code.co_name
             frames.append((filename, lineno, "top level" if name == "<module>" else name))
     return frames
@@ -28,11 +28,26 @@ def describe(exc: BaseException) -> str:
     return f"{name}: {message}" if message else name
 
 
+def returned_at(exc: BaseException) -> tuple[str, int, str] | None:
+    """Where a POET Enforce error's result came from in Dana code: (file, line, function)."""
+    where = getattr(exc, "returned_at", None)
+    if isinstance(where, tuple) and len(where) == 3 and _is_dana_file(str(where[0])):
+        return (str(where[0]), int(where[1]), str(where[2]))
+    return None
+
+
+def _is_dana_file(filename: str) -> bool:
+    return filename.endswith(".na") or filename.startswith("<dana") or filename == "<repl>"
+
+
 def format_runtime_error(exc: BaseException, *, debug: bool = False) -> str:
     if isinstance(exc, DanaSyntaxError):
         return exc.render()
     lines: list[str] = []
     frames = dana_frames(exc.__traceback__)
+    origin = returned_at(exc)
+    if origin is not None:  # the result was refused after the function returned: point at it
+        frames.append(origin)
     if frames:
         filename, lineno, _ = frames[-1]
         lines.append(f"{filename}:{lineno}: error: {describe(exc)}")

@@ -1,0 +1,176 @@
+"""The per-call steps: the warm path answers as the general path does, tracing is a hook,
+executions reach the store in batches and are there whenever a feedback asks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from dana_poet.poet.errors import POETCircuitOpenError, POETInputError, POETOutputError
+from dana_poet.poet.orchestrate import WarmPlan, _warm_source
+from dana_poet.poet.recorder import BATCH
+from dana_poet.poet.result import execution_id_of
+from dana_poet.poet.runtime import POETRuntime
+from dana_poet.poet.store.memory import RECENT, MemoryStore
+
+
+@pytest.fixture
+def runtime() -> POETRuntime:
+    return POETRuntime(lambda root: MemoryStore())
+
+
+def _uses_warm_path(fn: Any) -> bool:
+    return str(fn.__code__.co_filename).startswith("<poet warm path")
+
+
+def test_plain_typed_functions_get_a_warm_path_and_others_do_not(runtime: POETRuntime) -> None:
+    @runtime.poet()
+    def typed(a: int, b: float) -> str:
+        return f"{a}/{b}"
+
+    @runtime.poet(domain="financial_services")
+    def coerced_by_domain(credit_score: int) -> int:
+        return credit_score
+
+    @runtime.poet(optimize_for="accuracy")
+    def learns(x: float, threshold: float = 0.5) -> bool:
+        return x > threshold
+
+    class Box:
+        @runtime.poet()
+        def method(self, n: int) -> int:
+            return n
+
+    assert _uses_warm_path(typed)
+    assert not _uses_warm_path(coerced_by_domain)
+    assert not _uses_warm_path(learns)
+    assert not _uses_warm_path(Box.method)
+
+
+def test_the_warm_path_answers_every_kind_of_call_as_the_general_path(
+    runtime: POETRuntime,
+) -> None:
+    calls: list[tuple[Any, ...]] = []
+
+    @runtime.poet(retries=1)
+    def describe(n: int, unit: str = "kg") -> str:
+        calls.append((n, unit))
+        return f"{n} {unit}"
+
+    assert _uses_warm_path(describe)
+    assert describe(3, "g") == "3 g"  # first call: the general path publishes, then warm
+    assert describe(4, "g") == "4 g"  # warm
+    assert describe("5", "g") == "5 g"  # Perceive coerces: general path
+    assert describe(6) == "6 kg"  # default used: general path
+    assert describe(n=7, unit="t") == "7 t"  # keywords: general path
+    assert calls == [(3, "g"), (4, "g"), (5, "g"), (6, "kg"), (7, "t")]
+    with pytest.raises(POETInputError):
+        describe("many", "g")
+    assert all(execution_id_of(describe(i, "g")) for i in range(3))
+
+
+def test_the_warm_path_retries_and_enforces_like_the_general_path(runtime: POETRuntime) -> None:
+    attempts = {"n": 0}
+
+    @runtime.poet(retries=2)
+    def flaky(n: int) -> int:
+        attempts["n"] += 1
+        if attempts["n"] % 2:
+            raise ConnectionError("try again")
+        return n * 2
+
+    flaky(0)
+    attempts["n"] = 0
+    assert flaky(5) == 10 and attempts["n"] == 2
+
+    answers = iter(["7", "x", "nine", 9])
+
+    @runtime.poet(retries=1)
+    def count(n: int) -> int:
+        return next(answers)  # type: ignore[return-value]
+
+    assert count(1) == 7  # "7" coerced to int by Enforce
+    with pytest.raises(POETOutputError):
+        count(1)  # "x" refused, one more attempt: "nine" refused too
+    assert count(1) == 9
+
+
+def test_an_open_circuit_refuses_warm_calls(runtime: POETRuntime) -> None:
+    @runtime.poet(circuit_threshold=2, circuit_cooldown=60)
+    def down(n: int) -> int:
+        raise ConnectionError("down")
+
+    for _ in range(2):
+        with pytest.raises(ConnectionError):
+            down(1)
+    with pytest.raises(POETCircuitOpenError):
+        down(1)
+
+
+def test_feedback_right_after_a_call_finds_the_execution(runtime: POETRuntime) -> None:
+    @runtime.poet()
+    def label(n: int) -> str:
+        return "big" if n > 10 else "small"
+
+    results = [label(i) for i in range(RECENT + 10)]
+    signal = runtime.feedback(results[-1], {"correct": False})
+    assert signal is not None
+    store = runtime.stores()[0]
+    execution = store.get_execution(execution_id_of(results[-1]))
+    assert execution is not None and execution.inputs == {"n": RECENT + 9}
+    assert execution.output == "big"
+
+
+def test_a_learning_function_hands_executions_to_the_store_in_batches(
+    runtime: POETRuntime,
+) -> None:
+    @runtime.poet(optimize_for="accuracy")
+    def flag(x: float, threshold: float = 0.5) -> bool:
+        return x > threshold
+
+    for i in range(BATCH - 1):
+        flag(i / 100)
+    store = runtime.stores()[0]
+    assert store.executions(flag.__poet__.key) == []  # still in the function's log
+    flag(0.99)
+    kept = store.executions(flag.__poet__.key)
+    assert len(kept) == BATCH
+    assert [e.inputs["x"] for e in kept] == [i / 100 for i in range(BATCH - 1)] + [0.99]
+
+
+def test_tracing_is_a_hook_called_after_each_step_sync_and_async(runtime: POETRuntime) -> None:
+    seen: list[tuple[str, str]] = []
+    runtime.trace_hook = lambda function, step, seconds, detail: seen.append((function, step))
+
+    @runtime.poet()
+    def double(n: int) -> int:
+        return n * 2
+
+    @runtime.poet()
+    async def triple(n: int) -> int:
+        return n * 3
+
+    assert not _uses_warm_path(double)  # a traced function runs the traced path
+    assert double("4") == 8
+    assert asyncio.run(triple("2")) == 6
+    steps = ["perceive", "choose version", "operate", "enforce", "record"]
+    assert [s for f, s in seen if f.endswith(".double")] == steps
+    assert [s for f, s in seen if f.endswith(".triple")] == steps
+
+
+def test_without_a_hook_nothing_traces(runtime: POETRuntime, capsys: Any) -> None:
+    @runtime.poet()
+    def double(n: int) -> int:
+        return n * 2
+
+    assert double(2) == 4
+    assert capsys.readouterr().err == ""
+
+
+def test_the_warm_path_source_checks_each_typed_parameter() -> None:
+    source = _warm_source("f", WarmPlan([int, None, str], float, enforces=True, timed=False), 64)
+    assert "type(args[0]) is not T0" in source and "type(args[2]) is not T2" in source
+    assert "args[1]" not in source  # an unannotated parameter is not checked
+    assert "len(args) != 3" in source
