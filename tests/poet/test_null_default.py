@@ -29,7 +29,7 @@ def test_dana_null_gives_the_default_with_no_warning(tmp_path: Path) -> None:
 
 
 def test_dana_null_for_a_parameter_without_default_is_still_refused(tmp_path: Path) -> None:
-    source = '@poet()\ndef half(x: float) -> float:\n    return x / 2\n\nprint(half(null))\n'
+    source = "@poet()\ndef half(x: float) -> float:\n    return x / 2\n\nprint(half(null))\n"
     write(tmp_path, {"pyproject.toml": "[project]\nname = 'p'\n", "prog.na": source})
     done = dana_poet(tmp_path, "run", "prog.na")
     assert done.returncode == 1
