@@ -6,7 +6,10 @@ remaining budget. At the limit the caller gets `POETTimeoutError` at once and
 the worker is sent an asynchronous exception (`PyThreadState_SetAsyncExc`),
 which stops compiled Dana and Python code between bytecodes. Code blocked
 inside a C call keeps running until it returns to the interpreter; its worker
-then unwinds and goes back to the pool (see docs/operate.md).
+then unwinds and goes back to the pool (see docs/operate.md). On CPython 3.11, while
+that interrupt waits for a worker blocked in C, every thread running under a trace or
+profile function (coverage, a debugger, cProfile) stalls at its next Python call until
+the C call returns; untraced threads are not affected.
 """
 
 from __future__ import annotations
