@@ -45,7 +45,7 @@ def is_builtin_type(t: A.TypeExpr) -> bool:
 
 class DeclarationCompiler(_Base):
     def s_TypeDecl(self, s: A.TypeDecl) -> list[py.stmt]:
-        fields = []
+        fields: list[py.expr] = []
         for f in s.fields:
             default = self.expr(f.default) if f.default is not None else load(NO_DEFAULT)
             fields.append(

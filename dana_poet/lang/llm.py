@@ -105,7 +105,7 @@ def _complete(prompt: str, options: dict[str, Any]) -> str:
         timeout=float(os.environ.get("DANA_LLM_TIMEOUT", "60")),
         max_retries=2,
     )
-    messages = []
+    messages: list[Any] = []
     if options.get("system_message"):
         messages.append({"role": "system", "content": str(options["system_message"])})
     messages.append({"role": "user", "content": prompt})

@@ -256,8 +256,8 @@ class _Printer:
             assert e.value is not None
             return f"{{({self.expr(e.element)}: {self.expr(e.value)}) {tail}}}"
         element = self.wrap(e.element, _OR)  # the reference wants conditionals parenthesised here
-        opening, closing = {"list": "[]", "set": "{}", "gen": "()"}[e.kind]
-        return f"{opening}{element} {tail}{closing}"
+        brackets = {"list": "[]", "set": "{}", "gen": "()"}[e.kind]
+        return f"{brackets[0]}{element} {tail}{brackets[1]}"
 
     def lambda_(self, e: A.Lambda) -> str:
         head = "lambda"

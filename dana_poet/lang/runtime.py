@@ -67,10 +67,15 @@ def type_value(base: Any, *args: Any) -> Any:
     """A type given as a value (a struct declared in a function), optionally generic."""
     if args and isinstance(base, type) and not any(isinstance(a, str) for a in args):
         try:
-            return base[args if len(args) > 1 else args[0]]
+            return _subscript(base, args)
         except TypeError:
             return base
     return base
+
+
+def _subscript(generic: Any, args: tuple[Any, ...]) -> Any:
+    """`generic[args]`, or `generic[arg]` for one argument."""
+    return generic[args if len(args) > 1 else args[0]]
 
 
 _BUILTIN_TYPES: dict[str, Any] = {
@@ -464,7 +469,7 @@ class Program:
                 if any(isinstance(a, str) for a in args):
                     return base
                 try:
-                    return base[args if len(args) > 1 else args[0]]
+                    return _subscript(base, args)
                 except TypeError:
                     return base
             return base
@@ -557,9 +562,10 @@ class Program:
 
         token = ""
         if self.ast_transform is not None:
-            token = self.cache_token(filename, source) if self.cache_token else None
-            if token is None:
+            rewrite_token = self.cache_token(filename, source) if self.cache_token else None
+            if rewrite_token is None:
                 return None
+            token = rewrite_token
         if not self._builtins_digest:
             self._builtins_digest = codecache.digest("\n".join(sorted(self.builtin_names)))
         return "\0".join((codecache.language_fingerprint(), self._builtins_digest, token))
@@ -632,7 +638,7 @@ def register_receiver(fn: Any, receiver_type: Any, implicit: bool) -> None:
 
 def make_agent(name: str, blueprint: Any, overrides: dict[str, Any]) -> Any:
     if blueprint is None:
-        cls = make_struct("agent_blueprint", name, [], None, None, None)
+        cls: Any = make_struct("agent_blueprint", name, [], None, None, None)
         return cls(name=name, **overrides)
     fields = getattr(blueprint, "__dana_fields__", {})
     values = {"name": name} if "name" in fields else {}

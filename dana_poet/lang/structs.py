@@ -265,7 +265,7 @@ FSM_FIELDS: list[tuple[str, Any, Any]] = [
 
 def workflow_fsm(program: Any) -> Any:
     """A workflow's default state machine: START -> PROCESSING -> COMPLETE on `next`."""
-    fsm = fsm_type(program)
+    fsm: Any = fsm_type(program)
     return fsm(
         states=["START", "PROCESSING", "COMPLETE"],
         initial_state="START",

@@ -88,7 +88,7 @@ def identify_function(fn: Any) -> FunctionIdentity:
     code = getattr(fn, "__code__", None)
     filename = code.co_filename if code is not None else ""
     qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "function")
-    return identify(filename, qualname)
+    return identify(filename, str(qualname))
 
 
 def split_function_id(function_id: str) -> tuple[str, str]:

@@ -892,7 +892,7 @@ def _decide(
         reason = (
             f"labelled feedback: accuracy {before / n:.2f} -> {after / n:.2f} on {n} executions"
         )
-        evidence = {
+        evidence: dict[str, Any] = {
             "labelled": n,
             "accuracy_before": before / n,
             "accuracy_after": after / n,

@@ -34,9 +34,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 _WITH_400 = {**_ERRORS, 400: {"model": M.Problem, "description": "bad input"}}
 
 
-def _storage_errors() -> list[type[BaseException]]:
+def _storage_errors() -> list[type[Exception]]:
     """A database that is down or unreachable: the service answers 503, never acknowledges."""
-    kinds: list[type[BaseException]] = [sqlite3.OperationalError]
+    kinds: list[type[Exception]] = [sqlite3.OperationalError]
     psycopg = sys.modules.get("psycopg")
     if psycopg is not None:
         kinds += [psycopg.OperationalError, psycopg.InterfaceError]

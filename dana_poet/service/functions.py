@@ -141,7 +141,7 @@ def load_callable(source: str, language: str) -> Any:
     pyfn = _python_function(source)
     pyfn.decorator_list = []
     tree = ast.Module(body=[pyfn], type_ignores=[])
-    namespace: dict[str, Any] = {}
+    namespace = {}
     exec(compile(tree, _FILENAME, "exec"), namespace)  # noqa: S102 - see the docstring
     return namespace[pyfn.name]
 

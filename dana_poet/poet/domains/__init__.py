@@ -62,9 +62,9 @@ class Domain:
         return found
 
     def is_ratio(self, parameter: str) -> bool:
-        return (
-            bool(self.ratio_pattern) and re.search(self.ratio_pattern, parameter, re.I) is not None
-        )
+        if not self.ratio_pattern:
+            return False
+        return re.search(self.ratio_pattern, parameter, re.I) is not None
 
 
 _REGISTRY: dict[str, Domain] = {}

@@ -56,7 +56,7 @@ def from_jsonable(value: Any) -> Any:
     tag = value.get(_TAG)
     if tag is None:
         return {k: from_jsonable(v) for k, v in value.items()}
-    inner = value.get("v")
+    inner: Any = value.get("v")
     if tag == "tuple":
         return tuple(from_jsonable(v) for v in inner)
     if tag == "set":
