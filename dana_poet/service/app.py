@@ -120,7 +120,7 @@ def create_app(
     )
     app.state.poet = state
 
-    def project(authorization: Annotated[str | None, Header()] = None) -> str:
+    async def project(authorization: Annotated[str | None, Header()] = None) -> str:
         if keys.open:
             return DEFAULT_PROJECT
         if not authorization:
@@ -187,9 +187,14 @@ def create_app(
     def executions(body: M.ExecutionsRequest, who: Project) -> M.ExecutionsAccepted:
         return M.ExecutionsAccepted(accepted=state.record_executions(who, body))
 
-    @app.post("/poet/feedback", response_model=M.FeedbackResponse, responses=_WITH_400)
-    def feedback(body: M.FeedbackRequest, who: Project) -> M.FeedbackResponse:
-        return state.feedback(who, body)
+    @app.post(
+        "/poet/feedback",
+        response_model=M.FeedbackResponse,
+        responses={**_WITH_400, 409: {"model": M.Problem, "description": "key reused"}},
+    )
+    async def feedback(body: M.FeedbackRequest, who: Project) -> Response:
+        # answered as bytes: the body is built from checked values, not re-validated
+        return Response(await state.feedback(who, body), media_type="application/json")
 
     @app.get("/poet/functions", response_model=M.FunctionList, responses=_ERRORS)
     def functions(who: Project) -> M.FunctionList:
@@ -244,7 +249,7 @@ def create_app(
 
     @app.on_event("shutdown")
     def _close() -> None:
-        storage.close()
+        state.close()
 
     app.add_middleware(_BodyLimit, limit=limit)
     return app

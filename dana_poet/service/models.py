@@ -66,6 +66,14 @@ class FeedbackRequest(_Body):
     function_name: str | None = Field(default=None, max_length=200)
     feedback_payload: JsonValue = None
     execution: ExecutionIn | None = None  # lets a client send feedback before its batch
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="chosen by the client once per feedback record; a resend with the same key "
+        "is not recorded again and gets the first answer's feedback_id and signal",
+    )
 
 
 class FeedbackResponse(BaseModel):
@@ -75,6 +83,7 @@ class FeedbackResponse(BaseModel):
     signal: dict[str, JsonValue]
     version: int
     params: dict[str, JsonValue]
+    duplicate: bool = False  # the idempotency key was seen before: nothing new was recorded
 
 
 class FunctionBrief(BaseModel):

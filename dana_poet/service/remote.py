@@ -23,6 +23,7 @@ import contextlib
 import inspect
 import os
 import queue
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -201,6 +202,9 @@ class RemoteStore:
             "function_id": binding.remote_id,
             "feedback_payload": to_jsonable(payload),
             "execution": _execution_body(execution),
+            # one key per feedback record, kept when spooled: a resend after a lost answer
+            # is recognised by the service and not recorded twice
+            "idempotency_key": f"fk-{secrets.token_hex(16)}",
         }
         try:
             answer = self.client.request("POST", "/poet/feedback", body).json()

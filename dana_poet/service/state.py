@@ -11,9 +11,11 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from dana_poet.poet.store.base import ExecutionRecord
 from dana_poet.service import models as M
 from dana_poet.service.catalog import FunctionRow, function_id_for
 from dana_poet.service.functions import CodeError, function_spec
+from dana_poet.service.ingest import FeedbackWriter
 from dana_poet.service.storage import Storage
 from dana_poet.service.training import Trainer, current_state
 
@@ -46,7 +48,11 @@ class ServiceState:
         self.trainer = Trainer(self.store, storage.fit_lock)
         self._transpiled: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
         self._lock = threading.Lock()
-        self._in_flight: dict[str, int] = {}
+        self.writer = FeedbackWriter(self)
+
+    def close(self) -> None:
+        self.writer.close()
+        self.storage.close()
 
     # ------------------------------------------------------------ lookups
     def function(self, project: str, function_id: str) -> FunctionRow:
@@ -55,7 +61,7 @@ class ServiceState:
             raise ServiceError(404, f"no function {function_id!r} in this project")
         return row
 
-    def _resolve(self, project: str, req: M.FeedbackRequest) -> FunctionRow | None:
+    def resolve_feedback_function(self, project: str, req: M.FeedbackRequest) -> FunctionRow | None:
         if req.function_id:
             return self.function(project, req.function_id)
         if req.function_name:
@@ -143,45 +149,39 @@ class ServiceState:
         return len(req.executions)
 
     # ------------------------------------------------------------ feedback
-    def feedback(self, project: str, req: M.FeedbackRequest) -> M.FeedbackResponse:
-        from dana_poet.poet.feedback import translate_feedback
+    def record_inline(self, function_id: str, e: M.ExecutionIn) -> ExecutionRecord:
+        """Record an execution sent with its feedback; returns it as the store will read it
+        (JSON values come back as they are)."""
+        self._record(function_id, e)
+        return ExecutionRecord(
+            e.execution_id, function_id, e.version, e.inputs, e.output, e.params, e.timings,
+            e.error, time.time(),
+        )  # fmt: skip
 
-        row = self._resolve(project, req)
-        if req.execution is not None:
-            if row is None:
-                raise ServiceError(400, "an inline execution needs function_id or function_name")
-            if req.execution.execution_id != req.execution_id:
-                raise ServiceError(400, "execution.execution_id differs from execution_id")
-            if self.store.get_execution(req.execution_id) is None:
-                self._record(row.function_id, req.execution)
-        execution = self.store.get_execution(req.execution_id)
-        if execution is None:
-            raise ServiceError(404, f"no execution {req.execution_id!r}")
-        if row is None:
-            row = self.function(project, execution.function)
-        elif execution.function != row.function_id:
-            raise ServiceError(404, f"no execution {req.execution_id!r} of {row.function_id!r}")
-        version, params = current_state(self.store, row.function_id)
-        try:
-            signal = translate_feedback(
-                req.feedback_payload, output=execution.output, parameters=params
-            )
-        except Exception as exc:  # noqa: BLE001 - feedback the rules cannot read is the caller's error
-            raise ServiceError(400, f"feedback_payload: {exc}") from None
-        signal_data = signal.model_dump(mode="json")
-        feedback_id = self.store.record_feedback(
-            req.execution_id, req.feedback_payload, signal_data
-        )
+    async def feedback(self, project: str, req: M.FeedbackRequest) -> bytes:
+        """File the feedback (group commit, service/ingest.py) and answer as JSON."""
+        import json
+
+        from starlette.concurrency import run_in_threadpool
+
+        filed = await self.writer.file(project, req)
+        version, params = filed.version, filed.params
+        if filed.fit_here:
+            version, params = await run_in_threadpool(self._fit_now, filed.row)
+        body = {
+            "status": "recorded",
+            "feedback_id": filed.feedback_id,
+            "function_id": filed.row.function_id,
+            "signal": _jsonable(filed.signal),
+            "version": version,
+            "params": _jsonable(params),
+            "duplicate": filed.duplicate,
+        }
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+    def _fit_now(self, row: FunctionRow) -> tuple[int, dict[str, Any]]:
         self.trainer.after_feedback(row)
-        version, params = current_state(self.store, row.function_id)
-        return M.FeedbackResponse(
-            status="recorded",
-            feedback_id=feedback_id,
-            function_id=row.function_id,
-            signal=_jsonable(signal_data),
-            version=version,
-            params=_jsonable(params),
-        )
+        return current_state(self.store, row.function_id)
 
     # ------------------------------------------------------------ functions
     def list_functions(self, project: str) -> M.FunctionList:

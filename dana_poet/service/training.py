@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from dana_poet.service.catalog import FunctionRow
+
+FIT_INTERVAL = 1.0  # seconds between background fits of one function under load
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Trainer:
         self._dirty: set[str] = set()
         self._running: set[str] = set()
         self._guard = threading.Lock()
+        self.min_interval = FIT_INTERVAL
 
     def _subject(self, row: FunctionRow) -> TrainingSubject | None:
         if row.function_id not in self._subjects:
@@ -129,8 +133,11 @@ class Trainer:
             while True:
                 with self._guard:
                     self._dirty.discard(key)
+                started = time.monotonic()
                 with self._lock_for(key, blocking=True):
                     self._fit(subject)
+                # under sustained feedback, fits are paced so that ingestion keeps the CPU
+                time.sleep(max(0.0, started + self.min_interval - time.monotonic()))
                 with self._guard:
                     if key not in self._dirty:
                         self._running.discard(key)

@@ -132,3 +132,84 @@ def test_service_dying_mid_run_then_outbox_delivered(tmp_path: Path, start_servi
         (fn,) = c.get("/poet/functions").json()["functions"]
         summary = c.get(f"/poet/functions/{fn['function_id']}/feedback").json()
         assert summary["total"] == 4
+
+
+SHARED_FUNCTION = """
+import sys, time
+from pathlib import Path
+from dana_poet import poet, feedback
+
+@poet(optimize_for="accuracy")
+def is_high(x: float, threshold: float = 0.5) -> bool:
+    return x > threshold
+"""
+
+TEACHER = (
+    SHARED_FUNCTION
+    + """
+for x in [0.3, 0.55, 0.6, 0.65, 0.8, 0.9, 0.62, 0.75]:
+    r = is_high(x)
+    feedback(r, {"correct": bool(r) == (x > 0.7)})
+print("taught", is_high(0.6))
+"""
+)
+
+WATCHER = (
+    SHARED_FUNCTION
+    + """
+print("before", is_high(0.6), flush=True)
+Path("ready").write_text("")
+while not Path("go").exists():
+    time.sleep(0.05)
+deadline = time.monotonic() + 60
+calls = 0
+while time.monotonic() < deadline:
+    calls += 1
+    if not is_high(0.6):
+        print("picked up after", calls, "calls", flush=True)
+        break
+    time.sleep(0.1)
+print("after", is_high(0.6), is_high(0.72))
+"""
+)
+
+
+def test_polling_alone_brings_a_version_trained_elsewhere(tmp_path: Path, start_service) -> None:
+    """A client that never sends feedback (no feedback answer to learn from) picks up, by
+    ETag polling, the version another program's feedback trained, and its next call uses it."""
+    service = start_service(AITOMATIC_API_KEY=KEY)
+    watcher_dir, teacher_dir = tmp_path / "watcher", tmp_path / "teacher"
+    for folder, source in ((watcher_dir, WATCHER), (teacher_dir, TEACHER)):
+        folder.mkdir()
+        (folder / "prog.py").write_text(source)
+    watcher = subprocess.Popen(
+        [sys.executable, "prog.py"], cwd=watcher_dir, env=_env(service.url),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (watcher_dir / "ready").exists():
+            assert watcher.poll() is None, watcher.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        teacher = subprocess.run(
+            [sys.executable, "prog.py"], cwd=teacher_dir, env=_env(service.url),
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert teacher.returncode == 0, teacher.stderr
+        assert "taught False" in teacher.stdout
+        (watcher_dir / "go").write_text("")
+        out, err = watcher.communicate(timeout=120)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    assert watcher.returncode == 0, err
+    assert "before True" in out
+    assert "picked up after" in out, out
+    assert "after False True" in out
+    assert "warning" not in err
+    with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {KEY}"}) as c:
+        (fn,) = c.get("/poet/functions").json()["functions"]
+        assert c.get(f"/poet/functions/{fn['function_id']}/feedback").json()["total"] == 8
+    # the watcher learned nothing itself: the version it runs is the service's
+    assert not list(watcher_dir.glob(".dana/poet/functions/*/v*"))

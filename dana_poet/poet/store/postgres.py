@@ -254,6 +254,24 @@ class PostgresStore:
             ).fetchone()
         return _execution(row) if row else None
 
+    def get_executions(self, execution_ids: list[str]) -> dict[str, ExecutionRecord]:
+        """The known executions among `execution_ids`, in one query."""
+        found: dict[str, ExecutionRecord] = {}
+        missing = []
+        for execution_id in execution_ids:
+            pending = self._pending(execution_id)
+            if pending is not None:
+                found[execution_id] = _execution(self._encoded(pending))
+            else:
+                missing.append(execution_id)
+        if missing:
+            with self._flushing, self.connection() as conn:
+                rows = conn.execute(
+                    f"SELECT {_EXEC_COLUMNS} FROM poet_executions WHERE id = ANY(%s)", (missing,)
+                ).fetchall()
+            found.update((r[0], _execution(r)) for r in rows)
+        return found
+
     def executions(
         self, function: str, *, version: int | None = None, limit: int | None = None
     ) -> list[ExecutionRecord]:
@@ -294,6 +312,90 @@ class PostgresStore:
                 ),
             )  # fmt: skip
         return feedback_id
+
+    def record_feedback_many(
+        self, items: list[tuple[str, Any, dict[str, Any], str | None]]
+    ) -> list[tuple[FeedbackRecord, bool]]:
+        """File several (execution_id, payload, signal, feedback_id or None) in one
+        transaction with the buffered executions (the service's group commit). A given
+        feedback_id already stored is not filed again: per item (the stored record, new?)."""
+        now = time.time()
+        with self._flushing:
+            with self._lock:
+                pending, self._buffer = self._buffer, []
+            pending += [r for r in (self._recent.get(i[0]) for i in items) if r is not None]
+            try:
+                with self.connection() as conn, conn.transaction():
+                    self._insert(conn, pending)
+                    return self._file_feedback(conn, items, now)
+            except BaseException:
+                with self._lock:
+                    self._buffer[:0] = [r for r in pending if r[0] not in self._recent]
+                raise
+
+    def _file_feedback(
+        self,
+        conn: psycopg.Connection[Any],
+        items: list[tuple[str, Any, dict[str, Any], str | None]],
+        now: float,
+    ) -> list[tuple[FeedbackRecord, bool]]:
+        execution_ids = list({i[0] for i in items})
+        owners = {
+            r[0]: (r[1], int(r[2]))
+            for r in conn.execute(
+                "SELECT id, function, version FROM poet_executions WHERE id = ANY(%s)",
+                (execution_ids,),
+            ).fetchall()
+        }
+        records = []
+        for execution_id, payload, signal, feedback_id in items:
+            function, version = owners.get(execution_id, ("", 0))
+            records.append(
+                FeedbackRecord(
+                    feedback_id or new_id("f"), execution_id, function, payload, signal, now,
+                    version,
+                )
+            )  # fmt: skip
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO poet_feedback (id, execution_id, function, version, payload, signal, "
+                "sentiment, created) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                [
+                    (
+                        r.feedback_id, r.execution_id, r.function, r.version, dumps(r.payload),
+                        dumps(r.signal), _sentiment(r.signal), r.created,
+                    )
+                    for r in records
+                ],
+                returning=True,
+            )  # fmt: skip
+            filed: set[str] = set()
+            while True:
+                filed.update(row[0] for row in cur.fetchall())
+                if not cur.nextset():
+                    break
+        again = [r.feedback_id for r in records if r.feedback_id not in filed]
+        stored: dict[str, FeedbackRecord] = {}
+        if again:
+            for row in conn.execute(
+                "SELECT id, execution_id, function, payload, signal, created, version "
+                "FROM poet_feedback WHERE id = ANY(%s)",
+                (again,),
+            ).fetchall():
+                stored[row[0]] = FeedbackRecord(
+                    row[0], row[1], row[2], loads(row[3]), loads(row[4], {}), float(row[5]),
+                    int(row[6]),
+                )  # fmt: skip
+        out: list[tuple[FeedbackRecord, bool]] = []
+        first: dict[str, FeedbackRecord] = {}
+        for r in records:
+            if r.feedback_id in filed and r.feedback_id not in first:
+                first[r.feedback_id] = r
+                out.append((r, True))
+            else:  # stored before, or twice in this batch
+                out.append((stored.get(r.feedback_id) or first.get(r.feedback_id, r), False))
+        return out
 
     def feedback_for(
         self, function: str, *, version: int | None = None, limit: int | None = None

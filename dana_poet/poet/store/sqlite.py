@@ -371,6 +371,11 @@ class SQLiteStore:
             return self._memory.get_execution(execution_id)
         return self._execution_from_row(rows[0]) if rows else None
 
+    def get_executions(self, execution_ids: list[str]) -> dict[str, ExecutionRecord]:
+        """The known executions among `execution_ids`."""
+        found = ((i, self.get_execution(i)) for i in execution_ids)
+        return {i: e for i, e in found if e is not None}
+
     def executions(
         self, function: str, *, version: int | None = None, limit: int | None = None
     ) -> list[ExecutionRecord]:
@@ -429,6 +434,92 @@ class SQLiteStore:
         for r in pending:
             memory.record_execution(*r[:8], persist=True)
         return memory.record_feedback(execution_id, payload, signal)
+
+    def record_feedback_many(
+        self, items: list[tuple[str, Any, dict[str, Any], str | None]]
+    ) -> list[tuple[FeedbackRecord, bool]]:
+        """File several (execution_id, payload, signal, feedback_id or None) in one
+        transaction with the buffered executions (the service's group commit). A given
+        feedback_id already stored is not filed again: per item (the stored record, new?)."""
+        if self._memory is not None:
+            return [(self._memory_feedback(*item), True) for item in items]
+        now = time.time()
+        with self._lock:
+            records = []
+            for execution_id, payload, signal, feedback_id in items:
+                function, version = self._owner(execution_id)
+                records.append(
+                    FeedbackRecord(
+                        feedback_id or new_id("f"), execution_id, function, payload, signal, now,
+                        version,
+                    )
+                )  # fmt: skip
+            pending, self._buffer = self._buffer, []
+            pending += [r for r in (self._transient.get(i[0]) for i in items) if r is not None]
+            try:
+                db = self._db()
+                out = _patiently(lambda: self._file_feedback(db, pending, records))
+            except (sqlite3.Error, OSError) as exc:
+                self._fall_back(exc, "saving feedback")
+                out = None
+        if out is not None:
+            return out
+        memory = self._memory
+        assert memory is not None
+        for r in pending:
+            memory.record_execution(*r[:8], persist=True)
+        return [(self._memory_feedback(*item), True) for item in items]
+
+    def _owner(self, execution_id: str) -> tuple[str, int]:
+        """(function, version) of an execution, ("", 0) when unknown."""
+        row = self._pending_row(execution_id)
+        if row is not None:
+            return row[1], row[2]
+        rows = self._read("SELECT function, version FROM executions WHERE id = ?", (execution_id,))
+        return (rows[0][0], rows[0][1]) if rows else ("", 0)
+
+    def _memory_feedback(
+        self, execution_id: str, payload: Any, signal: dict[str, Any], _key: str | None
+    ) -> FeedbackRecord:
+        assert self._memory is not None
+        feedback_id = self._memory.record_feedback(execution_id, payload, signal)
+        return FeedbackRecord(feedback_id, execution_id, "", payload, signal, time.time())
+
+    def _file_feedback(
+        self, db: sqlite3.Connection, pending: list[tuple[Any, ...]], records: list[FeedbackRecord]
+    ) -> list[tuple[FeedbackRecord, bool]]:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if pending:
+                db.executemany(
+                    "INSERT OR REPLACE INTO executions VALUES (?,?,?,?,?,?,?,?,?)",
+                    [self._encode_row(r) for r in pending],
+                )
+            out: list[tuple[FeedbackRecord, bool]] = []
+            for r in records:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO feedback VALUES (?,?,?,?,?,?,?)",
+                    (
+                        r.feedback_id, r.execution_id, r.function, dumps(r.payload),
+                        dumps(r.signal), r.created, r.version,
+                    ),
+                )  # fmt: skip
+                if cursor.rowcount == 1:
+                    out.append((r, True))
+                    continue
+                s = db.execute(
+                    "SELECT id, execution_id, function, payload, signal, created, version "
+                    "FROM feedback WHERE id = ?",
+                    (r.feedback_id,),
+                ).fetchone()
+                stored = FeedbackRecord(s[0], s[1], s[2], loads(s[3]), loads(s[4], {}), s[5], s[6])
+                out.append((stored, False))
+            db.execute("COMMIT")
+            return out
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
 
     def feedback_for(
         self, function: str, *, version: int | None = None, limit: int | None = None
