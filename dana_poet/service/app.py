@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from dana_poet import __version__
 from dana_poet.service import models as M
 from dana_poet.service.auth import DEFAULT_PROJECT, KeyRing, load_keys
+from dana_poet.service.fastpath import FeedbackFastPath
 from dana_poet.service.state import ServiceError, ServiceState
 from dana_poet.service.storage import Storage, open_storage
 
@@ -251,5 +252,15 @@ def create_app(
     def _close() -> None:
         state.close()
 
-    app.add_middleware(_BodyLimit, limit=limit)
+    storage_errors = tuple(_storage_errors())
+
+    def known_error(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
+        if isinstance(exc, ServiceError):
+            return exc.status, {"detail": exc.detail}
+        if isinstance(exc, storage_errors):
+            return 503, {"detail": f"storage unavailable: {type(exc).__name__}"}
+        return None
+
+    app.add_middleware(FeedbackFastPath, keys=keys, feedback=state.feedback, errors=known_error)
+    app.add_middleware(_BodyLimit, limit=limit)  # outermost: it limits the fast path too
     return app
