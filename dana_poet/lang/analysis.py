@@ -15,51 +15,97 @@ from typing import Any
 from dana_poet.lang import ast as A
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+# Field annotations that never hold a node: the walker does not look into them.
+_SCALAR_FIELDS = frozenset(
+    {"str", "str | None", "bool", "int", "int | None", "tuple[str, ...]", "float"}
+)
+
+
+def _node_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a node class that can hold nodes (or tuples of them), in order."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        slots: list[str] = []
+        annotations: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            slots.extend(s for s in getattr(klass, "__slots__", ()) if s != "span")
+            annotations.update(getattr(klass, "__annotations__", {}))
+        names = _FIELDS[cls] = tuple(
+            name for name in dict.fromkeys(slots) if annotations.get(name) not in _SCALAR_FIELDS
+        )
+    return names
 
 
 def children(node: Any) -> Iterator[Any]:
     """The child nodes (and tuples of nodes) of a Dana AST node, in field order."""
-    cls = type(node)
-    names = _FIELDS.get(cls)
-    if names is None:
-        slots: list[str] = []
-        for klass in reversed(cls.__mro__):
-            slots.extend(s for s in getattr(klass, "__slots__", ()) if s != "span")
-        names = _FIELDS[cls] = tuple(dict.fromkeys(slots))
-    for name in names:
+    for name in _node_fields(type(node)):
         value = getattr(node, name)
         if isinstance(value, A.Node | tuple | list):
             yield value
 
 
-def walk(node: Any, into_scopes: bool = False) -> Iterator[Any]:
+_SCOPES = (A.FunctionDef, A.DeclarativeDef, A.TypeDecl)
+
+
+def walk(node: Any, into_scopes: bool = False) -> Iterator[A.Node]:
     """Every node reachable from `node` (a node or a tuple of nodes), parents first.
 
     Without `into_scopes`, the bodies of nested functions and declarations are not
     entered (their parameter and field defaults are: they run in this scope)."""
     stack = [node]
+    pop = stack.pop
+    push = stack.append
+    node_type = A.Node
+    fields_of = _FIELDS
     while stack:
-        n = stack.pop()
-        if n is None:
-            continue
-        if isinstance(n, tuple | list):
+        n = pop()
+        kind = type(n)
+        if kind is tuple or kind is list:
             stack.extend(reversed(n))
             continue
+        if not isinstance(n, node_type):
+            continue
         yield n
-        if not into_scopes:
-            if isinstance(n, A.FunctionDef | A.DeclarativeDef):
-                stack.extend(reversed([p.default for p in n.params]))
-                continue
+        if not into_scopes and isinstance(n, _SCOPES):
             if isinstance(n, A.TypeDecl):
                 stack.extend(reversed([f.default for f in n.fields]))
-                continue
-        stack.extend(reversed(list(children(n))))
+            else:
+                stack.extend(reversed([p.default for p in n.params]))
+            continue
+        names = fields_of.get(kind) or _node_fields(kind)
+        for i in range(len(names) - 1, -1, -1):
+            value = getattr(n, names[i])
+            if value is not None and value.__class__ is not str:
+                push(value)
 
 
-def bound_names(body: tuple[A.Stmt, ...]) -> set[str]:
+# Nodes that bind names in the scope they are in.
+_BINDERS = (
+    A.Assign,
+    A.AugAssign,
+    A.For,
+    A.ExceptHandler,
+    A.WithItem,
+    A.FunctionDef,
+    A.DeclarativeDef,
+    A.TypeDecl,
+    A.InterfaceDecl,
+    A.AgentDecl,
+    A.Import,
+    A.ImportFrom,
+)
+
+
+def binders(body: tuple[A.Stmt, ...]) -> list[A.Node]:
+    """The nodes of one scope that bind names, in source order (one walk serves every
+    question below about that scope)."""
+    return [n for n in walk(body) if isinstance(n, _BINDERS)]
+
+
+def bound_names(body: tuple[A.Stmt, ...], found: list[A.Node] | None = None) -> set[str]:
     """Names an unscoped assignment, loop, import or definition binds in this scope."""
     names: set[str] = set()
-    for node in walk(body):
+    for node in binders(body) if found is None else found:
         if isinstance(node, A.Assign | A.AugAssign):
             t = node.target
             if isinstance(t, A.Name) and t.scope in (None, "local"):

@@ -26,12 +26,12 @@ from typing import Any
 
 from dana_poet.lang import ast as A
 from dana_poet.lang.analysis import (
+    binders,
     bound_names,
     falls_through,
     is_pure,
     read_before_write,
     rebound_names,
-    walk,
 )
 from dana_poet.lang.declarations import (
     DeclarationCompiler,
@@ -42,6 +42,7 @@ from dana_poet.lang.pipelines import PipelineCompiler
 from dana_poet.lang.pyast import at as _at
 from dana_poet.lang.pyast import call as _call
 from dana_poet.lang.pyast import const as _const
+from dana_poet.lang.pyast import fill_locations
 from dana_poet.lang.pyast import load as _load
 from dana_poet.lang.pyast import no_args as _no_args
 from dana_poet.lang.pyast import store as _store
@@ -99,12 +100,12 @@ _BIN = {
 }
 
 
-def _tracked_names(body: tuple[A.Stmt, ...]) -> dict[str, int]:
+def _tracked_names(found: list[A.Node]) -> dict[str, int]:
     """Names whose assignments the implicit return can track by name: assigned only by
     `=`/`+=` statements (never rebound by a loop, handler, import or definition)."""
     assigned: list[str] = []
     rebound: set[str] = set()
-    for node in walk(body):
+    for node in found:
         if isinstance(node, A.Assign | A.AugAssign):
             t = node.target
             if isinstance(t, A.Name) and t.scope in (None, "local") and t.id not in assigned:
@@ -134,12 +135,12 @@ def _fallback_methods(body: tuple[A.Stmt, ...]) -> set[str]:
     return names
 
 
-def _constructed_locals(body: tuple[A.Stmt, ...], struct_types: set[str]) -> dict[str, str]:
+def _constructed_locals(found: list[A.Node], struct_types: set[str]) -> dict[str, str]:
     """Locals assigned only with `T(...)`, always the same `T`, a struct declared at the
     module's top level: name -> `T` (their attribute reads are plain loads)."""
     constructed: dict[str, str] = {}
     other: set[str] = set()
-    for node in walk(body):
+    for node in found:
         if isinstance(node, A.Assign | A.AugAssign):
             t = node.target
             if not (isinstance(t, A.Name) and t.scope in (None, "local")):
@@ -173,10 +174,10 @@ def _field_types(body: tuple[A.Stmt, ...], struct_types: set[str]) -> dict[str, 
     return out
 
 
-def _module_names_bound_once(body: tuple[A.Stmt, ...]) -> set[str]:
+def _module_names_bound_once(found: list[A.Node]) -> set[str]:
     seen: set[str] = set()
     twice: set[str] = set()
-    for node in walk(body):
+    for node in found:
         names: tuple[str, ...] = ()
         if isinstance(node, A.Assign | A.AugAssign) and isinstance(node.target, A.Name):
             names = (node.target.id,)
@@ -187,12 +188,12 @@ def _module_names_bound_once(body: tuple[A.Stmt, ...]) -> set[str]:
     return seen - twice
 
 
-def _module_names(body: tuple[A.Stmt, ...]) -> set[str]:
+def _module_names(found: list[A.Node]) -> set[str]:
     """Top-level names bound by `import` and by nothing else (attribute reads on them are
     plain loads)."""
     imported: set[str] = set()
     other: set[str] = set()
-    for node in walk(body):
+    for node in found:
         if isinstance(node, A.Import):
             imported.update(rebound_names(node))
         elif isinstance(node, A.Assign | A.AugAssign):
@@ -334,7 +335,8 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             return compile(tree, self.filename, "exec", dont_inherit=True, optimize=0)
 
     def module_ast(self, module: A.Module) -> py.Module:
-        self.module_names = bound_names(module.body)
+        found = binders(module.body)
+        self.module_names = bound_names(module.body, found)
         for (
             stmt
         ) in module.body:  # receiver methods named like builtins keep the builtin's name free
@@ -345,15 +347,15 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             ):
                 self.module_names.discard(stmt.name)
         self.ctx = _Context("module", set(self.module_names), None)
-        self.ctx.modules = _module_names(module.body)
+        self.ctx.modules = _module_names(found)
         self.fallback_methods = _fallback_methods(module.body)
         self.struct_types = {
             s.name for s in module.body if isinstance(s, A.TypeDecl) and s.kind == "struct"
-        } & _module_names_bound_once(module.body)
+        } & _module_names_bound_once(found)
         self.field_types = _field_types(module.body, self.struct_types)
         body = self.stmts(module.body)
         tree = py.Module(body=body or [py.Pass()], type_ignores=[])
-        py.fix_missing_locations(tree)
+        fill_locations(tree)
         return tree
 
     def error(self, message: str, span: A.Span) -> DanaSyntaxError:
@@ -960,7 +962,8 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         self, params: tuple[A.Param, ...], body: tuple[A.Stmt, ...], name: str
     ) -> list[py.stmt]:
         param_names = {p.name for p in params}
-        assigned = bound_names(body)
+        found = binders(body)
+        assigned = bound_names(body, found)
         local_names = assigned | param_names
         track = falls_through(body)
         parent = self.ctx
@@ -972,14 +975,14 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 and not is_builtin_type(p.annotation)
                 and p.name not in assigned
             }
-            constructed = _constructed_locals(body, self.struct_types - assigned)
+            constructed = _constructed_locals(found, self.struct_types - assigned)
             ctx.structs = set(typed) | set(constructed)
             ctx.struct_types = {n: (t, True) for n, t in constructed.items()}
             for n, annotation in typed.items():
                 if isinstance(annotation, A.TypeRef) and annotation.name in self.field_types:
                     ctx.struct_types[n] = (annotation.name, False)
             if track:
-                ctx.tracked = _tracked_names(body)
+                ctx.tracked = _tracked_names(found)
             prologue: list[py.stmt] = []
             outer = {n for n in local_names - param_names if parent.resolves(n)}
             getters: list[py.stmt] = []

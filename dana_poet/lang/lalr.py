@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from lark import Token
@@ -60,13 +61,57 @@ _TAB_LEN = 8
 Reducer = Callable[[list[Any]], Any]
 
 
+def _reducer(rule: Any, builder: Any) -> Reducer | None:
+    """What reducing `rule` computes from its children, as Lark's parse-tree builder would
+    with `builder` as the transformer: tokens the grammar filters out are dropped, `[x]`
+    left out is None (maybe_placeholders), the children of `_rule`s are spliced into their
+    parent, a `?rule` with one child is that child. A `_rule` gives the list to splice
+    (Lark builds a Tree only to splice its children). None: the value stays as it is."""
+    from lark import Tree
+
+    options = rule.options
+    expansion = rule.expansion
+    empty = options.empty_indices
+    if empty:
+        bits = "".join("1" if b else "0" for b in empty)
+        nones_at = [len(run) for run in bits.split("0")]
+    else:
+        nones_at = [0] * (len(expansion) + 1)
+    parts: list[str] = []
+    for i, symbol in enumerate(expansion):
+        parts.extend(["None"] * nones_at[i])
+        if options.keep_all_tokens or not (symbol.is_term and symbol.filter_out):
+            spliced = not symbol.is_term and symbol.name.startswith("_")
+            parts.append(f"*c[{i}]" if spliced else f"c[{i}]")
+    parts.extend(["None"] * nones_at[len(expansion)])
+    name = rule.alias or options.template_source or rule.origin.name
+    children = f"[{', '.join(parts)}]"
+    if name.startswith("_") and not hasattr(builder, name):
+        return _compiled(f"return {children}", None)
+    method = getattr(builder, name, None)
+    if method is None:
+        method = partial(Tree, name)
+    expand1 = options.expand1 and not rule.alias
+    if expand1 and len(expansion) == 1 and parts == ["c[0]"]:
+        return None
+    if parts == [f"c[{i}]" for i in range(len(expansion))] and not expand1:
+        return method  # type: ignore[no-any-return]
+    if expand1:
+        return _compiled(f"v = {children}\n    return v[0] if len(v) == 1 else f(v)", method)
+    return _compiled(f"return f({children})", method)
+
+
+def _compiled(body: str, method: Any) -> Reducer:
+    namespace: dict[str, Any] = {"f": method}
+    exec(f"def reduce(c):\n    {body}\n", namespace)  # noqa: S102 - built from the grammar
+    return namespace["reduce"]  # type: ignore[no-any-return]
+
+
 class FastParser:
     """Lark's LALR tables and callbacks, driven by one loop per parse."""
 
-    def __init__(self, lark: Lark, reserved: frozenset[str]) -> None:
-        parser = lark.parser.parser.parser
-        table = parser.parse_table
-        callbacks = parser.callbacks
+    def __init__(self, lark: Lark, builder: Any, reserved: frozenset[str]) -> None:
+        table = lark.parser.parser.parser.parse_table
         terminals = {t.name: t for t in lark.terminals}
         unknown = {
             name
@@ -78,7 +123,7 @@ class FastParser:
         self.reserved = reserved
         self.start_states: dict[str, int] = dict(table.start_states)
         self.end_states: dict[str, int] = dict(table.end_states)
-        rules: list[tuple[int, str, Reducer]] = []
+        rules: list[tuple[int, str, Reducer | None]] = []
         rule_index: dict[Any, int] = {}
         self.actions: list[dict[str, int]] = [{} for _ in range(max(table.states) + 1)]
         for state, entries in table.states.items():
@@ -90,7 +135,7 @@ class FastParser:
                 index = rule_index.get(arg)
                 if index is None:
                     index = rule_index[arg] = len(rules)
-                    rules.append((len(arg.expansion), arg.origin.name, callbacks[arg]))
+                    rules.append((len(arg.expansion), arg.origin.name, _reducer(arg, builder)))
                 row[symbol] = ~index
         self.rules = rules
 
@@ -174,13 +219,15 @@ class FastParser:
                     values.append(value)
                     return
                 size, origin, callback = rules[~action]
-                if size:
+                if callback is None:  # a `?rule` with its one child: the value stays
+                    del states[-1]
+                elif size:
                     children = values[-size:]
                     del values[-size:]
                     del states[-size:]
+                    values.append(callback(children))
                 else:
-                    children = []
-                values.append(callback(children))
+                    values.append(callback([]))
                 states.append(actions[states[-1]][origin])
 
         def make(kind: str, value: str, pos: int, line: int, column: int) -> Token:
@@ -311,13 +358,15 @@ class FastParser:
             if action is None or action >= 0:
                 raise Fallback
             size, origin, callback = rules[~action]
-            if size:
+            if callback is None:
+                del states[-1]
+            elif size:
                 children = values[-size:]
                 del values[-size:]
                 del states[-size:]
+                values.append(callback(children))
             else:
-                children = []
-            values.append(callback(children))
+                values.append(callback([]))
             states.append(actions[states[-1]][origin])
             if states[-1] == end_state:
                 return values[-1]

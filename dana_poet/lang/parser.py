@@ -74,11 +74,12 @@ def _lark() -> Lark:
 @lru_cache(maxsize=1)
 def _fast_parser() -> FastParser | None:
     """The tight loop over Lark's tables (None if it does not know this grammar's terminals)."""
+    from dana_poet.lang.build import AstBuilder
     from dana_poet.lang.lalr import FastParser
     from dana_poet.lang.postlex import RESERVED_WORDS
 
     try:
-        return FastParser(_lark(), RESERVED_WORDS)
+        return FastParser(_lark(), AstBuilder(), RESERVED_WORDS)
     except ValueError:
         return None
 
