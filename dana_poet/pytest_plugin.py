@@ -7,6 +7,7 @@ is a single failing item, so the other files still run. While a file's tests
 run, POET keeps its `.dana/` state in a temporary directory of that file's own
 (nothing is written beside the sources). Failures show the Dana file:line, the
 assert and, for comparisons, both values; never the internals of dana_poet.
+Top levels and tests run in the deep-recursion thread `dana-poet run` uses.
 """
 
 from __future__ import annotations
@@ -105,10 +106,11 @@ class DanaFile(pytest.File):
             raise self._setup_error
         if self._globals is None:
             from dana_poet.engine import new_program
+            from dana_poet.lang.deep import run_deep
 
             program = new_program(self.path)
             try:
-                self._globals = program.run_source(self._source, str(self.path))
+                self._globals = run_deep(lambda: program.run_source(self._source, str(self.path)))
             except BaseException as exc:
                 self._setup_error = exc
                 raise
@@ -143,7 +145,9 @@ class DanaItem(_DanaReport):
         assert isinstance(parent, DanaFile)
         g = parent.module_globals()
         if self.dana_function is not None:
-            g[self.dana_function]()
+            from dana_poet.lang.deep import run_deep
+
+            run_deep(g[self.dana_function])
 
 
 class DanaSyntaxItem(_DanaReport):

@@ -15,12 +15,15 @@ highlighting); from a pipe it is read line by line without it.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 FILENAME = "<repl>"
 BANNER = (
     "Dana REPL (dana-poet {version}). A blank line ends a block; :help lists commands; "
@@ -169,7 +172,8 @@ class ReplSession:
         remember_source(FILENAME, session_source)
         # Blank lines in front put the entry's lines at their session line numbers.
         source = "\n" * (first_line - 1) + entry + "\n"
-        try:
+
+        def compile_and_run() -> tuple[tuple[Any, ...], bool]:
             module = parse(source, FILENAME)
             body = module.body
             shows_value = bool(body) and isinstance(body[-1], A.ExprStmt)
@@ -183,6 +187,10 @@ class ReplSession:
             code = Compiler(FILENAME, self.program.builtin_names, source).compile_module(module)
             self.namespace.pop(_VALUE, None)
             exec(code, self.namespace)
+            return body, shows_value
+
+        try:
+            body, shows_value = run_deep_stoppable(compile_and_run)
         except DanaSyntaxError as exc:
             self.write(exc.render())
             return
@@ -319,6 +327,42 @@ class ReplSession:
 
 
 _MISSING = object()
+
+
+def run_deep_stoppable(fn: Callable[[], T]) -> T:
+    """`fn()` in the deep-recursion thread `dana-poet run` uses (512 MiB stack, raised
+    recursion limit: `dana_poet.lang.deep`); Ctrl-C stops it and is raised here.
+
+    Ctrl-C reaches the waiting main thread, which hands the program thread a
+    KeyboardInterrupt (taken between bytecodes) and waits for it to unwind, so the
+    session's namespace is not changed behind the next prompt. Code blocked in a C
+    call stops when the call returns; a second Ctrl-C stops waiting for it.
+    """
+    from dana_poet.lang.deep import run_deep
+
+    program_thread: list[int] = []
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def body() -> T:
+        program_thread.append(threading.get_ident())
+        try:
+            return fn()
+        finally:
+            with lock:
+                done.set()
+
+    try:
+        return run_deep(body)
+    except KeyboardInterrupt:
+        with lock:
+            if program_thread and not done.is_set():
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(program_thread[0]), ctypes.py_object(KeyboardInterrupt)
+                )
+        if program_thread:
+            done.wait()
+        raise
 
 
 def trailing_word(text: str) -> tuple[str, str | None]:

@@ -69,3 +69,18 @@ def test_piped_repl_does_not_import_prompt_toolkit():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert "PT False" in result.stdout, result.stdout + result.stderr
+
+
+DEPTH = "def depth(n):\n    if n == 0:\n        return 0\n    return 1 + depth(n - 1)\n\n"
+
+
+def test_deep_recursion_runs_as_in_dana_poet_run():
+    out = repl(DEPTH + "depth(5000)\ndepth(20000)\n").replace("... ", "")
+    assert ">>> 5000\n" in out and ">>> 20000\n" in out, out
+    assert "RecursionError" not in out
+
+
+def test_runaway_recursion_is_an_error_and_the_session_goes_on():
+    out = repl("def f(n):\n    return f(n + 1)\n\nf(0)\nprint('still here')\n")
+    assert "RecursionError" in out and "<repl>:2" in out
+    assert "still here" in out and "Traceback" not in out

@@ -136,6 +136,27 @@ def test_ctrl_c_interrupts_running_code(term: Terminal) -> None:
     assert term.enter("before * 2") == "10"
 
 
+def test_ctrl_c_stops_the_running_code_for_good(term: Terminal) -> None:
+    """The entry runs in a thread of its own (deep recursion fits); Ctrl-C stops that thread
+    before the prompt comes back, so nothing changes the session behind it."""
+    term.enter("n = 0")
+    for line in ("while true:", "n = n + 1", ""):
+        term.child.send(line + "\r")
+    term.child.expect_exact(ACCEPTED)
+    time.sleep(1.0)  # the loop is running
+    term.child.sendintr()
+    term.child.expect_exact("KeyboardInterrupt")
+    term.child.expect_exact(READING)
+    term.enter("seen = n")
+    assert term.enter("n > 0 and n == seen") == "True"
+
+
+def test_deep_recursion_on_the_terminal(term: Terminal) -> None:
+    lines = ("def depth(n):", "if n == 0:", "return 0", "\x7freturn 1 + depth(n - 1)", "")
+    assert term.enter(*lines) == ""
+    assert term.enter("depth(5000)") == "5000"
+
+
 def test_errors_name_the_repl_line(term: Terminal) -> None:
     term.enter("a = 1")
     out = term.enter("a / 0")

@@ -184,3 +184,14 @@ def test_help_lists_the_pytest_options(tmp_path: Path) -> None:
     assert r.returncode == 0
     for option in ("-k EXPR", "-x", "--lf", "--junitxml"):
         assert option in r.stdout
+
+
+def test_deep_recursion_runs_in_tests_and_top_levels(tmp_path: Path) -> None:
+    source = (
+        "def depth(n):\n    if n == 0:\n        return 0\n    return 1 + depth(n - 1)\n\n"
+        "deepest = depth(5000)\n\n"
+        "def test_depth():\n    assert depth(5000) == 5000 and deepest == 5000\n"
+    )
+    write(tmp_path, {"test_deep.na": source})
+    r = dana_poet(tmp_path, "test", "-p", "no:cacheprovider")
+    assert (r.returncode, "1 passed" in r.stdout) == (0, True), r.stdout + r.stderr
