@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from dana_poet import __version__
 from dana_poet.service import models as M
@@ -107,7 +108,9 @@ def create_app(
     storage: Storage | None = None,
     keys: KeyRing | None = None,
     max_body: int | None = None,
-) -> FastAPI:
+) -> Any:
+    """The ASGI app of the service: the FastAPI app behind the body limit and the
+    feedback fast path (service/fastpath.py)."""
     storage = storage or open_storage(Path(folder or os.getcwd()))
     keys = keys if keys is not None else load_keys()
     limit = max_body or int(os.environ.get("DANA_POET_MAX_BODY", MAX_BODY_BYTES))
@@ -176,8 +179,11 @@ def create_app(
         return M.Health(status="ok", version=__version__, storage=storage.kind)
 
     @app.post("/poet/transpile", response_model=M.TranspileResponse, responses=_WITH_400)
-    def transpile(body: M.TranspileRequest, who: Project) -> M.TranspileResponse:
-        return state.transpile(who, body)
+    async def transpile(body: M.TranspileRequest, who: Project) -> M.TranspileResponse:
+        known = state.transpile_from_memory(who, body)
+        if known is not None:
+            return known
+        return await run_in_threadpool(state.transpile, who, body)
 
     @app.post(
         "/poet/executions",
@@ -261,6 +267,6 @@ def create_app(
             return 503, {"detail": f"storage unavailable: {type(exc).__name__}"}
         return None
 
-    app.add_middleware(FeedbackFastPath, keys=keys, feedback=state.feedback, errors=known_error)
-    app.add_middleware(_BodyLimit, limit=limit)  # outermost: it limits the fast path too
-    return app
+    # outside FastAPI's middleware stack, the body limit first: it limits the fast path too
+    fast = FeedbackFastPath(app, keys=keys, feedback=state.feedback, errors=known_error)
+    return _BodyLimit(fast, limit)

@@ -99,6 +99,10 @@ class Catalog:
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self._ph)
 
+    def cached(self, function_id: str) -> FunctionRow | None:
+        """The row when this instance has read it before (rows never change)."""
+        return self._cache.get(function_id)
+
     def get(self, function_id: str) -> FunctionRow | None:
         row = self._cache.get(function_id)
         if row is not None:

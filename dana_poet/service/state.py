@@ -19,6 +19,8 @@ from dana_poet.service.ingest import FeedbackWriter
 from dana_poet.service.storage import Storage
 from dana_poet.service.training import Trainer, current_state
 
+RECENT_STATE = 0.5  # seconds a function's version read for a transpile answer is reused
+
 
 class ServiceError(Exception):
     def __init__(self, status: int, detail: str) -> None:
@@ -48,6 +50,7 @@ class ServiceState:
         self.trainer = Trainer(self.store, storage.fit_lock)
         self._transpiled: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
         self._lock = threading.Lock()
+        self._recent_state: dict[str, tuple[float, int, dict[str, Any]]] = {}
         self.writer = FeedbackWriter(self)
 
     def close(self) -> None:
@@ -102,6 +105,25 @@ class ServiceState:
                 while len(self._transpiled) > 4096:
                     self._transpiled.popitem(last=False)
         version, params = current_state(self.store, row.function_id)
+        self._recent_state[row.function_id] = (time.monotonic(), version, params)
+        return self._transpiled_answer(row, version, params, cache_hit)
+
+    def transpile_from_memory(
+        self, project: str, req: M.TranspileRequest
+    ) -> M.TranspileResponse | None:
+        """The answer to a transpile seen before, from memory only (no storage, so the
+        event loop can give it), or None. Its version may lag by RECENT_STATE seconds."""
+        memo = (project, req.language, req.function_code, repr(sorted((req.config or {}).items())))
+        function_id = self._transpiled.get(memo)
+        row = self.catalog.cached(function_id) if function_id else None
+        recent = self._recent_state.get(function_id) if function_id else None
+        if row is None or recent is None or time.monotonic() - recent[0] > RECENT_STATE:
+            return None
+        return self._transpiled_answer(row, recent[1], recent[2], True)
+
+    def _transpiled_answer(
+        self, row: FunctionRow, version: int, params: dict[str, Any], cache_hit: bool
+    ) -> M.TranspileResponse:
         meta = row.metadata
         return M.TranspileResponse(
             poet_implementation=M.Implementation(code=row.stage_code, language=row.stage_language),
@@ -172,15 +194,20 @@ class ServiceState:
             "status": "recorded",
             "feedback_id": filed.feedback_id,
             "function_id": filed.row.function_id,
-            "signal": _jsonable(filed.signal),
+            "signal": filed.signal,
             "version": version,
-            "params": _jsonable(params),
+            "params": params,
             "duplicate": filed.duplicate,
         }
-        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        try:  # plain JSON values as a rule; tagged encoding only when they are not
+            return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        except (TypeError, ValueError):
+            body["signal"], body["params"] = _jsonable(filed.signal), _jsonable(params)
+            return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
     def _fit_now(self, row: FunctionRow) -> tuple[int, dict[str, Any]]:
         self.trainer.after_feedback(row)
+        self._recent_state.pop(row.function_id, None)
         return current_state(self.store, row.function_id)
 
     # ------------------------------------------------------------ functions
@@ -226,6 +253,7 @@ class ServiceState:
         if version != 0 and version not in known:
             raise ServiceError(404, f"{function_id} has no version {version}")
         self.store.set_current(row.function_id, version)
+        self._recent_state.pop(row.function_id, None)
         return self.detail(project, function_id)
 
     def feedback_summary(self, project: str, function_id: str) -> M.FeedbackSummary:
