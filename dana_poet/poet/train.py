@@ -8,9 +8,10 @@ The cost of one feedback does not grow with the history behind it:
   replaces the older one.
 - Each example is *profiled* once per learnable parameter: the original
   function is replayed on a fixed grid over the parameter's bounds (plus the
-  example's own numeric inputs), and every change of correctness between two
-  neighbouring probes is bisected down to adjacent floats. The result is the
-  set of closed intervals of the parameter where the example comes out right.
+  example's own numeric inputs and the floats next to them), and every change of
+  correctness between two neighbouring probes is bisected down to adjacent
+  floats. The result is the set of closed intervals of the parameter where the
+  example comes out right.
   Profiles are stored with the example, so they are computed once, not once
   per feedback.
 - The fit reads a coverage index per parameter (poet/coverage.py): the interval
@@ -260,6 +261,11 @@ def _probe_points(spec: Any, inputs: dict[str, Any]) -> list[float]:
     for value in inputs.values():
         if _number(value) and math.isfinite(value) and low <= value <= high:
             points.add(float(value))
+            if not spec.is_int:
+                # a comparison with an input changes its answer right at the input: probing
+                # the neighbouring floats finds that change without bisecting towards it
+                points.add(max(low, math.nextafter(float(value), -math.inf)))
+                points.add(min(high, math.nextafter(float(value), math.inf)))
     if spec.is_int:
         points = {float(round(v)) for v in points if low <= round(v) <= high}
     return sorted(points)
