@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import traceback
 from types import TracebackType
 
 from dana_poet.lang.errors import DanaSyntaxError
@@ -11,6 +10,8 @@ from dana_poet.lang.runtime import DanaAssertionError, source_line
 
 def dana_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
     """(file, line, function) for each frame that runs Dana code, outermost first."""
+    import traceback
+
     frames = []
     for frame, lineno in traceback.walk_tb(tb):
         filename = frame.f_code.co_filename
@@ -77,5 +78,7 @@ def format_runtime_error(exc: BaseException, *, debug: bool = False) -> str:
     if debug:
         lines.append("")
         lines.append("Python traceback (--debug):")
+        import traceback
+
         lines.append("".join(traceback.format_exception(exc)).rstrip())
     return "\n".join(lines)

@@ -69,12 +69,14 @@ def _span(meta: Any) -> A.Span:
 
 
 def _first_pos(item: Any) -> tuple[int, int] | None:
+    if isinstance(item, A.Node):
+        span = item.span  # type: ignore[attr-defined]
+        if span[0]:
+            return span[0], span[1]
+        return None
     if isinstance(item, Token):
         return (item.line, item.column) if item.line is not None else None
-    span = getattr(item, "span", None)
-    if span is not None and span.line:
-        return span.line, span.column
-    if isinstance(item, tuple | list):
+    if isinstance(item, tuple | list) and not isinstance(item, A.Span):
         for sub in item:
             pos = _first_pos(sub)
             if pos:
@@ -83,12 +85,14 @@ def _first_pos(item: Any) -> tuple[int, int] | None:
 
 
 def _last_pos(item: Any) -> tuple[int, int] | None:
+    if isinstance(item, A.Node):
+        span = item.span  # type: ignore[attr-defined]
+        if span[0]:
+            return span[2], span[3]
+        return None
     if isinstance(item, Token):
         return (item.end_line, item.end_column) if item.end_line is not None else None
-    span = getattr(item, "span", None)
-    if span is not None and span.line:
-        return span.end_line, span.end_column
-    if isinstance(item, tuple | list):
+    if isinstance(item, tuple | list) and not isinstance(item, A.Span):
         for sub in reversed(item):
             pos = _last_pos(sub)
             if pos:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins as py_builtins
 import functools
-import logging
 import math
 import sys
 import time
@@ -179,6 +178,7 @@ def dana_isinstance(value: Any, kind: Any) -> bool:
 
 
 _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+_LEVEL_NAMES = {10: "DEBUG", 20: "INFO", 30: "WARNING", 40: "ERROR", 50: "CRITICAL"}
 
 
 class DanaLog:
@@ -192,7 +192,7 @@ class DanaLog:
         lvl = _LEVELS.get(str(level).upper(), 20)
         if lvl < self.threshold:
             return
-        name = logging.getLevelName(lvl)
+        name = _LEVEL_NAMES[lvl]
         sys.stderr.write(f"{time.strftime('%H:%M:%S')} - [dana] {name} - {message}\n")
 
     def debug(self, message: Any) -> None:

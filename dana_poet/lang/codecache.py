@@ -22,13 +22,13 @@ writable.
 from __future__ import annotations
 
 import gc
-import hashlib
 import marshal
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import CodeType
+from typing import Any
 
 MAGIC = b"DNAC\x01\x00\r\n"
 _KEY_SIZE = 32
@@ -78,8 +78,20 @@ def _without_gc(compile_fn: Callable[[], CodeType]) -> CodeType:
         gc.enable()
 
 
+def _hasher() -> Any:
+    """BLAKE2b from the interpreter's own module: `hashlib` would first load OpenSSL, a
+    tenth of the start-up of a cached hello-world."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # an interpreter built without it
+        from hashlib import blake2b
+    return blake2b(digest_size=32)
+
+
 def digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    h = _hasher()
+    h.update(text.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
 
 
 def entry_path(filename: str) -> Path | None:
@@ -95,7 +107,7 @@ def entry_path(filename: str) -> Path | None:
 
 
 def key_for(source: str, filename: str, salt: str) -> bytes:
-    h = hashlib.sha256()
+    h = _hasher()
     for part in (salt, os.path.abspath(filename), filename, source):
         data = part.encode("utf-8", "surrogatepass")
         h.update(len(data).to_bytes(8, "little"))

@@ -38,6 +38,26 @@ from dana_poet.lang.declarations import (
     is_builtin_type,
 )
 from dana_poet.lang.errors import DanaSyntaxError
+from dana_poet.lang.helpers import (
+    H_ADD,
+    H_ASSERT,
+    H_ATTR,
+    H_AUG_ATTR,
+    H_AUG_ITEM,
+    H_CAUGHT,
+    H_COERCE,
+    H_EXC,
+    H_GLOBALS,
+    H_LOOKUP,
+    H_METHOD,
+    H_PYSTR,
+    H_PYTYPE,
+    H_RECEIVER,
+    H_REITERABLE,
+    H_SET_FIELD,
+    H_VIVIFY,
+    SCOPE_DICTS,
+)
 from dana_poet.lang.pipelines import PipelineCompiler
 from dana_poet.lang.pyast import at as _at
 from dana_poet.lang.pyast import call as _call
@@ -47,31 +67,12 @@ from dana_poet.lang.pyast import load as _load
 from dana_poet.lang.pyast import no_args as _no_args
 from dana_poet.lang.pyast import store as _store
 
-# Names of the helpers the generated code uses (bound in runtime.module_globals).
-H_LOOKUP = "__dana_lookup"
-H_ADD = "__dana_add"
-H_ATTR = "__dana_attr"
-H_COERCE = "__dana_coerce"
-H_EXC = "__dana_exc"
-H_CAUGHT = "__dana_caught"
-H_ASSERT = "__dana_assert_failed"
-H_RECEIVER = "__dana_receiver"
-H_GLOBALS = "__dana_globals"
-H_AUG_ITEM = "__dana_aug_item"
-H_AUG_ATTR = "__dana_aug_attr"
-H_VIVIFY = "__dana_vivify"
-H_SET_FIELD = "__dana_set_field"
-H_METHOD = "__dana_method"
 RESOURCE_BUILTINS = frozenset({"use", "get_resource"})
 EXACT_TYPES = frozenset({"int", "float", "str", "bool", "list", "dict", "tuple", "set"})
 FIELD_TYPE = "__dana_ft"  # the exact type a field store may skip the check for
-H_PYTYPE = "__dana_pytype"
-H_PYSTR = "__dana_pystr"
-H_REITERABLE = "__dana_reiterable"
 VALUE = "__dana_v"  # the value of the statement being compiled
 LAST = "__dana_last"  # implicit return: the last non-None value ...
 MARK = "__dana_k"  # ... or the marker of the tracked name that holds it
-SCOPE_DICTS = {"private": "__dana_private", "public": "__dana_public", "system": "__dana_system"}
 
 COERCIBLE_TYPES = frozenset({"int", "float", "str", "bool", "list", "dict", "tuple", "set"})
 _MANY_KEYWORDS = 64
@@ -650,6 +651,13 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
 
     def _assign_attribute(self, s: A.Assign, target: A.Attribute, value_expr: Any) -> list[py.stmt]:
         """`obj.f = v`: the value first, then the object, then a checked field store."""
+        direct = self._direct_value(s, target)
+        if direct is not None:  # a local or a literal stored on a local: no temporary
+            obj, _ = self._store_base(target.value, s.span)
+            out = self._store_field(obj, target.attr, direct(), s.span, target.value)
+            if self.ctx.track_last:
+                out += self._track(direct(), s.span)
+            return out
         out = self.guarded(
             s,
             lambda: [_at(py.Assign(targets=[_store(VALUE)], value=value_expr()), s.span)],
@@ -660,6 +668,21 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         if self.ctx.track_last:
             out += self._track(_load(VALUE), s.span)
         return out
+
+    def _direct_value(self, s: A.Assign, target: A.Attribute) -> Any:
+        """For `p.f = x` or `p.f = 3` with `p` and `x` locals: a maker of the value's
+        expression (used as it is, twice at most), else None."""
+        base, value = target.value, s.value
+        if s.annotation is not None or not self._is_local_name(base):
+            return None
+        if isinstance(value, A.Constant) and type(value.value) in (int, float, str, bool):
+            return lambda: _const(value.value)
+        if isinstance(value, A.Name) and self._is_local_name(value):
+            return lambda: _load(value.id)
+        return None
+
+    def _is_local_name(self, e: A.Expr) -> bool:
+        return isinstance(e, A.Name) and e.scope is None and self.is_function_local(e.id)
 
     def _store_base(self, base: A.Expr, span: A.Span) -> tuple[py.expr, list[py.stmt]]:
         """The object a field is stored on, evaluated once (a local name is used as it is)."""
@@ -681,6 +704,12 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         known = self._known_field_type(base, attr)
         if known is not None:
             struct, field_type, certain = known
+            if (
+                certain
+                and isinstance(value, py.Constant)
+                and type(value.value).__name__ == field_type
+            ):
+                return [_at(plain, span)]  # a literal of the field's exact type
             test: py.expr = py.Compare(
                 left=_call(H_PYTYPE, value),
                 ops=[py.Is()],

@@ -12,17 +12,19 @@ import ast as py
 from typing import TYPE_CHECKING
 
 from dana_poet.lang import ast as A
+from dana_poet.lang.helpers import (
+    H_AGENT,
+    H_IMPORT,
+    H_IMPORT_FROM,
+    H_IMPORT_STAR,
+    H_INTERFACE,
+    H_STRUCT,
+    H_TYPE,
+    H_TYPE_VALUE,
+    H_UNION,
+)
 from dana_poet.lang.pyast import at, call, const, load, store
 
-H_TYPE = "__dana_t"
-H_TYPE_VALUE = "__dana_tv"
-H_UNION = "__dana_tu"
-H_STRUCT = "__dana_struct"
-H_AGENT = "__dana_agent"
-H_INTERFACE = "__dana_interface"
-H_IMPORT = "__dana_import"
-H_IMPORT_FROM = "__dana_import_from"
-H_IMPORT_STAR = "__dana_import_star"
 NO_DEFAULT = "__dana_NO_DEFAULT"
 
 BUILTIN_TYPE_NAMES = frozenset(

@@ -8,18 +8,17 @@ tables are cached on disk by Lark, keyed by the grammar's hash.
 from __future__ import annotations
 
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dana_poet.lang import ast as A
 from dana_poet.lang.errors import DanaSyntaxError
 
 if TYPE_CHECKING:
     from lark import Lark, Token
     from lark.exceptions import UnexpectedInput
 
+    from dana_poet.lang import ast as A
     from dana_poet.lang.lalr import FastParser
 
 
@@ -35,6 +34,8 @@ GRAMMAR_PATH = _grammar_path()
 
 
 def _cache_path() -> str:
+    import tempfile
+
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
         tempfile.gettempdir(), "dana-poet-cache"
     )
@@ -216,6 +217,8 @@ def parse(source: str, filename: str = "<string>") -> A.Module:
             column=1,
             source=source,
         ) from None
+    from dana_poet.lang import ast as A
+
     return A.Module(tuple(body), filename=filename)
 
 

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from dana_poet.lang import ast as A
 from dana_poet.lang.analysis import uses_placeholder, walk
+from dana_poet.lang.helpers import H_PIPE_ARGS, H_STAGE
 from dana_poet.lang.pyast import at, call, load, no_args, store
 
-H_PIPE_ARGS = "__dana_pipe_call"
-H_STAGE = "__dana_stage"
 CURRENT = "__dana_pv"
 
 if TYPE_CHECKING:

@@ -8,17 +8,13 @@ in its own globals dict whose `__builtins__` is the Dana builtins table.
 from __future__ import annotations
 
 import contextvars
-import inspect
-import json
 import os
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
-from dana_poet.lang import compiler as C
-from dana_poet.lang import declarations as D
-from dana_poet.lang import pipelines as P
+from dana_poet.lang import helpers as H
 from dana_poet.lang.modules import ModuleLoader
 from dana_poet.lang.source import read_source
 from dana_poet.lang.structs import NO_DEFAULT, DanaStruct, lend, make_struct, set_field
@@ -248,6 +244,8 @@ def call_stage(fn: Any, *args: Any) -> Any:
 
 def _positional_limit(fn: Any) -> int | None:
     try:
+        import inspect
+
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return None
@@ -332,6 +330,8 @@ def coerce_assignment(value: Any, annotation: Any, name: str) -> Any:
             if isinstance(value, target):
                 return value
             if isinstance(value, str):
+                import json
+
                 parsed = json.loads(_strip_fences(value))
                 if isinstance(parsed, target):
                     return parsed
@@ -358,6 +358,8 @@ def struct_from_json(value: Any, target: type) -> Any:
     if isinstance(value, target):
         return value
     if isinstance(value, str):
+        import json
+
         value = json.loads(_strip_fences(value))
     if not isinstance(value, dict):
         raise TypeError(f"cannot build {target.__name__} from {value!r}")
@@ -508,41 +510,41 @@ class Program:
             g.update(loader.import_star(module, level, is_python, filename, package))
 
         return {
-            C.H_LOOKUP: lookup,
-            C.H_ADD: dana_add,
-            C.H_ATTR: dana_attr,
-            C.H_COERCE: coerce_assignment,
-            C.H_EXC: dana_exc,
-            C.H_CAUGHT: dana_caught,
-            C.H_ASSERT: assert_failed,
-            D.H_TYPE: type_of,
-            D.H_UNION: type_union,
-            D.H_STRUCT: struct,
-            C.H_RECEIVER: register_receiver,
-            D.H_AGENT: make_agent,
-            D.H_INTERFACE: make_interface,
-            D.H_IMPORT: importer,
-            D.H_IMPORT_FROM: import_from,
-            D.H_IMPORT_STAR: import_star,
-            P.H_PIPE_ARGS: pipe_call,
-            P.H_STAGE: call_stage,
-            C.H_AUG_ITEM: aug_item,
-            C.H_AUG_ATTR: aug_attr,
-            C.H_VIVIFY: vivify,
-            C.H_SET_FIELD: set_field,
-            C.H_METHOD: method_of,
+            H.H_LOOKUP: lookup,
+            H.H_ADD: dana_add,
+            H.H_ATTR: dana_attr,
+            H.H_COERCE: coerce_assignment,
+            H.H_EXC: dana_exc,
+            H.H_CAUGHT: dana_caught,
+            H.H_ASSERT: assert_failed,
+            H.H_TYPE: type_of,
+            H.H_UNION: type_union,
+            H.H_STRUCT: struct,
+            H.H_RECEIVER: register_receiver,
+            H.H_AGENT: make_agent,
+            H.H_INTERFACE: make_interface,
+            H.H_IMPORT: importer,
+            H.H_IMPORT_FROM: import_from,
+            H.H_IMPORT_STAR: import_star,
+            H.H_PIPE_ARGS: pipe_call,
+            H.H_STAGE: call_stage,
+            H.H_AUG_ITEM: aug_item,
+            H.H_AUG_ATTR: aug_attr,
+            H.H_VIVIFY: vivify,
+            H.H_SET_FIELD: set_field,
+            H.H_METHOD: method_of,
             **{
                 f"__dana_{t.__name__}_t": t for t in (int, float, str, bool, list, dict, tuple, set)
             },
-            C.H_PYTYPE: type,
-            C.H_PYSTR: str,
-            C.H_REITERABLE: REITERABLE,
-            D.H_TYPE_VALUE: type_value,
-            C.H_GLOBALS: g,
+            H.H_PYTYPE: type,
+            H.H_PYSTR: str,
+            H.H_REITERABLE: REITERABLE,
+            H.H_TYPE_VALUE: type_value,
+            H.H_GLOBALS: g,
             "__dana_NO_DEFAULT": NO_DEFAULT,
-            C.SCOPE_DICTS["private"]: self.private,
-            C.SCOPE_DICTS["public"]: self.public,
-            C.SCOPE_DICTS["system"]: self.system,
+            H.SCOPE_DICTS["private"]: self.private,
+            H.SCOPE_DICTS["public"]: self.public,
+            H.SCOPE_DICTS["system"]: self.system,
         }
 
     # ------------------------------------------------------------ running code
@@ -571,6 +573,7 @@ class Program:
         return "\0".join((codecache.language_fingerprint(), self._builtins_digest, token))
 
     def _compile(self, source: str, filename: str) -> types.CodeType:
+        from dana_poet.lang import compiler as C
         from dana_poet.lang.parser import parse
 
         module = parse(source, filename)
@@ -693,6 +696,8 @@ def source_line(filename: str, line: int) -> str:
 def call_with_context_args(fn: Any) -> Any:
     """Call `fn` with no arguments, or with the enclosing declarative call's arguments if it needs them."""
     try:
+        import inspect
+
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return fn()
