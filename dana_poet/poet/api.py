@@ -112,36 +112,59 @@ def enhance(
     )
     warm = None
     if not (bound or stage_code or record.learnable or target.is_async):
-        warm = warm_plan(signature, hints, domain, timed=config.timeout is not None)
+        warm = warm_plan(
+            signature,
+            hints,
+            domain,
+            timed=config.timeout is not None,
+            publishes=bool(record.stage_meta.get("cache_key")),
+        )
     return _finish(build_call(steps, is_async=target.is_async, warm=warm), record, target)
 
 
 def warm_plan(
-    signature: inspect.Signature, hints: dict[str, Any], domain: Domain | None, *, timed: bool
+    signature: inspect.Signature,
+    hints: dict[str, Any],
+    domain: Domain | None,
+    *,
+    timed: bool,
+    publishes: bool,
 ) -> WarmPlan | None:
     """What a warm call must check, or None when the function cannot have a warm path:
     a parameter that is not a plain positional one, one whose type is not checked by
     `type(x) is T`, one a domain coerces by name, or a domain with output rules."""
     if domain is not None and domain.output_rules:
         return None
-    types: list[type | None] = []
+    params: list[tuple[str, type | None, bool]] = []
     for p in signature.parameters.values():
         if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             return None
+        if not p.name.isidentifier() or p.name.startswith("_p_"):
+            return None
+        only = p.kind is p.POSITIONAL_ONLY
         annotation = hints.get(p.name, p.annotation)
         if annotation is inspect.Parameter.empty or isinstance(annotation, str):
-            types.append(None)
+            params.append((p.name, None, only))
             continue
         exact = exact_type(annotation)
         if exact is None:
             return None
         if domain is not None and domain.coercers_for(p.name, exact):
             return None
-        types.append(exact)
+        params.append((p.name, exact, only))
+    optional = frozenset(
+        p.name for p in signature.parameters.values() if p.default is not inspect.Parameter.empty
+    )
     returns = hints.get("return", inspect.Parameter.empty)
-    if returns is inspect.Parameter.empty or isinstance(returns, str):
-        return WarmPlan(types, None, enforces=False, timed=timed)  # Enforce lets any result by
-    return WarmPlan(types, exact_type(returns), enforces=True, timed=timed)
+    typed = not (returns is inspect.Parameter.empty or isinstance(returns, str))
+    return WarmPlan(  # with no return type Enforce lets any result by
+        params,
+        exact_type(returns) if typed else None,
+        enforces=typed,
+        timed=timed,
+        publishes=publishes,
+        optional=optional,
+    )
 
 
 def _finish(wrapper: Any, record: EnhancedFunction, target: Target) -> Any:

@@ -36,7 +36,7 @@ from typing import Any
 from dana_poet.poet.errors import POETError, POETOutputError
 from dana_poet.poet.function import EnhancedFunction, publish_stage_version
 from dana_poet.poet.operate import Operator
-from dana_poet.poet.recorder import IDS, ExecutionLog
+from dana_poet.poet.recorder import IDS, WARM_ROW, ExecutionLog
 from dana_poet.poet.result import attach, carrier_for
 from dana_poet.poet.trace import TraceHook, short
 
@@ -275,110 +275,154 @@ def build_call(steps: Steps, *, is_async: bool, warm: WarmPlan | None) -> Callab
 
 
 class WarmPlan:
-    """What the warm path checks: each parameter's exact type (None: any) and the result's.
+    """What the warm path checks: each parameter's name, exact type (None: any) and whether
+    it is positional-only, and the result's type.
 
     `enforces=False`: the result is let by as it is (no return type, no rules); else a
     result of exactly `result_type` is let by and any other goes through the full Enforce
-    (every result does when `result_type` is None)."""
+    (every result does when `result_type` is None). `publishes`: the first call must
+    publish stage code as a version, so every call checks whether that has happened."""
 
     def __init__(
         self,
-        param_types: list[type | None],
+        params: list[tuple[str, type | None, bool]],
         result_type: type | None,
         *,
         enforces: bool,
         timed: bool,
+        publishes: bool = False,
+        optional: frozenset[str] = frozenset(),
     ) -> None:
-        self.param_types = param_types
+        self.params = params
+        self.optional = optional  # parameters with a default: left out, they are the marker
         self.result_type = result_type
         self.enforces = enforces
         self.carrier = carrier_for(result_type) if result_type is not None else None
         self.timed = timed
+        self.publishes = publishes
 
 
-def _warm_source(name: str, plan: WarmPlan, steps_limit: int) -> str:
-    """The source of a warm-path wrapper for `plan` (our own code, never the user's)."""
-    n = len(plan.param_types)
-    checks = "".join(
-        f" or type(args[{i}]) is not T{i}" for i, t in enumerate(plan.param_types) if t is not None
-    )
+# names the template uses; a function with a parameter of one of these names has no warm path
+_TEMPLATE_PREFIX = "_p_"
+
+
+def _warm_source(name: str, plan: WarmPlan, limit: int) -> str:
+    """The source of a warm-path wrapper for `plan` (our own template, never the user's code).
+
+    The wrapper has the function's own parameters, those with a default defaulting to a
+    marker, so a call binds (or is refused) as it would be by the function: a parameter
+    left out (its default wanted) or a value of another type sends the call down the
+    general path.
+    """
+    names = [n for n, _, _ in plan.params]
+    positional_only = [n for n, _, only in plan.params if only]
+    signature = [f"{n}=_p_MISSING" if n in plan.optional else n for n in names]
+    if positional_only:
+        signature.insert(len(positional_only), "/")
+    values = "".join(f"{n}, " for n in names)
+    tests = [f"{n} is _p_MISSING" for n in names if n in plan.optional]
+    tests += [f"type({n}) is not _p_T{i}" for i, (n, t, _) in enumerate(plan.params) if t]
+    if plan.publishes:
+        tests.append("not _p_record.published")
     lines = [
-        "def make(fn, record, log, operator, general, after_failure, enforce_slowly, attach,",
-        "         IDS, NO_KWARGS, RT, CARRIER, " + "".join(f"T{i}, " for i in range(n)) + "):",
-        f"    def {name}(*args, **kwargs):",
-        f"        if kwargs or len(args) != {n} or not record.published{checks}:",
-        "            return general(args, kwargs)",
+        "def make(_p_fn, _p_record, _p_log, _p_rows, _p_append, _p_operator, _p_general,",
+        "         _p_unpacked, _p_after_failure, _p_enforce_slowly, _p_attach, _p_IDS,",
+        "         _p_NO_KWARGS, _p_MISSING, _p_WARM, _p_RT, _p_CARRIER, "
+        + "".join(f"_p_T{i}, " for i in range(len(names)))
+        + "):",
+        f"    def {name}({', '.join(signature)}):",
+        f"        if {' or '.join(tests) or 'False'}:",
+        f"            return _p_unpacked(({values}))",
     ]
     if plan.timed:
         lines += [
-            "        result = operator.run(fn, args, NO_KWARGS)",
-            "        attempts = operator.attempts_last_call",
+            f"        _p_result = _p_operator.run(_p_fn, ({values}), _p_NO_KWARGS)",
+            "        _p_attempts = _p_operator.attempts_last_call",
         ]
     else:
         lines += [
-            "        breaker = operator.breaker",
-            "        if breaker.state != 'closed':",
-            "            return general(args, kwargs)",
+            # no failure counted <=> the circuit is closed (the breaker opens on a failure)
+            "        if _p_operator.breaker.failures:",
+            f"            return _p_general(({values}), _p_NO_KWARGS)",
             "        try:",
-            "            result = fn(*args)",
-            "        except Exception as exc:",
-            "            return after_failure(exc, args)",
-            "        if breaker.failures:",
-            "            breaker.record_success()",
-            "        attempts = 1",
+            f"            _p_result = _p_fn({values})",
+            "        except Exception as _p_exc:",
+            f"            return _p_after_failure(_p_exc, ({values}))",
+            "        _p_attempts = 1",
         ]
-    if not plan.enforces:
-        pass
-    elif plan.result_type is None:
-        lines.append("        result = enforce_slowly(result, args, attempts)")
-    else:
+    if plan.enforces and plan.result_type is None:
+        lines.append(f"        _p_result = _p_enforce_slowly(_p_result, ({values}), _p_attempts)")
+    elif plan.enforces:
         lines += [
-            "        if type(result) is not RT:",
-            "            result = enforce_slowly(result, args, attempts)",
+            "        if type(_p_result) is not _p_RT:",
+            f"            _p_result = _p_enforce_slowly(_p_result, ({values}), _p_attempts)",
         ]
     lines += [
-        "        execution_id = f'x{IDS.prefix}{next(IDS.counter)}'",
-        "        rows = log.rows",
-        "        rows[execution_id] = (args, NO_KWARGS, result, record.version, NO_KWARGS)",
-        f"        if len(rows) >= {steps_limit}:",
-        "            log.overflow()",
+        "        _p_id = f'x{_p_IDS.prefix}{next(_p_IDS.counter)}'",
+        f"        _p_append((_p_id, _p_WARM, _p_result, _p_record.version, {values}))",
+        f"        if len(_p_rows) >= {limit}:",
+        "            _p_log.overflow()",
     ]
     if plan.carrier is not None:
         lines += [
-            "        if type(result) is RT:",
-            "            out = CARRIER(result)",
-            "            out._poet_execution_id = execution_id",
-            "            return out",
+            "        if type(_p_result) is _p_RT:",
+            "            _p_out = _p_CARRIER(_p_result)",
+            "            _p_out._poet_execution_id = _p_id",
+            "            return _p_out",
         ]
     lines += [
-        "        return attach(result, execution_id)",
+        "        return _p_attach(_p_result, _p_id)",
         f"    return {name}",
     ]
     return "\n".join(lines) + "\n"
 
 
+_MISSING = object()
+
+
 def _warm_wrapper(steps: Steps, plan: WarmPlan) -> Callable[..., Any]:
-    name = steps.record.name if steps.record.name.isidentifier() else "enhanced"
-    if name in ("make", "args", "kwargs") or name.startswith("T"):
+    name = steps.record.name
+    if not name.isidentifier() or name.startswith(_TEMPLATE_PREFIX) or name == "make":
         name = "enhanced"
+    names = [n for n, _, _ in plan.params]
+    general = steps.call
+
+    def unpacked(values: tuple[Any, ...]) -> Any:
+        """The general path for a call the warm path does not take: the values given,
+        positionally up to the first one left out, by name after it."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for pname, value in zip(names, values, strict=True):
+            if value is _MISSING:
+                continue
+            if kwargs or len(args) < names.index(pname):
+                kwargs[pname] = value
+            else:
+                args.append(value)
+        return general(tuple(args), kwargs)
+
     namespace: dict[str, Any] = {}
-    source = _warm_source(name, plan, steps.log.limit)
-    code = compile(source, f"<poet warm path of {name}>", "exec")
+    code = compile(_warm_source(name, plan, steps.log.limit), f"<poet warm path of {name}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own template, filled with names only
     return namespace["make"](  # type: ignore[no-any-return]
         steps.fn,
         steps.record,
         steps.log,
+        steps.log.rows,
+        steps.log.rows.append,
         steps.operator,
-        steps.call,
+        general,
+        unpacked,
         steps.after_failed_attempt,
         steps.enforce_slowly,
         attach,
         IDS,
         NO_KWARGS,
+        _MISSING,
+        WARM_ROW,
         plan.result_type,
         plan.carrier,
-        *plan.param_types,
+        *[t for _, t, _ in plan.params],
     )
 
 

@@ -34,7 +34,12 @@ BATCH = 64
 IDS = id_source()
 """Execution ids: a per-process prefix (renewed after fork) and a counter."""
 
-Row = tuple[tuple[Any, ...], dict[str, Any], Any, int, dict[str, Any]]
+Row = tuple[Any, ...]
+"""(execution id, args, kwargs, result, version, params) as the call ended; the warm
+path's rows are (execution id, WARM_ROW, result, version, *args): no keywords, no
+parameters, one tuple less per call."""
+
+WARM_ROW = object()
 
 
 def new_execution_id() -> str:
@@ -42,7 +47,12 @@ def new_execution_id() -> str:
 
 
 class ExecutionLog:
-    """One function's executions between the call and the store."""
+    """One function's executions between the call and the store, oldest first.
+
+    `rows` is one list for the function's life (the warm path holds its `append`);
+    rows leave it by `del rows[:n]` after being copied, so a row appended meanwhile
+    by another thread stays.
+    """
 
     __slots__ = ("record", "bind_inputs", "persist", "rows", "older", "limit")
 
@@ -56,8 +66,8 @@ class ExecutionLog:
         self.record = record
         self.bind_inputs = bind_inputs
         self.persist = persist
-        self.rows: dict[str, Row] = {}
-        self.older: dict[str, Row] = {}
+        self.rows: list[Row] = []
+        self.older: list[Row] = []
         self.limit = BATCH if persist else RECENT
 
     def add(
@@ -70,42 +80,56 @@ class ExecutionLog:
     ) -> str:
         execution_id = f"x{IDS.prefix}{next(IDS.counter)}"
         rows = self.rows
-        rows[execution_id] = (args, kwargs, result, version, params)
+        rows.append((execution_id, args, kwargs, result, version, params))
         if len(rows) >= self.limit:
             self.overflow()
         return execution_id
+
+    def _take_rows(self) -> list[Row]:
+        rows = self.rows
+        taken = rows[:]
+        del rows[: len(taken)]
+        return taken
 
     def overflow(self) -> None:
         """The log is full: hand a learning function's rows over, forget a plain one's oldest."""
         if self.persist:
             self.flush()
-            return
-        self.older, self.rows = self.rows, {}
+        else:
+            self.older = self._take_rows()
 
     def flush(self) -> None:
-        older, rows = self.older, self.rows
-        self.older, self.rows = {}, {}
-        for execution_id, row in [*older.items(), *rows.items()]:
-            self._hand_over(execution_id, row)
+        older, self.older = self.older, []
+        for row in [*older, *self._take_rows()]:
+            self._hand_over(row)
 
     def take(self, execution_id: str) -> bool:
         """Hand execution `execution_id` to the store if it is here; True when it was.
         A learning function's log hands over all its rows, in call order."""
-        if self.persist:
-            if execution_id not in self.rows:
-                return False
-            self.flush()
-            return True
-        row = self.rows.pop(execution_id, None)
-        if row is None:
-            row = self.older.pop(execution_id, None)
-        if row is None:
-            return False
-        self._hand_over(execution_id, row)
-        return True
+        for rows in (self.rows, self.older):
+            for index in range(len(rows) - 1, -1, -1):
+                if rows[index][0] != execution_id:
+                    continue
+                if self.persist:
+                    self.flush()
+                    return True
+                row = rows[index]
+                try:
+                    rows.remove(row)
+                except ValueError:  # another thread took it meanwhile
+                    return True
+                self._hand_over(row)
+                return True
+        return False
 
-    def _hand_over(self, execution_id: str, row: Row) -> None:
-        args, kwargs, result, version, params = row
+    def _hand_over(self, row: Row) -> None:
+        if row[1] is WARM_ROW:
+            execution_id, _, result, version, *values = row
+            args = tuple(values)
+            kwargs: dict[str, Any] = {}
+            params: dict[str, Any] = {}
+        else:
+            execution_id, args, kwargs, result, version, params = row
         record = self.record
         record.store.record_execution(
             execution_id,

@@ -170,7 +170,39 @@ def test_without_a_hook_nothing_traces(runtime: POETRuntime, capsys: Any) -> Non
 
 
 def test_the_warm_path_source_checks_each_typed_parameter() -> None:
-    source = _warm_source("f", WarmPlan([int, None, str], float, enforces=True, timed=False), 64)
-    assert "type(args[0]) is not T0" in source and "type(args[2]) is not T2" in source
-    assert "args[1]" not in source  # an unannotated parameter is not checked
-    assert "len(args) != 3" in source
+    plan = WarmPlan(
+        [("a", int, False), ("b", None, False), ("c", str, False)],
+        float,
+        enforces=True,
+        timed=False,
+        optional=frozenset({"c"}),
+    )
+    source = _warm_source("f", plan, 64)
+    assert "def f(a, b, c=_p_MISSING):" in source
+    assert "type(a) is not _p_T0" in source and "type(c) is not _p_T2" in source
+    assert "type(b)" not in source  # an unannotated parameter is not checked
+
+
+def test_a_call_the_function_refuses_is_refused_by_the_warm_path_alike(
+    runtime: POETRuntime,
+) -> None:
+    def plain(n: int, unit: str = "kg") -> str:
+        return f"{n} {unit}"
+
+    enhanced = runtime.poet()(plain)
+    for call in (lambda f: f(1, "g", 3), lambda f: f(1, units="g"), lambda f: f()):
+        with pytest.raises(TypeError) as ours:
+            call(enhanced)
+        with pytest.raises(TypeError) as theirs:
+            call(plain)
+        assert str(ours.value) == str(theirs.value)
+
+
+def test_positional_only_parameters_stay_positional_only(runtime: POETRuntime) -> None:
+    @runtime.poet()
+    def scale(n: int, /, factor: int = 2) -> int:
+        return n * factor
+
+    assert scale(3) == 6 and scale(3, factor=3) == 9 and scale(3, 4) == 12
+    with pytest.raises(TypeError):
+        scale(n=3)
