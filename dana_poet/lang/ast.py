@@ -57,6 +57,7 @@ class Node:
 
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
+    span: Span  # a slot of every concrete node
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} nodes are immutable; use ast.replace()")

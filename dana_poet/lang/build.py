@@ -7,6 +7,7 @@ parse tree is never materialised.
 
 from __future__ import annotations
 
+import builtins
 import re
 import sys
 from typing import Any
@@ -843,38 +844,38 @@ class AstBuilder(Transformer):
     def list(self, c: list[Any]) -> A.Expr:
         return A.ListExpr(tuple(c), _cspan(c))
 
-    def empty_dict(self, c: list[Any]) -> A.Expr:
+    def empty_dict(self, c: builtins.list[Any]) -> A.Expr:
         return A.DictExpr((), (), _cspan(c))
 
-    def dict_item(self, c: list[Any]) -> tuple[A.Expr, A.Expr]:
+    def dict_item(self, c: builtins.list[Any]) -> builtins.tuple[A.Expr, A.Expr]:
         return c[0], c[1]
 
-    def dict(self, c: list[Any]) -> A.Expr:
+    def dict(self, c: builtins.list[Any]) -> A.Expr:
         return A.DictExpr(tuple(k for k, _ in c), tuple(v for _, v in c), _cspan(c))
 
-    def set(self, c: list[Any]) -> A.Expr:
+    def set(self, c: builtins.list[Any]) -> A.Expr:
         return A.SetExpr(tuple(c), _cspan(c))
 
-    def comp_if(self, c: list[Any]) -> A.Expr:
+    def comp_if(self, c: builtins.list[Any]) -> A.Expr:
         return c[0]
 
-    def comp_for(self, c: list[Any]) -> tuple[A.CompFor, ...]:
+    def comp_for(self, c: builtins.list[Any]) -> builtins.tuple[A.CompFor, ...]:
         targets, iterable = tuple(str(t) for t in c[0]), c[1]
         rest = c[2:]
-        nested: tuple[A.CompFor, ...] = ()
+        nested: builtins.tuple[A.CompFor, ...] = ()
         if rest and (rest[-1] is None or isinstance(rest[-1], tuple)):
             nested = rest[-1] or ()
             rest = rest[:-1]
         return (A.CompFor(targets, iterable, tuple(rest), False, _cspan(c)),) + nested
 
-    def listcomp(self, c: list[Any]) -> A.Expr:
+    def listcomp(self, c: builtins.list[Any]) -> A.Expr:
         return A.Comprehension("list", c[0], c[1], None, _cspan(c))
 
-    def setcomp(self, c: list[Any]) -> A.Expr:
+    def setcomp(self, c: builtins.list[Any]) -> A.Expr:
         return A.Comprehension("set", c[0], c[1], None, _cspan(c))
 
-    def genexp(self, c: list[Any]) -> A.Expr:
+    def genexp(self, c: builtins.list[Any]) -> A.Expr:
         return A.Comprehension("gen", c[0], c[1], None, _cspan(c))
 
-    def dictcomp(self, c: list[Any]) -> A.Expr:
+    def dictcomp(self, c: builtins.list[Any]) -> A.Expr:
         return A.Comprehension("dict", c[0], c[2], c[1], _cspan(c))

@@ -152,6 +152,7 @@ def _constructed_locals(found: list[A.Node], struct_types: set[str]) -> dict[str
                 and isinstance(value.func, A.Name)
                 and value.func.scope is None
                 and value.func.id in struct_types
+                and isinstance(node, A.Assign)
                 and node.annotation is None
                 and constructed.setdefault(t.id, value.func.id) == value.func.id
             ):
@@ -273,7 +274,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         self._pipe_captures: set[str] = set()
         self._placeholder: py.expr | None = None
         self._getters_for_parent: list[py.stmt] = []
-        self._lines: list[str] | None = None
+        self._lines = None
         self._plain_comprehension: A.Comprehension | None = None
 
     # ------------------------------------------------------------ scoped compiler state
@@ -1098,7 +1099,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             ),
             s.span,
         )
-        out: list[py.stmt] = [_at(g, s.span) for g in getters] + [fn]
+        out = [_at(g, s.span) for g in getters] + [fn]
         receiver = s.receiver
         if receiver is None and params and params[0].annotation is not None:
             receiver = params[0]
