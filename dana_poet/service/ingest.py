@@ -15,6 +15,7 @@ whose fit the request runs itself so that its answer carries the new version.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from dataclasses import dataclass
@@ -89,7 +90,12 @@ class FeedbackWriter:
                     self._queue.put(None)
                     break
                 batch.append(more)
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            except BaseException as exc:  # noqa: BLE001 - the writer must outlive any fault
+                for item in batch:
+                    with contextlib.suppress(RuntimeError):  # the loop may be closed
+                        item.loop.call_soon_threadsafe(_wake, [(item, exc)])
 
     def _commit(self, batch: list[_Item]) -> None:
         results: list[tuple[_Item, Filed | BaseException]] = []
