@@ -350,26 +350,28 @@ def _warm_source(name: str, plan: WarmPlan, limit: int) -> str:
             f"            return _p_after_failure(_p_exc, ({values}))",
             "        _p_attempts = 1",
         ]
-    if plan.enforces and plan.result_type is None:
+    record = [
+        "        _p_id = f'x{_p_IDS.prefix}{next(_p_IDS.counter)}'",
+        f"        _p_append((_p_id, _p_WARM, _p_result, _p_record.version, {values}))",
+        f"        if len(_p_rows) >= {limit}:",
+        "            _p_log.overflow()",
+    ]
+    if plan.carrier is not None:  # a result of exactly the return type: one check, then done
+        lines.append("        if type(_p_result) is _p_RT:")
+        lines += ["    " + line for line in record]
+        lines += [
+            "            _p_out = _p_CARRIER(_p_result)",
+            "            _p_out._poet_execution_id = _p_id",
+            "            return _p_out",
+        ]
+    if plan.enforces and (plan.result_type is None or plan.carrier is not None):
         lines.append(f"        _p_result = _p_enforce_slowly(_p_result, ({values}), _p_attempts)")
     elif plan.enforces:
         lines += [
             "        if type(_p_result) is not _p_RT:",
             f"            _p_result = _p_enforce_slowly(_p_result, ({values}), _p_attempts)",
         ]
-    lines += [
-        "        _p_id = f'x{_p_IDS.prefix}{next(_p_IDS.counter)}'",
-        f"        _p_append((_p_id, _p_WARM, _p_result, _p_record.version, {values}))",
-        f"        if len(_p_rows) >= {limit}:",
-        "            _p_log.overflow()",
-    ]
-    if plan.carrier is not None:
-        lines += [
-            "        if type(_p_result) is _p_RT:",
-            "            _p_out = _p_CARRIER(_p_result)",
-            "            _p_out._poet_execution_id = _p_id",
-            "            return _p_out",
-        ]
+    lines += record
     lines += [
         "        return _p_attach(_p_result, _p_id)",
         f"    return {name}",
