@@ -12,10 +12,9 @@ import re
 import sys
 from typing import Any
 
-from lark import Token, Transformer
-
 from dana_poet.lang import ast as A
 from dana_poet.lang.errors import DanaSyntaxError
+from dana_poet.lang.tokens import Token, is_token
 
 _ESCAPE_RE = re.compile(
     r"\\(N\{[^}]*\}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|[0-7]{1,3}|\n|.)", re.S
@@ -75,7 +74,7 @@ def _first_pos(item: Any) -> tuple[int, int] | None:
         if span[0]:
             return span[0], span[1]
         return None
-    if isinstance(item, Token):
+    if is_token(item):
         return (item.line, item.column) if item.line is not None else None
     if isinstance(item, tuple | list) and not isinstance(item, A.Span):
         for sub in item:
@@ -91,7 +90,7 @@ def _last_pos(item: Any) -> tuple[int, int] | None:
         if span[0]:
             return span[2], span[3]
         return None
-    if isinstance(item, Token):
+    if is_token(item):
         return (item.end_line, item.end_column) if item.end_line is not None else None
     if isinstance(item, tuple | list) and not isinstance(item, A.Span):
         for sub in reversed(item):
@@ -424,8 +423,15 @@ class _Chain:
                 left = A.BinOp(left, op, right, _join(left, right))
 
 
-class AstBuilder(Transformer):
-    """Builds Dana AST nodes; see grammar/dana.lark for the rule names."""
+class AstBuilder:
+    """Builds Dana AST nodes; see grammar/dana.lark for the rule names. Lark calls these
+    methods as its transformer (Lark's own pipeline), and so does the fast loop."""
+
+    def __default__(self, data: str, children: list[Any], meta: Any) -> Any:
+        """A rule with no method here (Lark's default: a parse tree node)."""
+        from lark import Tree
+
+        return Tree(data, children, meta)
 
     # ------------------------------------------------------------ program & statements
     def start(self, children: list[Any]) -> list[A.Stmt]:
@@ -476,7 +482,7 @@ class AstBuilder(Transformer):
         level = 0
         module = ""
         for item in c:
-            if isinstance(item, Token) and item.type == "DOTS":
+            if is_token(item) and item.type == "DOTS":
                 level = len(item)
             else:
                 module = str(item)

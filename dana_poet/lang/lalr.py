@@ -16,12 +16,13 @@ with Lark's own pipeline, which produces the canonical result or error message.
 
 from __future__ import annotations
 
+import marshal
+import os
 import re
 from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from lark import Token
+from dana_poet.lang.tokens import Token
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -61,14 +62,13 @@ _TAB_LEN = 8
 Reducer = Callable[[list[Any]], Any]
 
 
-def _reducer(rule: Any, builder: Any) -> Reducer | None:
-    """What reducing `rule` computes from its children, as Lark's parse-tree builder would
-    with `builder` as the transformer: tokens the grammar filters out are dropped, `[x]`
-    left out is None (maybe_placeholders), the children of `_rule`s are spliced into their
-    parent, a `?rule` with one child is that child. A `_rule` gives the list to splice
-    (Lark builds a Tree only to splice its children). None: the value stays as it is."""
-    from lark import Tree
-
+def _reducer_source(index: int, rule: Any, builder_type: type) -> str:
+    """Python source that appends rule `index`'s reducer to `R`: what reducing the rule
+    computes from its children, as Lark's parse-tree builder would with the AST builder as
+    its transformer. Tokens the grammar filters out are dropped, `[x]` left out is None
+    (maybe_placeholders), the children of `_rule`s are spliced into their parent, a
+    `?rule` with one child is that child. A `_rule` gives the list to splice (Lark builds
+    a Tree only to splice its children). None: the value stays as it is."""
     options = rule.options
     expansion = rule.expansion
     empty = options.empty_indices
@@ -84,115 +84,171 @@ def _reducer(rule: Any, builder: Any) -> Reducer | None:
             spliced = not symbol.is_term and symbol.name.startswith("_")
             parts.append(f"*c[{i}]" if spliced else f"c[{i}]")
     parts.extend(["None"] * nones_at[len(expansion)])
-    name = rule.alias or options.template_source or rule.origin.name
+    name = str(rule.alias or options.template_source or rule.origin.name)
     children = f"[{', '.join(parts)}]"
-    if name.startswith("_") and not hasattr(builder, name):
-        return _compiled(f"return {children}", None)
-    method = getattr(builder, name, None)
-    if method is None:
-        method = partial(Tree, name)
+    if name.startswith("_") and not hasattr(builder_type, name):
+        return f"def r{index}(c):\n    return {children}\nR.append(r{index})\n"
+    method = f"B.{name}" if hasattr(builder_type, name) else f"tree({name!r})"
     expand1 = options.expand1 and not rule.alias
     if expand1 and len(expansion) == 1 and parts == ["c[0]"]:
-        return None
+        return "R.append(None)\n"
     if parts == [f"c[{i}]" for i in range(len(expansion))] and not expand1:
-        return method  # type: ignore[no-any-return]
+        return f"R.append({method})\n"
     if expand1:
-        return _compiled(f"v = {children}\n    return v[0] if len(v) == 1 else f(v)", method)
-    return _compiled(f"return f({children})", method)
+        body = f"v = {children}\n    return v[0] if len(v) == 1 else f(v)"
+    else:
+        body = f"return f({children})"
+    return f"def r{index}(c, f={method}):\n    {body}\nR.append(r{index})\n"
 
 
-def _compiled(body: str, method: Any) -> Reducer:
-    namespace: dict[str, Any] = {"f": method}
-    exec(f"def reduce(c):\n    {body}\n", namespace)  # noqa: S102 - built from the grammar
-    return namespace["reduce"]  # type: ignore[no-any-return]
+def _tree(name: str) -> Reducer:
+    """Lark's default for a rule the builder has no method for: a Tree."""
+
+    def build(children: list[Any]) -> Any:
+        from lark import Tree
+
+        return Tree(name, children)
+
+    return build
+
+
+def tables_from_lark(lark: Lark, builder_type: type) -> dict[str, Any]:
+    """Everything the loop needs, taken from a built Lark parser (marshal-able, so that a
+    later process can load it without importing Lark)."""
+    table = lark.parser.parser.parser.parse_table
+    terminals = {t.name: t for t in lark.terminals}
+    unknown = {
+        name
+        for name, t in terminals.items()
+        if t.pattern.type == "re" and name not in _REGEX_TERMINALS
+    }
+    if unknown:
+        raise ValueError(f"the fast parse loop does not know the terminals {sorted(unknown)}")
+    shapes: list[tuple[int, str]] = []
+    sources: list[str] = []
+    rule_index: dict[Any, int] = {}
+    actions: list[dict[str, int]] = [{} for _ in range(max(table.states) + 1)]
+    for state, entries in table.states.items():
+        row = actions[state]
+        for symbol, (action, arg) in entries.items():
+            if action.name == "Shift":
+                row[str(symbol)] = arg
+                continue
+            index = rule_index.get(arg)
+            if index is None:
+                index = rule_index[arg] = len(shapes)
+                shapes.append((len(arg.expansion), str(arg.origin.name)))
+                sources.append(_reducer_source(index, arg, builder_type))
+            row[str(symbol)] = ~index
+
+    # Terminals a callback may see (named ones, and keywords of `!` rules); the others
+    # are dropped by Lark's child filters, so the loop pushes None for them.
+    kept: set[str] = set()
+    for rule in rule_index:
+        for symbol in rule.expansion:
+            if symbol.is_term and (rule.options.keep_all_tokens or not symbol.filter_out):
+                kept.add(str(symbol.name))
+
+    name_re = re.compile(terminals["NAME"].pattern.to_regexp())
+    keywords: dict[str, str] = {}
+    literals: dict[str, list[str]] = {}
+    order = sorted(
+        terminals.values(),
+        key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name),
+    )
+    for t in order:
+        if t.pattern.type == "str":
+            value = t.pattern.value
+            if name_re.fullmatch(value):
+                keywords[str(value)] = str(t.name)
+            else:
+                literals.setdefault(str(value), []).append(str(t.name))
+        for value in _REGEX_LITERALS.get(t.name, ()):
+            literals.setdefault(value, []).append(str(t.name))
+    for name in _WORDLIKE:
+        pattern = re.compile(terminals[name].pattern.to_regexp())
+        for word in re.findall(r"[A-Za-z]+", terminals[name].pattern.value):
+            if pattern.fullmatch(word):
+                keywords[str(word)] = name
+    ops = "|".join(re.escape(v) for v in sorted(literals, key=len, reverse=True))
+
+    def rx(name: str) -> str:
+        return str(terminals[name].pattern.to_regexp())
+
+    scanner = "|".join(
+        (
+            f"(?P<SCOPED>{rx('SCOPED_NAME')})",
+            f"(?P<LONG_STRING>{rx('LONG_STRING')})",
+            f"(?P<LONG_FSTRING>{rx('LONG_FSTRING')})",
+            f"(?P<STRING>{rx('STRING')})",
+            f"(?P<FSTRING>{rx('FSTRING')})",
+            f"(?P<FLOAT>{rx('FLOAT_NUMBER')})",
+            f"(?P<WORD>{rx('NAME')})",
+            f"(?P<DEC>{rx('DEC_NUMBER')})",
+            f"(?P<NL>{rx('_NEWLINE')})",
+            f"(?P<WS>{rx('__IGNORE_0')})",
+            f"(?P<DOTS>{rx('DOTS')})",
+            f"(?P<OP>{ops})",
+        )
+    )
+    return {
+        "actions": actions,
+        "shapes": shapes,
+        "reducers": compile("".join(sources), "<dana reducers>", "exec"),
+        "kept": sorted(kept),
+        "keywords": keywords,
+        "literals": {value: tuple(names) for value, names in literals.items()},
+        "scanner": scanner,
+        "start_states": {str(k): int(v) for k, v in table.start_states.items()},
+        "end_states": {str(k): int(v) for k, v in table.end_states.items()},
+    }
+
+
+def load_tables(path: str, key: str) -> dict[str, Any] | None:
+    """Tables saved by `save_tables` under the same key, else None."""
+    try:
+        with open(path, "rb") as f:
+            saved = marshal.load(f)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(saved, dict) or saved.get("key") != key:
+        return None
+    return saved
+
+
+def save_tables(path: str, key: str, tables: dict[str, Any]) -> None:
+    """Write atomically (concurrent first runs each write a whole file)."""
+    temp = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temp, "wb") as f:
+            marshal.dump({**tables, "key": key}, f)
+        os.replace(temp, path)
+    except OSError:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
 
 
 class FastParser:
-    """Lark's LALR tables and callbacks, driven by one loop per parse."""
+    """Lark's LALR tables and rule shapes, driven by one loop per parse."""
 
-    def __init__(self, lark: Lark, builder: Any, reserved: frozenset[str]) -> None:
-        table = lark.parser.parser.parser.parse_table
-        terminals = {t.name: t for t in lark.terminals}
-        unknown = {
-            name
-            for name, t in terminals.items()
-            if t.pattern.type == "re" and name not in _REGEX_TERMINALS
-        }
-        if unknown:
-            raise ValueError(f"the fast parse loop does not know the terminals {sorted(unknown)}")
+    def __init__(self, tables: dict[str, Any], builder: Any, reserved: frozenset[str]) -> None:
         self.reserved = reserved
-        self.start_states: dict[str, int] = dict(table.start_states)
-        self.end_states: dict[str, int] = dict(table.end_states)
-        rules: list[tuple[int, str, Reducer | None]] = []
-        rule_index: dict[Any, int] = {}
-        self.actions: list[dict[str, int]] = [{} for _ in range(max(table.states) + 1)]
-        for state, entries in table.states.items():
-            row = self.actions[state]
-            for symbol, (action, arg) in entries.items():
-                if action.name == "Shift":
-                    row[symbol] = arg
-                    continue
-                index = rule_index.get(arg)
-                if index is None:
-                    index = rule_index[arg] = len(rules)
-                    rules.append((len(arg.expansion), arg.origin.name, _reducer(arg, builder)))
-                row[symbol] = ~index
-        self.rules = rules
-
-        # Terminals a callback may see (named ones, and keywords of `!` rules); the others
-        # are dropped by Lark's child filters, so the loop pushes None for them.
-        kept: set[str] = set()
-        for rule in rule_index:
-            for symbol in rule.expansion:
-                if symbol.is_term and (rule.options.keep_all_tokens or not symbol.filter_out):
-                    kept.add(symbol.name)
-        self.kept = frozenset(kept)
-
-        name_re = re.compile(terminals["NAME"].pattern.to_regexp())
-        self.keywords: dict[str, str] = {}
-        literals: dict[str, list[str]] = {}
-        order = sorted(
-            terminals.values(),
-            key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name),
-        )
-        for t in order:
-            if t.pattern.type == "str":
-                value = t.pattern.value
-                if name_re.fullmatch(value):
-                    self.keywords[value] = t.name
-                else:
-                    literals.setdefault(value, []).append(t.name)
-            for value in _REGEX_LITERALS.get(t.name, ()):
-                literals.setdefault(value, []).append(t.name)
-        for name in _WORDLIKE:
-            pattern = re.compile(terminals[name].pattern.to_regexp())
-            for word in re.findall(r"[A-Za-z]+", terminals[name].pattern.value):
-                if pattern.fullmatch(word):
-                    self.keywords[word] = name
-        self.literals = {value: tuple(names) for value, names in literals.items()}
-        ops = "|".join(re.escape(v) for v in sorted(self.literals, key=len, reverse=True))
-
-        def rx(name: str) -> str:
-            return terminals[name].pattern.to_regexp()
-
-        self.scanner = re.compile(
-            "|".join(
-                (
-                    f"(?P<SCOPED>{rx('SCOPED_NAME')})",
-                    f"(?P<LONG_STRING>{rx('LONG_STRING')})",
-                    f"(?P<LONG_FSTRING>{rx('LONG_FSTRING')})",
-                    f"(?P<STRING>{rx('STRING')})",
-                    f"(?P<FSTRING>{rx('FSTRING')})",
-                    f"(?P<FLOAT>{rx('FLOAT_NUMBER')})",
-                    f"(?P<WORD>{rx('NAME')})",
-                    f"(?P<DEC>{rx('DEC_NUMBER')})",
-                    f"(?P<NL>{rx('_NEWLINE')})",
-                    f"(?P<WS>{rx('__IGNORE_0')})",
-                    f"(?P<DOTS>{rx('DOTS')})",
-                    f"(?P<OP>{ops})",
-                )
-            )
-        )
+        self.actions: list[dict[str, int]] = tables["actions"]
+        self.start_states: dict[str, int] = tables["start_states"]
+        self.end_states: dict[str, int] = tables["end_states"]
+        self.kept = frozenset(tables["kept"])
+        self.keywords: dict[str, str] = tables["keywords"]
+        self.literals: dict[str, tuple[str, ...]] = tables["literals"]
+        self.scanner = re.compile(tables["scanner"])
+        namespace: dict[str, Any] = {"B": builder, "tree": _tree, "R": []}
+        exec(tables["reducers"], namespace)  # noqa: S102 - generated from the grammar's rules
+        reducers: list[Reducer | None] = namespace["R"]
+        self.rules: list[tuple[int, str, Reducer | None]] = [
+            (size, origin, reducer)
+            for (size, origin), reducer in zip(tables["shapes"], reducers, strict=True)
+        ]
 
     def parse(self, text: str, start: str) -> Any:
         """The value the start rule's callback returns; `Fallback` when Lark must decide."""

@@ -46,6 +46,22 @@ def _cache_path() -> str:
     return os.path.join(base, "dana-lalr.cache")
 
 
+def _tables_key(grammar: str) -> str:
+    """What the fast loop's saved tables depend on: the grammar, the Lark that built them,
+    the modules that turn them into reducers, and the interpreter (marshal's format)."""
+    import importlib.util
+    import sys
+
+    from dana_poet.lang.codecache import digest, file_signature
+
+    spec = importlib.util.find_spec("lark")
+    lark_file = Path(spec.origin) if spec is not None and spec.origin else Path("lark-missing")
+    here = Path(__file__).resolve().parent
+    parts = [grammar, sys.version, str(lark_file.parent), file_signature(lark_file)]
+    parts += [file_signature(here / name) for name in ("lalr.py", "build.py", "tokens.py")]
+    return digest("\0".join(parts))
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     """The parser, built (or loaded from Lark's table cache) on the first parse only."""
@@ -74,29 +90,43 @@ def _lark() -> Lark:
 
 @lru_cache(maxsize=1)
 def _fast_parser() -> FastParser | None:
-    """The tight loop over Lark's tables (None if it does not know this grammar's terminals)."""
+    """The tight loop over Lark's tables (None if it does not know this grammar's
+    terminals). The tables are Lark's, saved beside Lark's own cache so that a process
+    that parses valid code needs neither to import Lark nor to build its parser."""
+    from dana_poet.lang import lalr
     from dana_poet.lang.build import AstBuilder
-    from dana_poet.lang.lalr import FastParser
-    from dana_poet.lang.postlex import RESERVED_WORDS
+    from dana_poet.lang.tokens import RESERVED_WORDS
 
-    try:
-        return FastParser(_lark(), AstBuilder(), RESERVED_WORDS)
-    except ValueError:
-        return None
+    grammar = GRAMMAR_PATH.read_text(encoding="utf-8")
+    cache = _cache_path()
+    path = cache.replace("dana-lalr.cache", "dana-fast-lalr.cache") if cache else ""
+    key = _tables_key(grammar)
+    tables = lalr.load_tables(path, key) if path else None
+    if tables is None:
+        try:
+            tables = lalr.tables_from_lark(_lark(), AstBuilder)
+        except ValueError:
+            return None
+        if path:
+            lalr.save_tables(path, key, tables)
+    return lalr.FastParser(tables, AstBuilder(), RESERVED_WORDS)
 
 
-def _run(text: str, start: str) -> Any:
-    """Parse with the fast loop; Lark's own pipeline decides whatever the loop leaves to it
-    (every syntax error among them, so messages come from one place)."""
+_NOT_PARSED = object()
+
+
+def _fast(text: str, start: str) -> Any:
+    """The fast loop's result, or _NOT_PARSED when Lark's own pipeline must decide (every
+    syntax error among them, so messages come from one place)."""
     from dana_poet.lang.lalr import Fallback
 
     fast = _fast_parser()
-    if fast is not None:
-        try:
-            return fast.parse(text, start)
-        except (Fallback, DanaSyntaxError):
-            pass
-    return _lark().parse(text, start=start)
+    if fast is None:
+        return _NOT_PARSED
+    try:
+        return fast.parse(text, start)
+    except (Fallback, DanaSyntaxError):
+        return _NOT_PARSED
 
 
 _TOKEN_WORDS = {
@@ -189,23 +219,13 @@ def _hint_for(token: Token | None, source_line: str) -> str:
 
 def parse(source: str, filename: str = "<string>") -> A.Module:
     """Parse a whole Dana program."""
-    from lark.exceptions import LarkError, UnexpectedInput
-    from lark.indenter import DedentError
+    from dana_poet.lang import ast as A
 
     text = source if source.endswith("\n") else source + "\n"
-    lark = _lark()
     try:
-        body = _run(text, "start")
-    except DanaSyntaxError as err:  # raised by the AST builder, which knows no file
-        raise _locate(err, filename, source) from None
-    except UnexpectedInput as exc:
-        raise _syntax_error(exc, source, filename, lark) from None
-    except DedentError as exc:
-        raise DanaSyntaxError(
-            f"inconsistent indentation: {exc}", filename=filename, source=source
-        ) from None
-    except LarkError as exc:
-        raise DanaSyntaxError(str(exc), filename=filename, source=source) from None
+        body = _fast(text, "start")
+        if body is _NOT_PARSED:
+            body = _parse_with_lark(source, text, filename)
     except RecursionError:
         from dana_poet.lang.deep import deepest_line
 
@@ -217,9 +237,26 @@ def parse(source: str, filename: str = "<string>") -> A.Module:
             column=1,
             source=source,
         ) from None
-    from dana_poet.lang import ast as A
-
     return A.Module(tuple(body), filename=filename)
+
+
+def _parse_with_lark(source: str, text: str, filename: str) -> Any:
+    from lark.exceptions import LarkError, UnexpectedInput
+    from lark.indenter import DedentError
+
+    lark = _lark()
+    try:
+        return lark.parse(text, start="start")
+    except DanaSyntaxError as err:  # raised by the AST builder, which knows no file
+        raise _locate(err, filename, source) from None
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, source, filename, lark) from None
+    except DedentError as exc:
+        raise DanaSyntaxError(
+            f"inconsistent indentation: {exc}", filename=filename, source=source
+        ) from None
+    except LarkError as exc:
+        raise DanaSyntaxError(str(exc), filename=filename, source=source) from None
 
 
 def _locate(err: DanaSyntaxError, filename: str, source: str) -> DanaSyntaxError:
@@ -234,6 +271,9 @@ def parse_expression(
     text: str, filename: str = "<string>", line: int = 1, column: int = 1
 ) -> A.Expr:
     """Parse one Dana expression (used for f-string fields and the REPL)."""
+    value = _fast(text, "test")
+    if value is not _NOT_PARSED:
+        return value  # type: ignore[no-any-return]
     from lark.exceptions import LarkError, UnexpectedInput
 
     lark = _lark()
@@ -243,7 +283,7 @@ def parse_expression(
         list(indenter.indent_level),
     )  # re-entrant: f-strings parse mid-file
     try:
-        return _run(text, "test")
+        return lark.parse(text, start="test")  # type: ignore[no-any-return]
     except DanaSyntaxError as err:  # from the builder or the postlexer: relative to `text`
         raise _shift(err, line, column) from None
     except UnexpectedInput as exc:

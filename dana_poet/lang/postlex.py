@@ -8,6 +8,7 @@ from typing import Any
 from lark import Token
 from lark.indenter import DedentError, Indenter
 
+from dana_poet.lang import tokens
 from dana_poet.lang.errors import DanaSyntaxError
 
 
@@ -34,18 +35,8 @@ class DanaIndenter(Indenter):
             ) from None
 
 
-# Words that are never names (spec §2.3). The contextual lexer reads a keyword as a
-# NAME where the keyword cannot appear, so `and = 1` would otherwise parse.
-RESERVED_WORDS = frozenset(
-    """True true TRUE False false FALSE None none NONE null NULL private public local system
-    if elif else while for in is not and or def sync return break continue pass deliver
-    try except finally raise assert import from as export with lambda yield global nonlocal
-    del""".split()
-)
-# Declaration words are reserved in the reference too, but real programs use them as
-# field and variable names (`request.resource`); accepting them only turns reference
-# syntax errors into working programs, which §0 allows.
-_SCOPE_WORDS = frozenset({"private", "public", "local", "system"})
+RESERVED_WORDS = tokens.RESERVED_WORDS
+_SCOPE_WORDS = tokens.SCOPE_WORDS
 
 
 def _refuse_reserved_names(stream: Iterator[Token]) -> Iterator[Token]:

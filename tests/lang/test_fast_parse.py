@@ -7,6 +7,10 @@ programs it must not hand anything back, or the front end would silently be slow
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,3 +131,41 @@ def test_printed_programs_take_the_fast_loop(module: A.Module) -> None:
 def test_printed_expressions_take_the_fast_loop(expr: A.Expr) -> None:
     text = to_source(expr)
     assert by_loop(text, "test") == by_lark(text, "test")
+
+
+def test_saved_tables_give_the_same_parse(tmp_path: Path) -> None:
+    from dana_poet.lang import lalr
+    from dana_poet.lang.build import AstBuilder
+    from dana_poet.lang.tokens import RESERVED_WORDS
+
+    tables = lalr.tables_from_lark(_lark(), AstBuilder)
+    path = str(tmp_path / "tables.cache")
+    lalr.save_tables(path, "key-1", tables)
+    assert lalr.load_tables(path, "key-2") is None
+    loaded = lalr.load_tables(path, "key-1")
+    assert loaded is not None
+    fast = lalr.FastParser(loaded, AstBuilder(), RESERVED_WORDS)
+    for program in PROGRAMS[:20]:
+        text = program.read_text(encoding="utf-8")
+        text = text if text.endswith("\n") else text + "\n"
+        lark = by_lark(text, "start")
+        if lark[0] == "ok":
+            assert ("ok", shape(fast.parse(text, "start"))) == lark
+
+
+def test_parsing_valid_code_needs_no_lark_once_tables_are_saved(tmp_path: Path) -> None:
+    program = 'struct P:\n    x: int = 1\n\ndef f(p: P) -> str:\n    return f"{p.x:>3}"\n'
+    script = (
+        "import sys\n"
+        "from dana_poet.lang.parser import parse\n"
+        f"parse({program!r}, 'p.na')\n"
+        "print('lark' in sys.modules)\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert runs == ["True", "False"]  # the first run builds and saves the tables
