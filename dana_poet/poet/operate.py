@@ -130,6 +130,12 @@ _ENCLOSING: contextvars.ContextVar[tuple[int, float] | None] = contextvars.Conte
     "poet_enclosing_deadline", default=None
 )
 
+# The deadline of the whole POET call this context runs in, when its stages share the
+# function's `timeout=` with Operate (poet/stage_runner.py sets it): attempts stop there.
+CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "poet_call_deadline", default=None
+)
+
 
 class _Job:
     __slots__ = ("fn", "args", "kwargs", "ctx", "deadline", "done", "state", "ok", "value")
@@ -303,7 +309,12 @@ class Operator:
                 return result
             return self.after_failed_attempt(failed, fn, args, kwargs)
         self.breaker.before_call()
-        deadline = None if self._timeout is None else self.clock() + self._timeout
+        deadline = None
+        if self._timeout is not None:
+            deadline = self.clock() + self._timeout
+            shared = CALL_DEADLINE.get()
+            if shared is not None and shared < deadline:
+                deadline = shared
         return self._run_attempts(fn, args, kwargs, deadline, 0)
 
     def after_failed_attempt(
@@ -389,6 +400,9 @@ class Operator:
         if self._timeout is None:
             return await self._attempts_async(fn, args, kwargs, None)
         deadline = asyncio.get_running_loop().time() + self._timeout
+        shared = CALL_DEADLINE.get()  # the loop's clock is time.monotonic, as the stages' is
+        if shared is not None and shared < deadline:
+            deadline = shared
         scope = asyncio.timeout_at(deadline)
         try:
             async with scope:

@@ -28,11 +28,12 @@ import ast as py
 import builtins as py_builtins
 import dataclasses
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from dana_poet.poet import safety
 
 STAGE_FUNCTIONS = ("perceive", "enforce", "train")
 STAGE_HELPERS = frozenset({"coerce", "check_output", "fail"})
@@ -127,19 +128,16 @@ def _length(value: Any) -> int:
 # ------------------------------------------------------------------ the deadline
 
 
-class _StageState(threading.local):
-    deadline: float = float("inf")
-    stage: str = ""
-
-
-STATE = _StageState()
+STATE = safety.FLAG
+"""This thread's stage slot (poet/safety.py): (deadline, stage label) while stage code runs."""
 _clock = time.monotonic
 
 
-def tick() -> bool:
+def tick(_state: Any = STATE, _clock: Callable[[], float] = _clock) -> bool:
     """One loop iteration of stage code: stop it once its deadline has passed."""
-    if _clock() > STATE.deadline:
-        raise StageTimeout(f"{STATE.stage or 'stage'} ran past its deadline")
+    running = _state.running
+    if running is not None and _clock() > running[0]:
+        raise StageTimeout(f"{running[1]} ran past its deadline")
     return True
 
 

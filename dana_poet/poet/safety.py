@@ -1,9 +1,9 @@
 """The second layer under the policy: an audit hook that refuses system access to stage code.
 
 `sys.addaudithook` is installed once (hooks cannot be removed). It looks at
-one thread-local flag, which the stage runner raises only while generated
-stage code runs on that thread and lowers while a trusted stage helper runs
-on its behalf. With the flag raised every audited event is refused except a
+one thread-local slot, `FLAG.running`, which the stage runner fills only while
+generated stage code runs on that thread and empties while a trusted stage
+helper runs on its behalf. With the flag raised every audited event is refused except a
 few harmless ones: opening files, starting processes, importing, opening
 sockets, compiling or executing code, reading frames. A hole in the checker
 above still reaches nothing.
@@ -26,7 +26,13 @@ class SystemAccessRefused(RuntimeError):
 
 
 class _Flag(threading.local):
-    active: bool = False
+    """`running`: (deadline, stage label) while stage code runs on this thread, else None.
+
+    One slot, so entering and leaving stage code is one thread-local write each; the
+    policy's loop checks read the deadline from it.
+    """
+
+    running: tuple[float, str] | None = None
 
 
 FLAG = _Flag()
@@ -35,7 +41,7 @@ _lock = threading.Lock()
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
-    if FLAG.active and event not in _ALLOWED_EVENTS:
+    if FLAG.running is not None and event not in _ALLOWED_EVENTS:
         raise SystemAccessRefused(f"stage code may not cause '{event}'")
 
 
@@ -54,12 +60,12 @@ def trusted(fn: Callable[..., Any]) -> Callable[..., Any]:
     """`fn` (a stage helper) runs with the flag lowered and raises it again afterwards."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        was = FLAG.active
-        FLAG.active = False
+        was = FLAG.running
+        FLAG.running = None
         try:
             return fn(*args, **kwargs)
         finally:
-            FLAG.active = was
+            FLAG.running = was
 
     call.__name__ = getattr(fn, "__name__", "helper")
     return call

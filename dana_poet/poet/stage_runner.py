@@ -13,79 +13,168 @@ then on.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import operator
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from dana_poet.poet import policy, safety
-from dana_poet.poet.errors import POETInputError, POETOutputError
+from dana_poet.poet.errors import POETInputError, POETOutputError, POETTimeoutError
 
 EMPTY = inspect.Parameter.empty
 STAGE_DEFAULT_TIMEOUT = 2.0
-"""Seconds one stage call may run when the function sets no `timeout=`."""
+"""Seconds each of Perceive and Enforce may run when the function sets no `timeout=` (with
+one, the whole call -- Perceive, Operate's attempts, Enforce -- shares that one budget)."""
 
 Engine = Callable[..., Any]
+_clock = time.monotonic
+_SCALARS = frozenset({int, float, str, bool, type(None)})
+"""Immutable values a stage may receive as they are (anything else gets a private copy)."""
+_EXACT = (int, float, str, bool, list, dict, tuple, set)
+_NO_KWARGS: dict[str, Any] = {}
+
+
+def run_until(
+    label: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float
+) -> Any:
+    """Call stage function `fn` with the audit flag raised, stopping it at `deadline`."""
+    state = policy.STATE
+    saved = state.running
+    state.running = (deadline, label)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        state.running = saved
 
 
 def run_contained(
     label: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], limit: float
 ) -> Any:
     """Call stage function `fn` with the audit flag raised and a deadline `limit` seconds away."""
-    state, flag = policy.STATE, safety.FLAG
-    saved = (state.deadline, state.stage, flag.active)
-    state.deadline = time.monotonic() + limit
-    state.stage = label
-    flag.active = True
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        flag.active = saved[2]
-        state.deadline, state.stage = saved[0], saved[1]
+    return run_until(label, fn, args, kwargs, _clock() + limit)
 
 
-def stage_helpers(function: str, hints: dict[str, Any], domain: Any) -> dict[str, Any]:
-    """The `coerce`, `check_output` and `fail` helpers bound for one function (trusted code)."""
+def stage_helpers(
+    function: str, hints: dict[str, Any], domain: Any, defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The `coerce`, `check_output` and `fail` helpers bound for one function (trusted code).
+
+    Each helper lowers the audit flag while it works (it is trusted code acting for the
+    stage) and raises it again. A value that already has its parameter's exact type, with
+    no domain coercer to pass through, is returned before that, as the built-in engine does.
+    """
+    import typing
+
     from dana_poet.poet.enforce import build_enforcer
-    from dana_poet.poet.perceive import coerce_value
+    from dana_poet.poet.perceive import _allows_none, _exact_type, coerce_value
 
     check = build_enforcer(function, hints.get("return", EMPTY), domain)
+    defaults = defaults or {}
+    plans: dict[str, tuple[Any, type | None, Any]] = {}
+    for name, annotation in hints.items():
+        if name == "return" or annotation is EMPTY or isinstance(annotation, str):
+            continue
+        exact = _exact_type(annotation)
+        if exact is not None and domain is not None:
+            if domain.coercers_for(name, typing.get_origin(annotation) or annotation):
+                exact = None  # domain coercers see even well-typed values
+        plans[name] = (annotation, exact, defaults.get(name, EMPTY))
+    state = policy.STATE
+    exact_of = {name: plan[1] for name, plan in plans.items()}
 
     def coerce(value: Any, parameter: Any) -> Any:
-        annotation = hints.get(parameter, EMPTY) if isinstance(parameter, str) else EMPTY
-        if annotation is EMPTY or isinstance(annotation, str):
+        if type(parameter) is not str:
             return value
-        return coerce_value(
-            value, annotation, domain=domain, parameter=parameter, function=function
-        )
+        if type(value) is exact_of.get(parameter):
+            return value
+        plan = plans.get(parameter)
+        if plan is None:
+            return value
+        annotation, exact, default = plan
+        was = state.running
+        state.running = None
+        try:
+            if (
+                value is None
+                and default is not EMPTY
+                and default is not None
+                and not _allows_none(annotation)
+            ):
+                return default
+            return coerce_value(
+                value, annotation, domain=domain, parameter=parameter, function=function
+            )
+        finally:
+            state.running = was
+
+    empty: dict[str, Any] = {}
+    returns = hints.get("return", EMPTY)
+    # a result of exactly the return type passes unchanged when no domain rule looks at it
+    passes = returns if returns in _EXACT and not (domain and domain.output_rules) else None
 
     def check_output(value: Any) -> Any:
-        return check(value, {})
+        if type(value) is passes:
+            return value
+        was = state.running
+        state.running = None
+        try:
+            return check(value, empty)
+        finally:
+            state.running = was
 
     def fail(rule: Any, message: Any = "") -> Any:
-        exc = POETOutputError(
-            f"{function}(): {message} (rule: {rule})", function=function, rule=str(rule)
-        )
-        exc.from_stage_rule = True  # type: ignore[attr-defined]
+        was = state.running
+        state.running = None
+        try:
+            exc = POETOutputError(
+                f"{function}(): {message} (rule: {rule})", function=function, rule=str(rule)
+            )
+            exc.from_stage_rule = True  # type: ignore[attr-defined]
+        finally:
+            state.running = was
         raise exc
 
-    return {
-        "coerce": safety.trusted(coerce),
-        "check_output": safety.trusted(check_output),
-        "fail": safety.trusted(fail),
-    }
+    return {"coerce": coerce, "check_output": check_output, "fail": fail}
 
 
 def _type_checker(function: str, annotation: Any) -> Callable[[Any], Any]:
     from dana_poet.poet.enforce import build_enforcer
 
     check = build_enforcer(function, annotation, None)
-    return lambda value: check(value, {})
+    empty: dict[str, Any] = {}
+    return lambda value: check(value, empty)
+
+
+def _mine(value: Any) -> Any:
+    return value if type(value) in _SCALARS else policy.private_copy(value)
+
+
+def _picker(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """dict -> the tuple of its values for `names`, in that order."""
+    if len(names) >= 2:
+        return operator.itemgetter(*names)  # type: ignore[return-value]
+    if names:
+        only = names[0]
+        return lambda values: (values[only],)
+    return lambda values: ()
+
+
+def _parameters(fn: Callable[..., Any] | None) -> tuple[str, ...]:
+    code = getattr(fn, "__code__", None)
+    return tuple(code.co_varnames[: code.co_argcount]) if code is not None else ()
 
 
 class GuardedStages:
-    """One function's admitted stage code and the bookkeeping of its contract."""
+    """One function's admitted stage code, how it is called, and the bookkeeping of its contract.
+
+    Everything a call needs is worked out here once: whether the stage functions take the
+    parameters in the function's order (then a call passes them positionally), which
+    checks Perceive's answer needs, the return type Enforce's answer must have. A call then
+    pays for the stage code itself, a deadline, the audit flag and those checks.
+    """
 
     def __init__(
         self,
@@ -93,12 +182,13 @@ class GuardedStages:
         signature: inspect.Signature,
         hints: dict[str, Any],
         stages: policy.StageFunctions,
-        limit: float,
+        timeout: float | None,
         on_drop: Callable[[str, str], None] | None,
     ) -> None:
         self.function = function
         self.stages = stages
-        self.limit = limit
+        self.timeout = timeout or None
+        self.limit = timeout or STAGE_DEFAULT_TIMEOUT
         self.on_drop = on_drop
         self.dropped: str | None = None
         self.params = list(signature.parameters)
@@ -112,7 +202,84 @@ class GuardedStages:
             annotation = hints.get(name, EMPTY)
             if annotation is not EMPTY and not isinstance(annotation, str):
                 self.annotations[name] = annotation
-        self.check_result = _type_checker(function, hints.get("return", EMPTY))
+        self.positional_perceive = _parameters(stages.perceive) == tuple(self.params)
+        self.positional_enforce = _parameters(stages.enforce) == ("result", *self.params)
+        returns = hints.get("return", EMPTY)
+        self.any_result = returns is EMPTY or isinstance(returns, str)
+        self.exact_result = returns if returns in _EXACT else None
+        self.check_result = _type_checker(function, returns)
+
+    # ------------------------------------------------------------ the call's one budget
+
+    def bounded(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        """`call` (the whole POET call) with one time budget its stages and Operate share.
+
+        With `timeout=` the call's deadline is set when it starts: the stages stop at it
+        and Operate's attempts (poet/operate.py) never run past it. Without one, each stage
+        gets `STAGE_DEFAULT_TIMEOUT` and `call` is returned as it is.
+        """
+        from dana_poet.poet.operate import CALL_DEADLINE
+
+        timeout = self.timeout
+        if timeout is None:
+            return call
+        set_deadline, reset = CALL_DEADLINE.set, CALL_DEADLINE.reset
+
+        @functools.wraps(call)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            token = set_deadline(_clock() + timeout)
+            try:
+                return call(*args, **kwargs)
+            finally:
+                reset(token)
+
+        return timed
+
+    def bounded_async(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        """`bounded` for an `async def` function (each task has its own deadline)."""
+        from dana_poet.poet.operate import CALL_DEADLINE
+
+        timeout = self.timeout
+        if timeout is None:
+            return call
+
+        @functools.wraps(call)
+        async def awaited(*args: Any, **kwargs: Any) -> Any:
+            token = CALL_DEADLINE.set(_clock() + timeout)
+            try:
+                return await call(*args, **kwargs)
+            finally:
+                CALL_DEADLINE.reset(token)
+
+        return awaited
+
+    def _deadline_reader(self) -> Callable[[], float]:
+        from dana_poet.poet.operate import CALL_DEADLINE
+
+        timeout = self.timeout
+        if timeout is None:
+            limit = self.limit
+            return lambda: _clock() + limit
+        shared = CALL_DEADLINE.get
+
+        def deadline() -> float:
+            at = shared()
+            return at if at is not None else _clock() + timeout
+
+        return deadline
+
+    def _timed_out(self, stage: str) -> POETTimeoutError:
+        self.drop(stage, "it ran past the function's deadline")
+        exc = POETTimeoutError(
+            f"{self.function}(): timed out after {self.timeout:g} s in the generated {stage} "
+            "stage (Perceive, Operate and Enforce share the function's timeout)",
+            function=self.function,
+            limit=self.timeout or 0.0,
+        )
+        exc.stage = stage
+        return exc
+
+    # ------------------------------------------------------------ contract and drops
 
     def drop(self, stage: str, reason: str) -> None:
         if self.dropped is not None:
@@ -149,7 +316,7 @@ class GuardedStages:
         missing = [n for n in names if n not in bound]
         if missing:
             raise TypeError(f"{self.function}() missing required argument: '{missing[0]}'")
-        return bound
+        return {k: _mine(v) for k, v in bound.items()}
 
     def _recoerce(self, out: Any) -> dict[str, Any]:
         from dana_poet.poet.perceive import coerce_value
@@ -170,56 +337,113 @@ class GuardedStages:
                 raise _Broken(f"perceive returned {value!r} for '{name}': {exc}") from None
         return out
 
+    def _perceive_failed(
+        self, exc: Exception, builtin: Engine, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if isinstance(exc, policy.StageTimeout) and self.timeout is not None:
+            raise self._timed_out("perceive") from None
+        if isinstance(exc, POETInputError):
+            answer = builtin(args, kwargs)  # the built-in engine's own error wins
+            self.drop("perceive", f"it refused input the built-in engine accepts: {exc}")
+            return answer  # type: ignore[no-any-return]
+        self.drop("perceive", _describe(exc))
+        return builtin(args, kwargs)  # type: ignore[no-any-return]
+
     def perceive_engine(self, builtin: Engine) -> Engine:
         fn = self.stages.perceive
         assert fn is not None
         label = f"{self.function}() perceive stage"
+        state, deadline_of = policy.STATE, self._deadline_reader()
+        arity = len(self.params) if self.positional_perceive else -1
+        scalars, param_set = _SCALARS, self.param_set
+        checks = tuple(self.annotations.items())
+        pick = _picker(self.params)
 
         def perceive(
             args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> tuple[tuple[Any, ...], dict[str, Any]]:
             if self.dropped is not None:
-                return builtin(args, kwargs)
-            bound = self._bind(args, kwargs)
-            mine = {k: policy.private_copy(v) for k, v in bound.items()}
+                return builtin(args, kwargs)  # type: ignore[no-any-return]
             try:
-                out = run_contained(label, fn, (), mine, self.limit)
-                return (), self._recoerce(out)
-            except POETInputError as exc:
-                answer = builtin(args, kwargs)  # the built-in engine's own error wins
-                self.drop("perceive", f"it refused input the built-in engine accepts: {exc}")
-                return answer
+                positional = not kwargs and len(args) == arity
+                if positional:
+                    given = args if scalars.issuperset(map(type, args)) else tuple(map(_mine, args))
+                    named = _NO_KWARGS
+                else:
+                    given, named = (), self._bind(args, kwargs)
+                saved = state.running
+                state.running = (deadline_of(), label)
+                try:
+                    out = fn(*given, **named)
+                finally:
+                    state.running = saved
+                if type(out) is not dict or out.keys() != param_set:
+                    out = self._recoerce(out)
+                else:
+                    for name, annotation in checks:
+                        if type(out[name]) is not annotation:
+                            out = self._recoerce(out)
+                            break
+                # the same shape as the call: every argument passed by position stays so
+                return (pick(out), kwargs) if positional else ((), out)
             except Exception as exc:  # noqa: BLE001 - any failure of untrusted code drops it
-                self.drop("perceive", _describe(exc))
-                return builtin(args, kwargs)
+                return self._perceive_failed(exc, builtin, args, kwargs)
 
         return perceive
+
+    def _enforce_failed(
+        self, exc: Exception, builtin: Engine, result: Any, inputs: dict[str, Any]
+    ) -> Any:
+        if isinstance(exc, policy.StageTimeout) and self.timeout is not None:
+            raise self._timed_out("enforce") from None
+        if isinstance(exc, POETOutputError):
+            if getattr(exc, "from_stage_rule", False):
+                raise exc  # the stage's own rule, through fail(): the contract says so
+            answer = builtin(result, inputs)
+            self.drop("enforce", f"it refused a result the built-in engine accepts: {exc}")
+            return answer
+        self.drop("enforce", _describe(exc))
+        return builtin(result, inputs)
+
+    def _checked(self, out: Any, builtin: Engine, result: Any, inputs: dict[str, Any]) -> Any:
+        try:
+            return self.check_result(out)
+        except POETOutputError as exc:
+            self.drop("enforce", f"it returned {out!r}, which breaks the return type: {exc}")
+            return builtin(result, inputs)
 
     def enforce_engine(self, builtin: Engine) -> Engine:
         fn = self.stages.enforce
         assert fn is not None
         label = f"{self.function}() enforce stage"
+        state, deadline_of = policy.STATE, self._deadline_reader()
+        scalars, exact, any_result = _SCALARS, self.exact_result, self.any_result
+        params = self.params
+        pick = _picker(params) if self.positional_enforce else None
 
         def enforce(result: Any, inputs: dict[str, Any]) -> Any:
             if self.dropped is not None:
                 return builtin(result, inputs)
-            mine = {k: policy.private_copy(v) for k, v in inputs.items()}
             try:
-                out = run_contained(label, fn, (policy.private_copy(result),), mine, self.limit)
-            except POETOutputError as exc:
-                if getattr(exc, "from_stage_rule", False):
-                    raise  # the stage's own rule, through fail(): the contract says so
-                answer = builtin(result, inputs)
-                self.drop("enforce", f"it refused a result the built-in engine accepts: {exc}")
-                return answer
-            except Exception as exc:  # noqa: BLE001
-                self.drop("enforce", _describe(exc))
-                return builtin(result, inputs)
-            try:
-                return self.check_result(out)
-            except POETOutputError as exc:
-                self.drop("enforce", f"it returned {out!r}, which breaks the return type: {exc}")
-                return builtin(result, inputs)
+                if pick is not None and len(inputs) == len(params):
+                    given = (result, *pick(inputs))
+                    if not scalars.issuperset(map(type, given)):
+                        given = tuple(map(_mine, given))
+                    named = _NO_KWARGS
+                else:
+                    given = (_mine(result),)
+                    named = {k: _mine(v) for k, v in inputs.items()}
+                saved = state.running
+                state.running = (deadline_of(), label)
+                try:
+                    out = fn(*given, **named)
+                finally:
+                    state.running = saved
+            except Exception as exc:  # noqa: BLE001 - any failure of untrusted code drops it
+                return self._enforce_failed(exc, builtin, result, inputs)
+            if any_result or type(out) is exact:
+                return out
+            return self._checked(out, builtin, result, inputs)
 
         return enforce
 
@@ -255,7 +479,8 @@ def build_stage_engines(
     safety.install()
     try:
         code = policy.admit(source, language, f"<stages of {function}>")
-        stages = policy.load(code, language, stage_helpers(function, hints, domain))
+        defaults = {n: p.default for n, p in signature.parameters.items()}
+        stages = policy.load(code, language, stage_helpers(function, hints, domain, defaults))
     except policy.PolicyError as exc:
         print(
             f"dana-poet: warning: the generated stage code of {function}() was refused "
@@ -268,8 +493,7 @@ def build_stage_engines(
             except Exception:  # noqa: BLE001
                 pass
         return builtin_perceive, builtin_enforce, None
-    limit = timeout if timeout else STAGE_DEFAULT_TIMEOUT
-    guarded = GuardedStages(function, signature, hints, stages, limit, on_drop)
+    guarded = GuardedStages(function, signature, hints, stages, timeout, on_drop)
     perceive = guarded.perceive_engine(builtin_perceive) if stages.perceive else builtin_perceive
     enforce = guarded.enforce_engine(builtin_enforce) if stages.enforce else builtin_enforce
     return perceive, enforce, guarded
@@ -316,5 +540,6 @@ __all__ = [
     "build_stage_engines",
     "record_drop",
     "run_contained",
+    "run_until",
     "stage_helpers",
 ]

@@ -30,6 +30,10 @@ print(assess("720", "$65K"))
 print(assess(650, 80000))
 """
 ANSWER = "approved\ndeclined\n"
+CATCHING_FIRST_CALL = PROGRAM.replace(
+    'print(assess("720", "$65K"))',
+    'try:\n    print(assess("720", "$65K"))\nexcept as e:\n    print(e.message)',
+)
 
 
 @pytest.fixture
@@ -229,11 +233,22 @@ def test_runtime_guards_drop_the_stage(server, tmp_path, name):
 
 
 def test_a_hanging_perceive_stops_at_the_function_timeout(server, tmp_path):
+    """The stages share the call's `timeout=`: a hanging Perceive spends it (a POET timeout
+    error naming the function and the stage), is dropped, and later calls are answered."""
     code = hostile(tmp_path, "if score != 1:\n    while true:\n        x = 1")
     server.script(attack(code))
-    out, err = run_dana(tmp_path)
-    assert out == ANSWER
-    assert "ran past its deadline" in err
+    program = CATCHING_FIRST_CALL
+    import time
+
+    started = time.monotonic()
+    out, err = run_dana(tmp_path, program)
+    assert time.monotonic() - started < 30, "the hang was stopped, not waited out"
+    first, second = out.splitlines()
+    assert "assess(): timed out after 1 s in the generated perceive stage" in first
+    assert second == "declined"
+    assert "ran past the function's deadline" in err and err.count("was dropped") == 1
+    assert not marker(tmp_path).exists()
+    assert versions_meta(tmp_path)[-1]["stage_dropped"]["stage"] == "perceive"
 
 
 def test_a_hanging_comprehension_stops(server, tmp_path):
@@ -241,8 +256,12 @@ def test_a_hanging_comprehension_stops(server, tmp_path):
         tmp_path, "if score != 1:\n    x = [a for a in range(900000) for b in range(900000)]"
     )
     server.script(attack(code))
-    out, err = run_dana(tmp_path)
-    assert out == ANSWER and "ran past its deadline" in err
+    out, err = run_dana(tmp_path, CATCHING_FIRST_CALL)
+    assert out.splitlines()[0].endswith(
+        "timed out after 1 s in the generated perceive stage (Perceive, Operate and Enforce "
+        "share the function's timeout)"
+    )
+    assert out.splitlines()[1] == "declined" and "ran past the function's deadline" in err
 
 
 def test_a_hang_in_the_smoke_test_is_refused(server, tmp_path):
