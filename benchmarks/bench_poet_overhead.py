@@ -5,6 +5,11 @@ Peers: a bare call, pydantic.validate_call, tenacity.retry, stamina.retry (when 
 Goals: @poet's warm-path overhead no more than validate_call's; with `timeout=` set, its
 overhead within 1.2x of this machine's bare thread hand-off (both measured in this run).
 Each figure is the best of many short runs, so a busy machine disturbs it less.
+
+Generated stages: the same function with Perceive + Enforce stage code (the deterministic
+templates, and stage code in the style a model writes, with a rule of its own), admitted by
+the policy and run by poet/stage_runner.py, next to the built-in engines; measured
+interleaved, best of several rounds. Goal: within 1.5x of the built-in engines.
 """
 
 from __future__ import annotations
@@ -20,6 +25,59 @@ from dana_poet import poet  # noqa: E402
 
 def bare(score: int, income: float) -> str:
     return "approved" if score >= 700 and income >= 50000 else "declined"
+
+
+MODEL_STYLE_STAGES = """
+def perceive(score, income):
+    \"\"\"Accept what callers pass: "720", "$65K", 65000.\"\"\"
+    score = coerce(score, "score")
+    income = coerce(income, "income")
+    if score < 300 or score > 850:
+        fail("score_range", f"score must be 300-850, got {score}")
+    return {"score": score, "income": income}
+
+def enforce(result, score, income):
+    \"\"\"Only the two decisions the function can make.\"\"\"
+    result = check_output(result)
+    if result not in ["approved", "declined"]:
+        fail("allowed_values", f"result must be approved or declined, got {result}")
+    return result
+"""
+
+
+def template_stages() -> str:
+    from dana_poet.poet.codegen import FunctionSpec, ParamSpec, template_stage_code
+
+    params = (ParamSpec("score", "int"), ParamSpec("income", "float"))
+    return template_stage_code(FunctionSpec("bare", params, "str", None, "bare"))
+
+
+def interleaved(pair: tuple, n: int, rounds: int = 25) -> tuple[float, float]:
+    """Best us/call of each of two functions, measured alternately in the same rounds."""
+    best = [float("inf"), float("inf")]
+    for _ in range(rounds):
+        for i, fn in enumerate(pair):
+            best[i] = min(best[i], timeit.timeit(lambda f=fn: f(720, 65000.0), number=n))
+    return best[0] / n * 1e6, best[1] / n * 1e6
+
+
+def generated_stages() -> list[tuple[str, float, float]]:
+    """(case, built-in us/call, generated us/call) for the same function."""
+    template = template_stages()
+    cases = [
+        ("no domain, template stages", {}, template, 4_000),
+        ("financial_services, template stages", {"domain": "financial_services"}, template, 4_000),
+        ("financial_services, model-style stages", {"domain": "financial_services"}, None, 4_000),
+        ("timeout=5, template stages", {"timeout": 5}, template, 2_000),
+    ]
+    rows = []
+    for name, config, code, n in cases:
+        builtin = poet(**config)(bare)
+        generated = poet(_stage_code=code or MODEL_STYLE_STAGES, **config)(bare)
+        assert generated(720, 65000.0) == builtin(720, 65000.0) == "approved"
+        assert generated.__poet__.stage_code, "the stage code was admitted"
+        rows.append((name, *interleaved((builtin, generated), n)))
+    return rows
 
 
 def per_call(fn, n: int = 2_000, repeat: int = 200) -> float:
@@ -110,6 +168,17 @@ def main() -> None:
         f"overhead with a timeout: {timed:.2f} us vs the bare thread hand-off {floor:.2f} us "
         f"(ratio {timed / floor:.2f}, goal <= 1.2) {verdict}"
     )
+
+    print(
+        f"\n{'generated stages vs built-in engines':44} {'built-in':>9} {'generated':>10} {'ratio':>6}"
+    )
+    worst = 0.0
+    for name, builtin_us, generated_us in generated_stages():
+        ratio = generated_us / builtin_us
+        worst = max(worst, ratio)
+        print(f"{name:44} {builtin_us:9.2f} {generated_us:10.2f} {ratio:6.2f}")
+    verdict = "PASS" if worst <= 1.5 else "MISS"
+    print(f"generated stages, worst ratio: {worst:.2f} (goal <= 1.5) {verdict}")
 
 
 if __name__ == "__main__":

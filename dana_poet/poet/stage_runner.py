@@ -38,7 +38,11 @@ _NO_KWARGS: dict[str, Any] = {}
 
 
 def run_until(
-    label: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float
+    label: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    deadline: float,
 ) -> Any:
     """Call stage function `fn` with the audit flag raised, stopping it at `deadline`."""
     state = policy.STATE
@@ -214,20 +218,20 @@ class GuardedStages:
     def bounded(self, call: Callable[..., Any]) -> Callable[..., Any]:
         """`call` (the whole POET call) with one time budget its stages and Operate share.
 
-        With `timeout=` the call's deadline is set when it starts: the stages stop at it
-        and Operate's attempts (poet/operate.py) never run past it. Without one, each stage
-        gets `STAGE_DEFAULT_TIMEOUT` and `call` is returned as it is.
+        With `timeout=` the budget starts when Perceive starts (`start_budget`): the stages
+        stop at its deadline and Operate's attempts (poet/operate.py) never run past it;
+        this wrapper gives each call its own and forgets it afterwards. Without `timeout=`
+        each stage gets `STAGE_DEFAULT_TIMEOUT` and `call` is returned as it is.
         """
         from dana_poet.poet.operate import CALL_DEADLINE
 
-        timeout = self.timeout
-        if timeout is None:
+        if self.timeout is None:
             return call
         set_deadline, reset = CALL_DEADLINE.set, CALL_DEADLINE.reset
 
         @functools.wraps(call)
         def timed(*args: Any, **kwargs: Any) -> Any:
-            token = set_deadline(_clock() + timeout)
+            token = set_deadline(None)
             try:
                 return call(*args, **kwargs)
             finally:
@@ -239,13 +243,12 @@ class GuardedStages:
         """`bounded` for an `async def` function (each task has its own deadline)."""
         from dana_poet.poet.operate import CALL_DEADLINE
 
-        timeout = self.timeout
-        if timeout is None:
+        if self.timeout is None:
             return call
 
         @functools.wraps(call)
         async def awaited(*args: Any, **kwargs: Any) -> Any:
-            token = CALL_DEADLINE.set(_clock() + timeout)
+            token = CALL_DEADLINE.set(None)
             try:
                 return await call(*args, **kwargs)
             finally:
@@ -253,7 +256,25 @@ class GuardedStages:
 
         return awaited
 
-    def _deadline_reader(self) -> Callable[[], float]:
+    def start_budget(self) -> Callable[[], float]:
+        """() -> the deadline of a call that starts now (Perceive's), shared with the rest."""
+        from dana_poet.poet.operate import CALL_DEADLINE
+
+        timeout = self.timeout
+        if timeout is None:
+            limit = self.limit
+            return lambda: _clock() + limit
+        set_deadline = CALL_DEADLINE.set
+
+        def start() -> float:
+            deadline = _clock() + timeout
+            set_deadline(deadline)
+            return deadline
+
+        return start
+
+    def budget_left(self) -> Callable[[], float]:
+        """() -> the deadline of the call in progress (Enforce's), or a fresh one outside."""
         from dana_poet.poet.operate import CALL_DEADLINE
 
         timeout = self.timeout
@@ -267,6 +288,18 @@ class GuardedStages:
             return at if at is not None else _clock() + timeout
 
         return deadline
+
+    def timing_perceive(self, builtin: Engine) -> Engine:
+        """The built-in Perceive, starting the call's budget (code with an Enforce stage only)."""
+        start = self.start_budget()
+
+        def perceive(
+            args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+            start()
+            return builtin(args, kwargs)  # type: ignore[no-any-return]
+
+        return perceive
 
     def _timed_out(self, stage: str) -> POETTimeoutError:
         self.drop(stage, "it ran past the function's deadline")
@@ -353,7 +386,7 @@ class GuardedStages:
         fn = self.stages.perceive
         assert fn is not None
         label = f"{self.function}() perceive stage"
-        state, deadline_of = policy.STATE, self._deadline_reader()
+        state, deadline_of = policy.STATE, self.start_budget()
         arity = len(self.params) if self.positional_perceive else -1
         scalars, param_set = _SCALARS, self.param_set
         checks = tuple(self.annotations.items())
@@ -416,7 +449,7 @@ class GuardedStages:
         fn = self.stages.enforce
         assert fn is not None
         label = f"{self.function}() enforce stage"
-        state, deadline_of = policy.STATE, self._deadline_reader()
+        state, deadline_of = policy.STATE, self.budget_left()
         scalars, exact, any_result = _SCALARS, self.exact_result, self.any_result
         params = self.params
         pick = _picker(params) if self.positional_enforce else None
@@ -494,7 +527,12 @@ def build_stage_engines(
                 pass
         return builtin_perceive, builtin_enforce, None
     guarded = GuardedStages(function, signature, hints, stages, timeout, on_drop)
-    perceive = guarded.perceive_engine(builtin_perceive) if stages.perceive else builtin_perceive
+    if stages.perceive is not None:
+        perceive = guarded.perceive_engine(builtin_perceive)
+    elif stages.enforce is not None and guarded.timeout is not None:
+        perceive = guarded.timing_perceive(builtin_perceive)
+    else:
+        perceive = builtin_perceive
     enforce = guarded.enforce_engine(builtin_enforce) if stages.enforce else builtin_enforce
     return perceive, enforce, guarded
 
