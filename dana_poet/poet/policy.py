@@ -44,6 +44,16 @@ MAX_INT_BITS = 100_000
 """The largest integer (in bits) stage code may build with `**`, `*` or `<<`."""
 MAX_FORMAT_WIDTH = 1_000
 """The widest field an f-string format spec or a `%` format may ask for."""
+MAX_BUILT = 10_000_000
+"""The total size (items, characters) of the values one stage call may build."""
+MAX_SOURCE_CHARS = 40_000
+"""The longest stage code admitted (checked before it is parsed)."""
+MAX_NODES = 5_000
+"""The most syntax-tree nodes admitted stage code may have (its Python form)."""
+MAX_DEPTH = 60
+"""The deepest nesting of statements and expressions admitted stage code may have."""
+MAX_CHAIN = 3
+"""The most comparisons one chained comparison (`a < b < c`) may make."""
 
 
 class PolicyError(Exception):
@@ -139,6 +149,40 @@ def tick(_state: Any = STATE, _clock: Callable[[], float] = _clock) -> bool:
     if running is not None and _clock() > running[0]:
         raise StageTimeout(f"{running[1]} ran past its deadline")
     return True
+
+
+_SIZED = frozenset({str, list, tuple, dict, set, frozenset, bytes})
+
+
+def tock(value: Any, _state: Any = STATE, _clock: Callable[[], float] = _clock) -> Any:
+    """After one operation that may cost time or memory: check the deadline, count the size
+    of what was built against `MAX_BUILT`, and pass the value on.
+
+    Stage code without loops is bounded this way too: every such operation is followed by
+    this check, so a stage stops within one (size-limited) operation of its deadline.
+    """
+    running = _state.running
+    if running is not None:
+        if _clock() > running[0]:
+            raise StageTimeout(f"{running[1]} ran past its deadline")
+        if type(value) in _SIZED:
+            running[2] += len(value)
+            if running[2] > MAX_BUILT:
+                raise LimitExceeded(
+                    f"stage code may not build more than {MAX_BUILT:,} items in one call"
+                )
+    return value
+
+
+def formatted(value: Any, conversion: int, spec: str) -> str:
+    """One `{value!conversion:spec}` of an f-string, formatted, then checked like `tock`."""
+    if conversion == 114:
+        value = repr(value)
+    elif conversion == 97:
+        value = ascii(value)
+    elif conversion == 115:
+        value = str(value)
+    return tock(format(value, spec))  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------ run-time guards
@@ -678,9 +722,26 @@ def _py_locals(fn: py.FunctionDef) -> set[str]:
     return names
 
 
+def _size_problems(tree: py.AST) -> list[str]:
+    """The node-count and nesting caps, counted without recursion."""
+    count = deepest = 0
+    stack: list[tuple[py.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in py.iter_child_nodes(node))
+    problems = []
+    if count > MAX_NODES:
+        problems.append(f"stage code has {count:,} syntax nodes (limit {MAX_NODES:,})")
+    if deepest > MAX_DEPTH:
+        problems.append(f"stage code is nested {deepest} levels deep (limit {MAX_DEPTH})")
+    return problems
+
+
 def check_python(tree: py.Module) -> list[str]:
     """Problems with a Python stage module under the policy ([] when admitted)."""
-    errors: list[str] = []
+    errors: list[str] = _size_problems(tree)
     for stmt in tree.body:
         if isinstance(stmt, py.Expr) and isinstance(stmt.value, py.Constant):
             continue
@@ -715,6 +776,16 @@ def _check_stage_function(fn: py.FunctionDef) -> list[str]:
             errors.append(f"line {at}: {type(node).__name__} is not allowed in stage code")
         elif isinstance(node, py.FunctionDef):
             errors.append(f"line {at}: nested function definitions are not allowed")
+        elif isinstance(node, py.Starred) or (
+            isinstance(node, py.Dict) and any(k is None for k in node.keys)
+        ):
+            errors.append(f"line {at}: unpacking with * or ** is not allowed in stage code")
+        elif isinstance(node, py.keyword) and node.arg is None:
+            errors.append(f"line {at}: unpacking with ** is not allowed in stage code")
+        elif isinstance(node, py.Compare) and len(node.ops) > MAX_CHAIN:
+            errors.append(
+                f"line {at}: a chained comparison may make at most {MAX_CHAIN} comparisons"
+            )
         elif isinstance(node, py.Name):
             errors.extend(_name_problems(node, local, at))
         elif isinstance(node, py.Attribute):
@@ -764,6 +835,8 @@ G_ATTR = "__poet_getattr"
 G_METHOD = "__poet_method"
 G_ITEM = "__poet_getitem"
 G_TICK = "__poet_tick"
+G_TOCK = "__poet_tock"
+G_FORMAT = "__poet_format"
 _G_BINOPS = {
     py.Pow: "__poet_pow",
     py.Mult: "__poet_mul",
@@ -777,8 +850,28 @@ def _gcall(name: str, *args: py.expr) -> py.Call:
     return py.Call(func=py.Name(id=name, ctx=py.Load()), args=list(args), keywords=[])
 
 
+def _checked(node: py.expr, at: py.AST) -> py.expr:
+    """`node`, followed by the deadline and size check (`tock`)."""
+    return py.copy_location(_gcall(G_TOCK, node), at)
+
+
+def _constant(node: py.expr) -> bool:
+    """A literal, or a display of literals: cheap to compare with and to hash."""
+    if isinstance(node, py.Constant):
+        return True
+    if isinstance(node, py.List | py.Tuple | py.Set):
+        return all(_constant(e) for e in node.elts)
+    return False
+
+
 class _Guard(py.NodeTransformer):
-    """Routes attribute/item reads, growing operators and loop iterations through guards."""
+    """Routes attribute/item reads, growing operators and loop iterations through guards,
+    and follows every operation that may cost time or memory with `tock`.
+
+    Cheap on purpose where it can be: a call of a stage helper checks the deadline itself
+    (after its slow path only), and comparisons with literals, items read with a literal
+    key and displays with literal keys run unchecked, so the usual stage code pays nothing.
+    """
 
     def visit_Call(self, node: py.Call) -> py.AST:
         func = node.func
@@ -790,11 +883,13 @@ class _Guard(py.NodeTransformer):
             )
         else:
             node.func = self.visit(func)
-        return node
+            if isinstance(func, py.Name) and func.id in STAGE_HELPERS:
+                return node
+        return _checked(node, node)
 
     def visit_Attribute(self, node: py.Attribute) -> py.AST:
         value = self.visit(node.value)
-        return py.copy_location(_gcall(G_ATTR, value, py.Constant(node.attr)), node)
+        return _checked(_gcall(G_ATTR, value, py.Constant(node.attr)), node)
 
     def visit_Subscript(self, node: py.Subscript) -> py.AST:
         if not isinstance(node.ctx, py.Load):
@@ -803,18 +898,62 @@ class _Guard(py.NodeTransformer):
         value = self.visit(node.value)
         index = self.visit(node.slice)
         if isinstance(index, py.Slice):
-            return py.copy_location(
+            return _checked(
                 _gcall(G_ITEM, value, _gcall("__poet_slice", *_slice_parts(index))), node
             )
-        return py.copy_location(_gcall(G_ITEM, value, index), node)
+        read = py.copy_location(_gcall(G_ITEM, value, index), node)
+        return read if isinstance(index, py.Constant) else _checked(read, node)
 
     def visit_BinOp(self, node: py.BinOp) -> py.AST:
         left, right = self.visit(node.left), self.visit(node.right)
         guard = _G_BINOPS.get(type(node.op))
         if guard is None:
             node.left, node.right = left, right
+            return _checked(node, node)
+        return _checked(_gcall(guard, left, right), node)
+
+    def visit_Compare(self, node: py.Compare) -> py.AST:
+        self.generic_visit(node)
+        if all(_constant(c) for c in node.comparators):
             return node
-        return py.copy_location(_gcall(guard, left, right), node)
+        return _checked(node, node)
+
+    def visit_JoinedStr(self, node: py.JoinedStr) -> py.AST:
+        values: list[py.expr] = []
+        for part in node.values:
+            if not isinstance(part, py.FormattedValue) or isinstance(part.value, py.Constant):
+                values.append(part)
+                continue
+            spec = "".join(
+                v.value
+                for v in getattr(part.format_spec, "values", [])
+                if isinstance(v, py.Constant) and isinstance(v.value, str)
+            )
+            text = _gcall(
+                G_FORMAT, self.visit(part.value), py.Constant(part.conversion), py.Constant(spec)
+            )
+            values.append(
+                py.copy_location(
+                    py.FormattedValue(value=text, conversion=-1, format_spec=None), part
+                )
+            )
+        node.values = values
+        return node
+
+    def visit_Set(self, node: py.Set) -> py.AST:
+        self.generic_visit(node)
+        return node if all(_constant(e) for e in node.elts) else _checked(node, node)
+
+    def visit_Dict(self, node: py.Dict) -> py.AST:
+        self.generic_visit(node)
+        keys = [k for k in node.keys if k is not None]
+        return node if all(_constant(k) for k in keys) else _checked(node, node)
+
+    def _comprehension(self, node: py.ListComp | py.SetComp | py.DictComp) -> py.AST:
+        self.generic_visit(node)
+        return _checked(node, node)
+
+    visit_ListComp = visit_SetComp = visit_DictComp = _comprehension
 
     def visit_AugAssign(self, node: py.AugAssign) -> py.AST:
         value = self.visit(node.value)
@@ -891,6 +1030,8 @@ def stage_globals(helpers: dict[str, Any]) -> dict[str, Any]:
         G_METHOD: guarded_method,
         G_ITEM: guarded_getitem,
         G_TICK: tick,
+        G_TOCK: tock,
+        G_FORMAT: formatted,
         "__poet_slice": slice,
     }
     for op, name in _G_BINOPS.items():
@@ -1135,11 +1276,19 @@ class _DanaStageTranslator:
         return py.ListComp(elt=element, generators=generators)  # "gen" too: no frame to reach
 
 
+def _check_length(source: str) -> None:
+    if len(source) > MAX_SOURCE_CHARS:
+        raise PolicyError(
+            [f"stage code is {len(source):,} characters long (limit {MAX_SOURCE_CHARS:,})"]
+        )
+
+
 def python_tree_of_dana(source: str, filename: str) -> py.Module:
     """Parse and admit Dana stage code; its Python form, admitted again like Python stage code."""
     from dana_poet.lang.errors import DanaSyntaxError
     from dana_poet.lang.parser import parse
 
+    _check_length(source)
     try:
         module = parse(source, filename)
     except DanaSyntaxError as exc:
@@ -1155,6 +1304,7 @@ def python_tree_of_dana(source: str, filename: str) -> py.Module:
 
 
 def python_tree(source: str) -> py.Module:
+    _check_length(source)
     try:
         tree = py.parse(source)
     except SyntaxError as exc:
@@ -1167,13 +1317,16 @@ def python_tree(source: str) -> py.Module:
 
 def admit(source: str, language: str, filename: str = "<poet-stages>") -> Any:
     """The guarded code object of admitted stage code; PolicyError when it is refused."""
-    if language == "dana":
-        tree = python_tree_of_dana(source, filename)
-    elif language == "python":
-        tree = python_tree(source)
-    else:
-        raise PolicyError([f"unknown stage language {language!r}"])
-    return compile(guard_tree(tree), filename, "exec", dont_inherit=True)
+    try:
+        if language == "dana":
+            tree = python_tree_of_dana(source, filename)
+        elif language == "python":
+            tree = python_tree(source)
+        else:
+            raise PolicyError([f"unknown stage language {language!r}"])
+        return compile(guard_tree(tree), filename, "exec", dont_inherit=True)
+    except (RecursionError, MemoryError):
+        raise PolicyError([f"stage code is nested too deeply (limit {MAX_DEPTH} levels)"]) from None
 
 
 def load(code: Any, language: str, helpers: dict[str, Any]) -> StageFunctions:
@@ -1184,8 +1337,13 @@ def load(code: Any, language: str, helpers: dict[str, Any]) -> StageFunctions:
 
 
 __all__ = [
+    "MAX_BUILT",
+    "MAX_CHAIN",
+    "MAX_DEPTH",
     "MAX_INT_BITS",
     "MAX_ITEMS",
+    "MAX_NODES",
+    "MAX_SOURCE_CHARS",
     "STAGE_FUNCTIONS",
     "STAGE_HELPERS",
     "LimitExceeded",

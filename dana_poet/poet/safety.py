@@ -26,13 +26,14 @@ class SystemAccessRefused(RuntimeError):
 
 
 class _Flag(threading.local):
-    """`running`: (deadline, stage label) while stage code runs on this thread, else None.
+    """`running`: [deadline, stage label, items built] while stage code runs on this
+    thread, else None.
 
     One slot, so entering and leaving stage code is one thread-local write each; the
-    policy's loop checks read the deadline from it.
+    policy's checks read the deadline from it and count what the stage builds in it.
     """
 
-    running: tuple[float, str] | None = None
+    running: list[Any] | None = None
 
 
 FLAG = _Flag()

@@ -47,7 +47,7 @@ def run_until(
     """Call stage function `fn` with the audit flag raised, stopping it at `deadline`."""
     state = policy.STATE
     saved = state.running
-    state.running = (deadline, label)
+    state.running = [deadline, label, 0]
     try:
         return fn(*args, **kwargs)
     finally:
@@ -86,7 +86,7 @@ def stage_helpers(
             if domain.coercers_for(name, typing.get_origin(annotation) or annotation):
                 exact = None  # domain coercers see even well-typed values
         plans[name] = (annotation, exact, defaults.get(name, EMPTY))
-    state = policy.STATE
+    state, tock = policy.STATE, policy.tock
     exact_of = {name: plan[1] for name, plan in plans.items()}
 
     def coerce(value: Any, parameter: Any) -> Any:
@@ -108,11 +108,12 @@ def stage_helpers(
                 and not _allows_none(annotation)
             ):
                 return default
-            return coerce_value(
+            coerced = coerce_value(
                 value, annotation, domain=domain, parameter=parameter, function=function
             )
         finally:
             state.running = was
+        return tock(coerced)
 
     empty: dict[str, Any] = {}
     returns = hints.get("return", EMPTY)
@@ -125,9 +126,10 @@ def stage_helpers(
         was = state.running
         state.running = None
         try:
-            return check(value, empty)
+            checked = check(value, empty)
         finally:
             state.running = was
+        return tock(checked)
 
     def fail(rule: Any, message: Any = "") -> Any:
         was = state.running
@@ -405,7 +407,7 @@ class GuardedStages:
                 else:
                     given, named = (), self._bind(args, kwargs)
                 saved = state.running
-                state.running = (deadline_of(), label)
+                state.running = [deadline_of(), label, 0]
                 try:
                     out = fn(*given, **named)
                 finally:
@@ -467,7 +469,7 @@ class GuardedStages:
                     given = (_mine(result),)
                     named = {k: _mine(v) for k, v in inputs.items()}
                 saved = state.running
-                state.running = (deadline_of(), label)
+                state.running = [deadline_of(), label, 0]
                 try:
                     out = fn(*given, **named)
                 finally:
