@@ -232,6 +232,116 @@ def test_runtime_guards_drop_the_stage(server, tmp_path, name):
     assert meta["stage_dropped"]["stage"] == "perceive"
 
 
+# ------------------------------------------------------------------ bounded cost
+
+UNTIMED = PROGRAM.replace(", timeout=1", "")
+
+COSTLY_ATTACKS = {
+    # straight-line code: no loop to tick, every statement a large (size-limited) operation
+    "straight-line block of sorts": (
+        "if score != 1:\n    a = [str(i) for i in range(200000)]\n"
+        + "    b = sorted(a, key=str)\n" * 60,
+        "ran past its deadline",
+    ),
+    "one statement of nested sorts": (
+        "if score != 1:\n    a = [str(i) for i in range(200000)]\n"
+        "    b = " + "sorted(" * 40 + "a" + ", key=str)" * 40,
+        "ran past its deadline",
+    ),
+    "straight-line block of comparisons": (
+        "if score != 1:\n    a = [str(i) for i in range(1000000)]\n"
+        "    c = [str(i) for i in range(1000000)]\n" + "    b = a == c\n" * 400,
+        "ran past its deadline",
+    ),
+    "copies kept in a comprehension": (
+        "if score != 1:\n    a = [0] * 1000000\n    b = [a[:] for i in range(500)]",
+        "more than 10,000,000 items",
+    ),
+    "copies kept in straight-line code": (
+        "if score != 1:\n    a = [0] * 1000000\n"
+        + "".join(f"    b{i} = a[:]\n" for i in range(40)),
+        "more than 10,000,000 items",
+    ),
+    "f-string of many large fields": (
+        'if score != 1:\n    a = [0] * 1000000\n    s = f"' + "{a}" * 40 + '"',
+        "more than 10,000,000 items",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COSTLY_ATTACKS))
+def test_costly_stage_code_is_stopped(server, tmp_path, name):
+    body, expected = COSTLY_ATTACKS[name]
+    code = hostile(tmp_path, body)
+    server.script(attack(code))
+    import time
+
+    started = time.monotonic()
+    out, err = run_dana(tmp_path, UNTIMED)
+    assert time.monotonic() - started < 60, "stopped, not run to its end"
+    assert out == ANSWER
+    assert not marker(tmp_path).exists()
+    assert expected in err and err.count("was dropped") == 1, err
+    assert versions_meta(tmp_path)[-1]["stage_dropped"]["stage"] == "perceive"
+
+
+OVERSIZED_ATTACKS = {
+    "deeply nested expression": (
+        "x = " + "+".join(["score"] * 3000),
+        "nested too deeply",
+    ),
+    "deeply nested parentheses and calls": (
+        "x = " + "abs(" * 80 + "score" + ")" * 80,
+        "levels deep (limit 60)",
+    ),
+    "giant string literal": ('x = "' + "A" * 45_000 + '"', "characters long (limit 40,000)"),
+    "too many syntax nodes": (
+        "".join(f"a{i % 7} = score - {i}\n" for i in range(1300)),
+        "syntax nodes",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OVERSIZED_ATTACKS))
+def test_oversized_stage_code_is_refused_before_it_runs(server, tmp_path, name):
+    body, expected = OVERSIZED_ATTACKS[name]
+    code = hostile(tmp_path, body + '\nopen("MARK", "w")')
+    server.script(attack(code), attack(code), attack(code))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER
+    assert not marker(tmp_path).exists()
+    meta = versions_meta(tmp_path)[-1]
+    assert meta["fallback_used"] == "template"
+    assert any(expected in e for e in meta["errors"]), meta["errors"]
+
+
+PYTHON_UNPACKING = {
+    "star display": "a = [0] * 1000000\nb = [" + ", ".join(["*a"] * 200) + "]",
+    "double-star display": "a = {1: 2}\nb = {**a, **a}",
+    "double-star call": "a = {}\nb = dict(**a)",
+    "long comparison chain": "a = [0] * 10\nb = a == a == a == a == a",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PYTHON_UNPACKING))
+def test_python_unpacking_and_long_chains_are_refused(server, tmp_path, name):
+    dana_bad = hostile(tmp_path, 'open("MARK", "w")')
+    lines = PYTHON_UNPACKING[name].splitlines()
+    python = (
+        "def perceive(score, income):\n"
+        + "".join(f"    {line}\n" for line in lines)
+        + '    return {"score": score, "income": income}\n'
+    )
+    server.script(attack(dana_bad), attack(dana_bad), attack(python))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER and not marker(tmp_path).exists()
+    errors = versions_meta(tmp_path)[-1]["errors"]
+    assert any(
+        e.startswith("python attempt") and ("unpacking" in e or "chained comparison" in e)
+        for e in errors
+    ), errors
+
+
 def test_a_hanging_perceive_stops_at_the_function_timeout(server, tmp_path):
     """The stages share the call's `timeout=`: a hanging Perceive spends it (a POET timeout
     error naming the function and the stage), is dropped, and later calls are answered."""
