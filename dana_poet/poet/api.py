@@ -63,10 +63,11 @@ def enhance(
     record.operator = operator
     record.stage_meta = dict(stage_meta or {})
     record.stage_code = stage_code
+    guarded = None
     if stage_code:
         from dana_poet.poet.stage_runner import build_stage_engines, record_drop
 
-        perceive, enforce, _ = build_stage_engines(
+        perceive, enforce, guarded = build_stage_engines(
             name,
             signature,
             hints,
@@ -119,7 +120,10 @@ def enhance(
             timed=config.timeout is not None,
             publishes=bool(record.stage_meta.get("cache_key")),
         )
-    return _finish(build_call(steps, is_async=target.is_async, warm=warm), record, target)
+    call = build_call(steps, is_async=target.is_async, warm=warm)
+    if guarded is not None:  # its stages and Operate share one time budget per call
+        call = guarded.bounded_async(call) if target.is_async else guarded.bounded(call)
+    return _finish(call, record, target)
 
 
 def warm_plan(

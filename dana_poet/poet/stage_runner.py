@@ -73,7 +73,7 @@ def stage_helpers(
     import typing
 
     from dana_poet.poet.enforce import build_enforcer
-    from dana_poet.poet.perceive import _allows_none, _exact_type, coerce_value
+    from dana_poet.poet.perceive import _allows_none, coerce_value, exact_type
 
     check = build_enforcer(function, hints.get("return", EMPTY), domain)
     defaults = defaults or {}
@@ -81,7 +81,7 @@ def stage_helpers(
     for name, annotation in hints.items():
         if name == "return" or annotation is EMPTY or isinstance(annotation, str):
             continue
-        exact = _exact_type(annotation)
+        exact = exact_type(annotation)
         if exact is not None and domain is not None:
             if domain.coercers_for(name, typing.get_origin(annotation) or annotation):
                 exact = None  # domain coercers see even well-typed values
