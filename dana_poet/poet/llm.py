@@ -114,7 +114,7 @@ def _content(body: bytes) -> str:
     try:
         data = json.loads(body)
         content = data["choices"][0]["message"]["content"]
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
         raise LLMUnavailable("the LLM's reply is not a chat completion") from None
     return content if isinstance(content, str) else ""
 
@@ -209,14 +209,14 @@ def parse_stage_answer(content: str) -> StageAnswer:
     text = content.strip()
     try:
         return StageAnswer.model_validate(json.loads(text))
-    except (ValueError, ValidationError):
+    except (ValueError, ValidationError, RecursionError):  # nesting deep enough to recurse out
         pass
     match = _FENCE.search(text)
     if match:
         inner = match.group(1)
         try:
             return StageAnswer.model_validate(json.loads(inner))
-        except (ValueError, ValidationError):
+        except (ValueError, ValidationError, RecursionError):
             return StageAnswer(stage_code=inner)
     if "def " in text:
         return StageAnswer(stage_code=text)

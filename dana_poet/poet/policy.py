@@ -213,6 +213,11 @@ def private_copy(value: Any) -> Any:
         return set(value)
     if kind is tuple:
         return tuple(private_copy(v) for v in value)
+    if isinstance(value, list | dict | set | tuple):
+        # a subclass (OrderedDict, defaultdict, a namedtuple...): a deep copy keeps its type
+        import copy
+
+        return copy.deepcopy(value)
     return value
 
 
@@ -294,6 +299,20 @@ _METHOD_CHECKS: dict[tuple[type, str], Callable[..., None]] = {
     (dict, "update"): _check_grow,
     (set, "update"): _check_grow,
 }
+
+
+def guarded_setitem(obj: Any, key: Any, value: Any) -> None:
+    """`obj[key] = value` for stage code: only into its own plain lists and dicts."""
+    kind = type(obj)
+    if kind is dict:
+        obj[key] = value
+        return
+    if kind is list:
+        if type(key) is slice and len(obj) + _length(value) > MAX_ITEMS:
+            raise _limit("a list that large")
+        obj[key] = value
+        return
+    raise PolicyViolation(f"stage code may not assign items of a {kind.__name__} value")
 
 
 def guarded_getitem(obj: Any, key: Any) -> Any:
@@ -768,6 +787,9 @@ def _check_stage_function(fn: py.FunctionDef) -> list[str]:
     if any(arg.annotation is not None for arg in a.args):
         errors.append(f"line {line}: stage parameters take no annotations")
     local = _py_locals(fn)
+    item_targets = {  # `x[k] = v` alone: the guard rewrites exactly this form
+        id(n.targets[0]) for n in py.walk(fn) if isinstance(n, py.Assign) and len(n.targets) == 1
+    }
     for node in py.walk(fn):
         at = getattr(node, "lineno", line)
         if node is fn:
@@ -796,6 +818,11 @@ def _check_stage_function(fn: py.FunctionDef) -> list[str]:
         elif isinstance(node, py.Subscript) and not isinstance(node.ctx, py.Load):
             if not (isinstance(node.value, py.Name) and node.value.id in local):
                 errors.append(f"line {at}: stage code may assign only to its own variables")
+            elif id(node) not in item_targets:
+                errors.append(
+                    f"line {at}: an item is assigned on its own line (`items[k] = value`)"
+                )
+
         elif isinstance(node, py.AugAssign) and not isinstance(node.target, py.Name):
             errors.append(f"line {at}: stage code may assign only to its own variables")
         elif isinstance(node, py.Call) and not _py_callable(node.func, local):
@@ -834,6 +861,7 @@ def _py_callable(func: py.expr, local: set[str]) -> bool:
 G_ATTR = "__poet_getattr"
 G_METHOD = "__poet_method"
 G_ITEM = "__poet_getitem"
+G_SETITEM = "__poet_setitem"
 G_TICK = "__poet_tick"
 G_TOCK = "__poet_tock"
 G_FORMAT = "__poet_format"
@@ -955,6 +983,19 @@ class _Guard(py.NodeTransformer):
 
     visit_ListComp = visit_SetComp = visit_DictComp = _comprehension
 
+    def visit_Assign(self, node: py.Assign) -> py.AST:
+        value = self.visit(node.value)
+        if len(node.targets) == 1 and isinstance(node.targets[0], py.Subscript):
+            target = node.targets[0]
+            index = self.visit(target.slice)
+            if isinstance(index, py.Slice):
+                index = _gcall("__poet_slice", *_slice_parts(index))
+            store = _gcall(G_SETITEM, self.visit(target.value), index, value)
+            return py.copy_location(py.Expr(value=store), node)
+        node.targets = [self.visit(t) for t in node.targets]
+        node.value = value
+        return node
+
     def visit_AugAssign(self, node: py.AugAssign) -> py.AST:
         value = self.visit(node.value)
         guard = _G_BINOPS.get(type(node.op))
@@ -1029,6 +1070,7 @@ def stage_globals(helpers: dict[str, Any]) -> dict[str, Any]:
         G_ATTR: guarded_getattr,
         G_METHOD: guarded_method,
         G_ITEM: guarded_getitem,
+        G_SETITEM: guarded_setitem,
         G_TICK: tick,
         G_TOCK: tock,
         G_FORMAT: formatted,

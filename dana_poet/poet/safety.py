@@ -26,8 +26,8 @@ class SystemAccessRefused(RuntimeError):
 
 
 class _Flag(threading.local):
-    """`running`: [deadline, stage label, items built] while stage code runs on this
-    thread, else None.
+    """`running`: [deadline, stage label, items built, values passed in] while stage code
+    runs on this thread, else None.
 
     One slot, so entering and leaving stage code is one thread-local write each; the
     policy's checks read the deadline from it and count what the stage builds in it.

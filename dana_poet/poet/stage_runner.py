@@ -29,6 +29,10 @@ STAGE_DEFAULT_TIMEOUT = 2.0
 """Seconds each of Perceive and Enforce may run when the function sets no `timeout=` (with
 one, the whole call -- Perceive, Operate's attempts, Enforce -- shares that one budget)."""
 
+MAX_HELPER_TEXT = 100_000
+"""The longest text stage code may hand to `coerce`/`check_output`: their parsers run in C,
+where no deadline reaches, so their input is bounded instead."""
+
 Engine = Callable[..., Any]
 _clock = time.monotonic
 _SCALARS = frozenset({int, float, str, bool, type(None)})
@@ -47,7 +51,7 @@ def run_until(
     """Call stage function `fn` with the audit flag raised, stopping it at `deadline`."""
     state = policy.STATE
     saved = state.running
-    state.running = [deadline, label, 0]
+    state.running = [deadline, label, 0, (*args, *kwargs.values())]
     try:
         return fn(*args, **kwargs)
     finally:
@@ -59,6 +63,12 @@ def run_contained(
 ) -> Any:
     """Call stage function `fn` with the audit flag raised and a deadline `limit` seconds away."""
     return run_until(label, fn, args, kwargs, _clock() + limit)
+
+
+def _passed_in(value: Any, running: list[Any] | None) -> bool:
+    """Whether `value` is one of the values the running stage was called with (the caller's
+    own text may be as long as it is; text the stage built is bounded)."""
+    return running is not None and any(value is given for given in running[3])
 
 
 def stage_helpers(
@@ -99,6 +109,10 @@ def stage_helpers(
             return value
         annotation, exact, default = plan
         was = state.running
+        if type(value) is str and len(value) > MAX_HELPER_TEXT and not _passed_in(value, was):
+            raise policy.PolicyViolation(
+                f"coerce() takes text of at most {MAX_HELPER_TEXT:,} characters built by stage code"
+            )
         state.running = None
         try:
             if (
@@ -124,6 +138,11 @@ def stage_helpers(
         if type(value) is passes:
             return value
         was = state.running
+        if type(value) is str and len(value) > MAX_HELPER_TEXT and not _passed_in(value, was):
+            raise policy.PolicyViolation(
+                f"check_output() takes text of at most {MAX_HELPER_TEXT:,} characters built "
+                "by stage code"
+            )
         state.running = None
         try:
             checked = check(value, empty)
@@ -407,7 +426,7 @@ class GuardedStages:
                 else:
                     given, named = (), self._bind(args, kwargs)
                 saved = state.running
-                state.running = [deadline_of(), label, 0]
+                state.running = [deadline_of(), label, 0, given or tuple(named.values())]
                 try:
                     out = fn(*given, **named)
                 finally:
@@ -469,7 +488,12 @@ class GuardedStages:
                     given = (_mine(result),)
                     named = {k: _mine(v) for k, v in inputs.items()}
                 saved = state.running
-                state.running = [deadline_of(), label, 0]
+                state.running = [
+                    deadline_of(),
+                    label,
+                    0,
+                    given if not named else (*given, *named.values()),
+                ]
                 try:
                     out = fn(*given, **named)
                 finally:
@@ -575,6 +599,7 @@ def record_drop(
 
 
 __all__ = [
+    "MAX_HELPER_TEXT",
     "STAGE_DEFAULT_TIMEOUT",
     "GuardedStages",
     "build_stage_engines",

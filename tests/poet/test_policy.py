@@ -94,3 +94,22 @@ def test_a_deadline_stops_a_loop():
     src = "def perceive(x):\n    while true:\n        x = x + 1\n"
     with pytest.raises(policy.StageTimeout):
         run_contained("test", stages(src).perceive, (1,), {}, 0.05)
+
+
+def test_helpers_take_any_text_the_caller_passed_but_bounded_text_the_stage_built():
+    from dana_poet.poet.errors import POETInputError
+    from dana_poet.poet.stage_runner import MAX_HELPER_TEXT, stage_helpers
+
+    helpers = stage_helpers("f", {"amount": float, "return": float}, None)
+    src = (
+        "def perceive(amount):\n"
+        "    if len(amount) < 10:\n"
+        '        return {"amount": coerce(amount * 30000, "amount")}\n'
+        '    return {"amount": coerce(amount, "amount")}\n'
+    )
+    perceive = stages(src, **helpers).perceive
+    long_text = "1" * (MAX_HELPER_TEXT + 5) + "x"
+    with pytest.raises(POETInputError, match="amount"):  # the caller's own text: parsed
+        call(perceive, long_text)
+    with pytest.raises(policy.PolicyViolation, match="built by stage code"):
+        call(perceive, "12345x")

@@ -262,6 +262,14 @@ COSTLY_ATTACKS = {
         + "".join(f"    b{i} = a[:]\n" for i in range(40)),
         "more than 10,000,000 items",
     ),
+    "text built to make a helper's parser backtrack": (
+        'if score != 1:\n    x = coerce("1" + " " * 40000 + "usdx", "income")',
+        "refused input the built-in engine accepts",
+    ),
+    "huge text handed to a helper": (
+        'if score != 1:\n    x = coerce("9" * 500000, "income")',
+        "coerce() takes text of at most 100,000 characters",
+    ),
     "f-string of many large fields": (
         'if score != 1:\n    a = [0] * 1000000\n    s = f"' + "{a}" * 40 + '"',
         "more than 10,000,000 items",
@@ -539,6 +547,71 @@ def test_python_function_with_hostile_python_stage(server, tmp_path, monkeypatch
     assert not marker(tmp_path).exists()
 
 
+def test_a_stage_cannot_write_into_a_callers_dict_subclass(tmp_path, monkeypatch):
+    import collections
+
+    from dana_poet import poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    code = (
+        "def perceive(items):\n"
+        '    items["k"] = "changed"\n'
+        '    nested = items["tags"]\n'
+        '    nested.append("changed")\n'
+        '    return {"items": items}\n'
+    )
+
+    @poet(_stage_code=code, _stage_language="python")
+    def count(items: dict) -> int:
+        return len(items)
+
+    mine = collections.OrderedDict(tags=["a"])
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert count(mine) == 1
+    assert mine == collections.OrderedDict(tags=["a"]), "the caller's object is untouched"
+    assert "may not assign items of a OrderedDict" in err.getvalue()
+
+
+def test_a_stage_reaching_a_nested_list_of_a_subclass_works_on_a_copy(tmp_path, monkeypatch):
+    import collections
+
+    from dana_poet import poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    code = (
+        "def perceive(items):\n"
+        '    nested = items["tags"]\n'
+        '    nested.append("changed")\n'
+        '    return {"items": dict(items)}\n'
+    )
+
+    @poet(_stage_code=code, _stage_language="python")
+    def tags(items: dict) -> list:
+        return items["tags"]
+
+    mine = collections.defaultdict(list, tags=["a"])
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert tags(mine) == ["a", "changed"]
+    assert mine["tags"] == ["a"], "the stage changed its own deep copy only"
+    assert "dropped" not in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["for items[0] in [1]:\n        pass", "items[0], b = 1, 2", "x = [y for items[0] in [1]]"],
+)
+def test_python_item_targets_other_than_a_plain_item_assignment_are_refused(statement):
+    from dana_poet.poet import policy
+
+    code = (
+        f"def perceive(items):\n    items = [0]\n    {statement}\n    return {{'items': items}}\n"
+    )
+    with pytest.raises(policy.PolicyError, match="assigned on its own line"):
+        policy.admit(code, "python")
+
+
 @pytest.mark.parametrize(
     "expression", ["1 << (10 ** 10)", "10 ** 10 ** 10", "b'x' * 10 ** 10", "(1,) * 10 ** 10"]
 )
@@ -701,6 +774,21 @@ def test_a_dripping_reply_ends_at_one_deadline(server, tmp_path, monkeypatch):
     server.script(Reply(stage_json("def perceive(x):\n    return {}\n"), drip=0.2))
     with pytest.raises(llm.LLMUnavailable, match="within 1 s|in time"):
         llm.chat([{"role": "user", "content": "hi"}], tries=1)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [Reply("[" * 30_000), Reply(body=b'{"choices": ' + b"[" * 30_000)],
+    ids=["nested answer", "nested completion"],
+)
+def test_a_deeply_nested_reply_falls_back_to_the_template(server, tmp_path, reply):
+    server.script(reply, reply, reply)
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER
+    assert "RecursionError" not in err
+    meta = versions_meta(tmp_path)[-1]
+    assert meta["fallback_used"] == "template"
+    assert meta["errors"], "each refused reply is recorded"
 
 
 def test_a_huge_reply_falls_back_to_the_template(server, tmp_path):
