@@ -249,8 +249,9 @@ COSTLY_ATTACKS = {
         "ran past its deadline",
     ),
     "straight-line block of comparisons": (
-        "if score != 1:\n    a = [str(i) for i in range(1000000)]\n"
-        "    c = [str(i) for i in range(1000000)]\n" + "    b = a == c\n" * 400,
+        # two-character strings: equal but distinct, so each comparison reads 1M items
+        "if score != 1:\n    a = [str(i % 10 + 10) for i in range(1000000)]\n"
+        "    c = [str(i % 10 + 10) for i in range(1000000)]\n" + "    b = a == c == a\n" * 350,
         "ran past its deadline",
     ),
     "copies kept in a comprehension": (
