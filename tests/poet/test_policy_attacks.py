@@ -241,12 +241,12 @@ COSTLY_ATTACKS = {
     "straight-line block of sorts": (
         "if score != 1:\n    a = [str(i) for i in range(200000)]\n"
         + "    b = sorted(a, key=str)\n" * 60,
-        "ran past its deadline",
+        ("ran past its deadline", "more than 10,000,000 items"),
     ),
-    "one statement of nested sorts": (
+    "one statement of many sorts": (
         "if score != 1:\n    a = [str(i) for i in range(200000)]\n"
-        "    b = " + "sorted(" * 40 + "a" + ", key=str)" * 40,
-        "ran past its deadline",
+        "    b = [" + ", ".join(["sorted(a, key=str)"] * 200) + "]",
+        ("ran past its deadline", "more than 10,000,000 items"),
     ),
     "straight-line block of comparisons": (
         # two-character strings: equal but distinct, so each comparison reads 1M items
@@ -290,7 +290,8 @@ def test_costly_stage_code_is_stopped(server, tmp_path, name):
     assert time.monotonic() - started < 60, "stopped, not run to its end"
     assert out == ANSWER
     assert not marker(tmp_path).exists()
-    assert expected in err and err.count("was dropped") == 1, err
+    expected = (expected,) if isinstance(expected, str) else expected
+    assert any(e in err for e in expected) and err.count("was dropped") == 1, err
     assert versions_meta(tmp_path)[-1]["stage_dropped"]["stage"] == "perceive"
 
 
