@@ -193,6 +193,12 @@ def _allows_none(annotation: Any) -> bool:
     return False
 
 
+def null_means_default(annotation: Any, default: Any) -> bool:
+    """Whether a `null` argument stands for the parameter's default: there is a default
+    other than `None` and the type does not allow `None` itself."""
+    return default is not EMPTY and default is not None and not _allows_none(annotation)
+
+
 def _is_struct(annotation: Any) -> bool:
     return isinstance(annotation, type) and (
         hasattr(annotation, "__dana_fields__")
@@ -578,12 +584,7 @@ def build_perceiver(
     has_domain_coercers = False
 
     def one(name: str, annotation: Any, default: Any, value: Any) -> Any:
-        if (
-            value is None
-            and default is not EMPTY
-            and default is not None
-            and not _allows_none(annotation)
-        ):
+        if value is None and null_means_default(annotation, default):
             return default
         return coerce_value(value, annotation, domain=domain, parameter=name, function=function)
 
@@ -641,7 +642,7 @@ def with_null_defaults(
         annotation = hints.get(p.name, p.annotation)
         if isinstance(annotation, str):
             annotation = EMPTY
-        if p.default is not EMPTY and p.default is not None and not _allows_none(annotation):
+        if null_means_default(annotation, p.default):
             defaults[p.name] = p.default
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
                 positions.append((index, p.name))

@@ -83,7 +83,7 @@ def stage_helpers(
     import typing
 
     from dana_poet.poet.enforce import build_enforcer
-    from dana_poet.poet.perceive import _allows_none, coerce_value, exact_type
+    from dana_poet.poet.perceive import coerce_value, exact_type, null_means_default
 
     check = build_enforcer(function, hints.get("return", EMPTY), domain)
     defaults = defaults or {}
@@ -115,12 +115,7 @@ def stage_helpers(
             )
         state.running = None
         try:
-            if (
-                value is None
-                and default is not EMPTY
-                and default is not None
-                and not _allows_none(annotation)
-            ):
+            if value is None and null_means_default(annotation, default):
                 return default
             coerced = coerce_value(
                 value, annotation, domain=domain, parameter=parameter, function=function
