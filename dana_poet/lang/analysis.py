@@ -207,3 +207,125 @@ def falls_through(body: tuple[A.Stmt, ...]) -> bool:
 
 def uses_placeholder(node: Any) -> bool:
     return any(isinstance(n, A.Placeholder) for n in walk(node))
+
+
+# ------------------------------------------------------------------ static types of locals
+#
+# "?" is the optimistic start of the fixpoint below (a name whose bindings only ever
+# copy other undecided names); None means "not known".
+
+_NUMERIC = frozenset({"int", "bool", "float"})
+_INT_OPS = frozenset({"+", "-", "*", "//", "%"})
+_LOCAL = (None, "local")
+
+
+def binop_type(op: str, left: str | None, right: str | None) -> str | None:
+    """The exact type of `left op right` for operands of exact types `left` and `right`."""
+    if left is None or right is None:
+        return None
+    if left == "?" or right == "?":
+        return "?"
+    if left in _NUMERIC and right in _NUMERIC:
+        if op == "/":
+            return "float"
+        if op in _INT_OPS:
+            return "float" if "float" in (left, right) else "int"
+        return None
+    if op == "+" and left == right == "str":
+        return "str"
+    return None
+
+
+def static_type(e: Any, known: dict[str, str]) -> str | None:
+    """The exact builtin type ('int', 'float', 'str', 'bool') every value of `e` has, given
+    the exact types of some locals; None when it cannot be told."""
+    if isinstance(e, A.Constant):
+        kind = type(e.value)
+        return kind.__name__ if kind in (int, float, str, bool) else None
+    if isinstance(e, A.Name):
+        return known.get(e.id) if e.scope in _LOCAL else None
+    if isinstance(e, A.BinOp):
+        return binop_type(e.op, static_type(e.left, known), static_type(e.right, known))
+    if isinstance(e, A.UnaryOp):
+        if e.op == "not":
+            return "bool"
+        operand = static_type(e.operand, known)
+        if operand == "?" or operand == "float":
+            return operand
+        return "int" if operand in ("int", "bool") else None
+    return None
+
+
+def _meet(a: str | None, b: str | None) -> str | None:
+    if a == "?":
+        return b
+    if b == "?" or a == b:
+        return a
+    return None
+
+
+def _is_range_call(e: Any) -> bool:
+    return (
+        isinstance(e, A.Call)
+        and isinstance(e.func, A.Name)
+        and e.func.scope is None
+        and e.func.id == "range"
+    )
+
+
+def local_types(
+    body: tuple[A.Stmt, ...], excluded: set[str], range_is_builtin: bool
+) -> dict[str, str]:
+    """Locals of a function body that hold a value of one exact builtin type wherever they
+    are bound: every binding is `x = e` or `x op= e` with `e` of a known type, or a
+    `for x in range(...)` loop. `excluded` (parameters, names started from an enclosing
+    scope) are bound elsewhere and never qualify."""
+    bindings: dict[str, list[tuple[str, Any]]] = {}
+    unknown = set(excluded)
+    for node in walk(body):
+        if isinstance(node, A.Assign):
+            t = node.target
+            if isinstance(t, A.Name) and t.scope in _LOCAL:
+                if node.annotation is not None or node.value is None:
+                    unknown.add(t.id)
+                else:
+                    bindings.setdefault(t.id, []).append(("=", node.value))
+        elif isinstance(node, A.AugAssign | A.AugAssignExpr):
+            t = node.target
+            if isinstance(t, A.Name) and t.scope in _LOCAL:
+                bindings.setdefault(t.id, []).append((node.op, node.value))
+        elif isinstance(node, A.For):
+            if (
+                range_is_builtin
+                and len(node.targets) == 1
+                and not node.parenthesized
+                and _is_range_call(node.iter)
+            ):
+                bindings.setdefault(node.targets[0], []).append(("range", None))
+            else:
+                unknown.update(node.targets)
+        elif isinstance(node, _BINDERS):
+            unknown.update(rebound_names(node))
+    types: dict[str, str] = {n: "?" for n in bindings if n not in unknown}
+    changed = True
+    while changed:
+        changed = False
+        for name in list(types):
+            current: str | None = types[name]
+            for op, value in bindings[name]:
+                if op == "range":
+                    found: str | None = "int"
+                elif op == "=":
+                    found = static_type(value, types)
+                else:
+                    found = binop_type(op, current, static_type(value, types))
+                current = _meet(current, found)
+                if current is None:
+                    break
+            if current != types[name]:
+                changed = True
+                if current is None:
+                    del types[name]
+                else:
+                    types[name] = current
+    return {n: t for n, t in types.items() if t != "?"}

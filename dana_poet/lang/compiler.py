@@ -30,8 +30,10 @@ from dana_poet.lang.analysis import (
     bound_names,
     falls_through,
     is_pure,
+    local_types,
     read_before_write,
     rebound_names,
+    static_type,
 )
 from dana_poet.lang.declarations import (
     DeclarationCompiler,
@@ -230,6 +232,11 @@ class _Context:
         self.struct_types: dict[str, tuple[str, bool]] = {}
         self.modules: set[str] = set()
         self.tracked: dict[str, int] = {}  # name -> marker of the implicit-return bookkeeping
+        # a function's body and the names bound outside it (parameters, enclosing values),
+        # from which the exact types of its locals are worked out when first needed
+        self.body: tuple[A.Stmt, ...] = ()
+        self.bound_outside: set[str] = set()
+        self.exact_types: dict[str, str] | None = None
 
     def owner(self, name: str) -> _Context | None:
         ctx: _Context | None = self
@@ -655,20 +662,23 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         direct = self._direct_value(s, target)
         if direct is not None:  # a local or a literal stored on a local: no temporary
             obj, _ = self._store_base(target.value, s.span)
-            out = self._store_field(obj, target.attr, direct(), s.span, target.value)
-            if self.ctx.track_last:
-                out += self._track(direct(), s.span)
-            return out
+            return self._store_field(
+                obj, target.attr, direct(), s.span, target.value, s.value, self.ctx.track_last
+            )
         out = self.guarded(
             s,
             lambda: [_at(py.Assign(targets=[_store(VALUE)], value=value_expr()), s.span)],
             [s.value],
         )
         obj, setup = self._store_base(target.value, s.span)
-        out += setup + self._store_field(obj, target.attr, _load(VALUE), s.span, target.value)
-        if self.ctx.track_last:
-            out += self._track(_load(VALUE), s.span)
-        return out
+        source = s.value if s.annotation is None else None
+        return (
+            out
+            + setup
+            + self._store_field(
+                obj, target.attr, _load(VALUE), s.span, target.value, source, self.ctx.track_last
+            )
+        )
 
     def _direct_value(self, s: A.Assign, target: A.Attribute) -> Any:
         """For `p.f = x` or `p.f = 3` with `p` and `x` locals: a maker of the value's
@@ -695,33 +705,57 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         return _load(name), [_at(py.Assign(targets=[_store(name)], value=value), span)]
 
     def _store_field(
-        self, obj: py.expr, attr: str, value: py.expr, span: A.Span, base: A.Expr
+        self,
+        obj: py.expr,
+        attr: str,
+        value: py.expr,
+        span: A.Span,
+        base: A.Expr,
+        source: A.Expr | None = None,
+        track: bool = False,
     ) -> list[py.stmt]:
         """A plain store when the value has the field's exact declared type (known here for a
         struct declared in this module, else named by the class as `__dana_ft_<field>`),
-        else the validating `set_field`, which also handles delegation and other objects."""
-        plain = py.Assign(targets=[py.Attribute(value=obj, attr=attr, ctx=py.Store())], value=value)
-        checked = py.Expr(value=_call(H_SET_FIELD, obj, _const(attr), value))
+        else the validating `set_field`, which also handles delegation and other objects.
+        `source`, the Dana expression of the value, may show its type at compile time;
+        `track` adds the implicit-return bookkeeping of the stored value."""
+        plain: list[py.stmt] = [
+            py.Assign(targets=[py.Attribute(value=obj, attr=attr, ctx=py.Store())], value=value)
+        ]
+        checked: list[py.stmt] = [py.Expr(value=_call(H_SET_FIELD, obj, _const(attr), value))]
         known = self._known_field_type(base, attr)
-        if known is not None:
-            struct, field_type, certain = known
-            if (
-                certain
-                and isinstance(value, py.Constant)
-                and type(value.value).__name__ == field_type
-            ):
-                return [_at(plain, span)]  # a literal of the field's exact type
-            test: py.expr = py.Compare(
-                left=_call(H_PYTYPE, value),
-                ops=[py.Is()],
-                comparators=[_load(f"__dana_{field_type}_t")],
+        if known is None:
+            out = self._store_by_class_type(obj, attr, value, span, plain, checked)
+            return out + (self._track(value, span) if track else [])
+        struct, field_type, certain = known
+        if track:  # a value of a builtin field type is never None
+            plain += self._track_value(value)
+            checked += self._track(value, span)
+        if certain and self._conforms(source, field_type):
+            return [_at(stmt, span) for stmt in plain]  # stored unchanged, on a known struct
+        test: py.expr = py.Compare(
+            left=_call(H_PYTYPE, value),
+            ops=[py.Is()],
+            comparators=[_load(f"__dana_{field_type}_t")],
+        )
+        if not certain:
+            is_struct = py.Compare(
+                left=_call(H_PYTYPE, obj), ops=[py.Is()], comparators=[_load(struct)]
             )
-            if not certain:
-                is_struct = py.Compare(
-                    left=_call(H_PYTYPE, obj), ops=[py.Is()], comparators=[_load(struct)]
-                )
-                test = py.BoolOp(op=py.And(), values=[test, is_struct])
-            return [_at(py.If(test=test, body=[plain], orelse=[checked]), span)]
+            test = py.BoolOp(op=py.And(), values=[test, is_struct])
+        return [_at(py.If(test=test, body=plain, orelse=checked), span)]
+
+    def _store_by_class_type(
+        self,
+        obj: py.expr,
+        attr: str,
+        value: py.expr,
+        span: A.Span,
+        plain: list[py.stmt],
+        checked: list[py.stmt],
+    ) -> list[py.stmt]:
+        """The store when the compiler does not know the struct: the class names the field's
+        exact type as `__dana_ft_<field>` (absent: not a struct field with one exact type)."""
         lookup = py.Try(
             body=[
                 py.Assign(
@@ -742,7 +776,14 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         test = py.Compare(
             left=_load(FIELD_TYPE), ops=[py.Is()], comparators=[_call(H_PYTYPE, value)]
         )
-        return [_at(lookup, span), _at(py.If(test=test, body=[plain], orelse=[checked]), span)]
+        return [_at(lookup, span), _at(py.If(test=test, body=plain, orelse=checked), span)]
+
+    def _track_value(self, value: py.expr) -> list[py.stmt]:
+        """`__dana_last = value` for a value known not to be None."""
+        out: list[py.stmt] = [py.Assign(targets=[_store(LAST)], value=value)]
+        if self.ctx.tracked:
+            out.append(py.Assign(targets=[_store(MARK)], value=_const(0)))
+        return out
 
     def _typed_value(
         self, source: A.Expr, value: py.expr, annotation: A.TypeExpr, target: A.Expr
@@ -801,6 +842,8 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
 
     def _aug_attribute(self, s: A.AugAssign, target: A.Attribute) -> list[py.stmt]:
         """`obj.f += v`: read the field, combine (Dana's `+` on TypeError), checked store."""
+        if self._plain_attribute_base(target.value) and self._is_simple(s.value):
+            return self._aug_field(s, target)
         obj, out = self._store_base(target.value, s.span)
         current, right = self.tmp("c"), self.tmp("r")
         with self.add_mode("helper"):
@@ -814,19 +857,46 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 )
             )
             out.append(_at(py.Assign(targets=[_store(right)], value=self.expr(s.value)), s.span))
-        combined = py.BinOp(left=_load(current), op=_BIN[s.op](), right=_load(right))
-        compute: py.stmt = py.Assign(targets=[_store(VALUE)], value=combined)
-        if s.op == "+":
-            helper = py.Assign(
-                targets=[_store(VALUE)], value=_call(H_ADD, _load(current), _load(right))
-            )
-            handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=[helper])
-            compute = py.Try(body=[compute], handlers=[handler], orelse=[], finalbody=[])
-        out.append(_at(compute, s.span))
-        out += self._store_field(obj, target.attr, _load(VALUE), s.span, target.value)
-        if self.ctx.track_last:
-            out += self._track(_load(VALUE), s.span)
-        return out
+        out.append(_at(self._combine(s.op, _load(current), _load(right)), s.span))
+        return out + self._store_field(
+            obj, target.attr, _load(VALUE), s.span, target.value, None, self.ctx.track_last
+        )
+
+    def _aug_field(self, s: A.AugAssign, target: A.Attribute) -> list[py.stmt]:
+        """`p.f += v` on a struct local with a local or literal `v`: no temporaries but the
+        combined value (reading `p.f` again only if `+` needs Dana's rule)."""
+        base = target.value
+        assert isinstance(base, A.Name)
+
+        def current() -> py.expr:
+            return py.Attribute(value=_load(base.id), attr=target.attr, ctx=py.Load())
+
+        with self.add_mode("helper"):
+            right = self.expr(s.value)
+        out = [_at(self._combine(s.op, current(), right, current()), s.span)]
+        return out + self._store_field(
+            _load(base.id), target.attr, _load(VALUE), s.span, base, None, self.ctx.track_last
+        )
+
+    def _is_simple(self, e: A.Expr) -> bool:
+        """A local name or a literal: evaluating it again costs nothing and changes nothing."""
+        if isinstance(e, A.Constant):
+            return True
+        return isinstance(e, A.Name) and e.scope is None and self.ctx.resolves(e.id)
+
+    def _combine(
+        self, op: str, left: py.expr, right: py.expr, left_again: py.expr | None = None
+    ) -> py.stmt:
+        """`__dana_v = left op right`; for `+`, Dana's rule when Python's raises TypeError."""
+        compute: py.stmt = py.Assign(
+            targets=[_store(VALUE)], value=py.BinOp(left=left, op=_BIN[op](), right=right)
+        )
+        if op != "+":
+            return compute
+        again = left_again if left_again is not None else left
+        helper = py.Assign(targets=[_store(VALUE)], value=_call(H_ADD, again, right))
+        handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=[helper])
+        return py.Try(body=[compute], handlers=[handler], orelse=[], finalbody=[])
 
     def s_If(self, s: A.If) -> list[py.stmt]:
         body = self.stmts(s.body) or [py.Pass()]
@@ -1015,6 +1085,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 ctx.tracked = _tracked_names(found)
             prologue: list[py.stmt] = []
             outer = {n for n in local_names - param_names if parent.resolves(n)}
+            ctx.body, ctx.bound_outside = body, param_names | outer
             getters: list[py.stmt] = []
             for n in sorted(read_before_write(body, outer) if outer else ()):
                 # `x = x + 1` where x is an enclosing variable: start from its current value
@@ -1269,6 +1340,32 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             self._probe.attr = True
             return py.Attribute(value=base, attr=e.attr, ctx=py.Load())
         return _call(H_ATTR, base, _const(e.attr))
+
+    def exact_type(self, e: A.Expr) -> str | None:
+        """The exact builtin type of `e`'s every value, from the literals, `range()` loops and
+        arithmetic of the function being compiled (None when not known)."""
+        ctx = self.ctx
+        if ctx.kind != "function":
+            return None
+        if ctx.exact_types is None:
+            range_is_builtin = (
+                "range" in self.builtin_names
+                and not ctx.resolves("range")
+                and "*" not in self.module_names
+            )
+            ctx.exact_types = local_types(ctx.body, ctx.bound_outside, range_is_builtin)
+        return static_type(e, ctx.exact_types)
+
+    def _conforms(self, e: A.Expr | None, field_type: str) -> bool:
+        """Is every value of `e` one a field declared `field_type` stores unchanged?"""
+        if e is None:
+            return False
+        found = self.exact_type(e)
+        if found is None and isinstance(e, A.Attribute):
+            known = self._known_field_type(e.value, e.attr)
+            if known is not None and known[2]:
+                found = known[1]  # a field of a struct built here holds an instance of its type
+        return found == field_type or (found == "bool" and field_type == "int")
 
     def _known_field_type(self, base: A.Expr, attr: str) -> tuple[str, str, bool] | None:
         """(struct, builtin type of field `attr`, certain) when `base` is a local whose struct
