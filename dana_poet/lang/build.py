@@ -100,17 +100,48 @@ def _last_pos(item: Any) -> tuple[int, int] | None:
     return None
 
 
+_new_span = tuple.__new__
+_Node = A.Node
+_Span = A.Span
+
+
 def _cspan(children: list[Any]) -> A.Span:
     """Span covering the children (keywords filtered by the grammar are not counted)."""
-    start = _first_pos(children)
-    if start is None:
+    # the common cases (a node or a fast-loop token first and last) without a call each
+    for item in children:
+        if isinstance(item, _Node):
+            span = item.span  # type: ignore[attr-defined]
+            if span[0]:
+                line, column = span[0], span[1]
+                break
+        elif type(item) is Token and item.line is not None:
+            line, column = item.line, item.column  # type: ignore[assignment]
+            break
+        elif item is not None:
+            pos = _first_pos(item)
+            if pos:
+                line, column = pos
+                break
+    else:
         return A.NO_SPAN
-    end = _last_pos(children) or start
-    return A.Span(start[0], start[1], end[0], end[1])
+    for item in reversed(children):
+        if isinstance(item, _Node):
+            span = item.span  # type: ignore[attr-defined]
+            if span[0]:
+                return _new_span(_Span, (line, column, span[2], span[3]))  # type: ignore[no-any-return]
+        elif type(item) is Token and item.end_line is not None:
+            return _new_span(_Span, (line, column, item.end_line, item.end_column))  # type: ignore[no-any-return]
+        elif item is not None:
+            pos = _last_pos(item)
+            if pos:
+                return _new_span(_Span, (line, column, pos[0], pos[1]))  # type: ignore[no-any-return]
+    return _new_span(_Span, (line, column, line, column))  # type: ignore[no-any-return]
 
 
 def _tok_span(tok: Token) -> A.Span:
-    return A.Span(tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
+    return _new_span(  # type: ignore[no-any-return]
+        _Span, (tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
+    )
 
 
 def _split_literal(token: str) -> tuple[str, str, str]:
@@ -365,6 +396,10 @@ _UNARY_BP = 7  # `-x` takes only `**`: -2 ** 2 == -(2 ** 2)
 
 
 def _join(first: Any, last: Any) -> A.Span:
+    if isinstance(first, _Node) and isinstance(last, _Node):
+        left, right = first.span, last.span  # type: ignore[attr-defined]
+        if left[0] and right[0]:
+            return _new_span(_Span, (left[0], left[1], right[2], right[3]))  # type: ignore[no-any-return]
     a = _first_pos(first)
     b = _last_pos(last)
     if a is None:

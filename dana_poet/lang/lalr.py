@@ -87,6 +87,12 @@ def _reducer_source(index: int, rule: Any, builder_type: type) -> str:
     name = str(rule.alias or options.template_source or rule.origin.name)
     children = f"[{', '.join(parts)}]"
     if name.startswith("_") and not hasattr(builder_type, name):
+        if parts and parts[0] == "*c[0]" and not hasattr(builder_type, expansion[0].name):
+            # `_items: _items item`: grow the list the left part built (it is on the value
+            # stack only); a copy per item made long files quadratic
+            rest = ", ".join(parts[1:])
+            grow = f"\n    v += [{rest}]" if rest else ""
+            return f"def r{index}(c):\n    v = c[0]{grow}\n    return v\nR.append(r{index})\n"
         return f"def r{index}(c):\n    return {children}\nR.append(r{index})\n"
     method = f"B.{name}" if hasattr(builder_type, name) else f"tree({name!r})"
     expand1 = options.expand1 and not rule.alias
@@ -265,43 +271,34 @@ class FastParser:
         values: list[Any] = []
         end_state = self.end_states[start]
 
-        def feed(kind: str, value: Any) -> None:
+        def reduce(rule: int) -> None:
+            size, origin, callback = rules[rule]
+            if callback is None:  # a `?rule` with its one child: the value stays
+                states[-1] = actions[states[-2]][origin]
+            elif size == 1:
+                values[-1] = callback([values[-1]])
+                states[-1] = actions[states[-2]][origin]
+            elif size:
+                children = values[-size:]
+                del values[-size:]
+                del states[-size:]
+                values.append(callback(children))
+                states.append(actions[states[-1]][origin])
+            else:
+                values.append(callback([]))
+                states.append(actions[states[-1]][origin])
+
+        def feed(kind: str) -> None:
+            """Shift a token the builder never sees (after the reductions it causes)."""
             while True:
                 action = actions[states[-1]].get(kind)
                 if action is None:
                     raise Fallback
                 if action >= 0:
                     states.append(action)
-                    values.append(value)
+                    values.append(None)
                     return
-                size, origin, callback = rules[~action]
-                if callback is None:  # a `?rule` with its one child: the value stays
-                    del states[-1]
-                elif size:
-                    children = values[-size:]
-                    del values[-size:]
-                    del states[-size:]
-                    values.append(callback(children))
-                else:
-                    values.append(callback([]))
-                states.append(actions[states[-1]][origin])
-
-        def make(kind: str, value: str, pos: int, line: int, column: int) -> Token:
-            tok: Token = new_token(Token, value)
-            tok.type = kind
-            tok.value = value
-            tok.start_pos = pos
-            tok.line = line
-            tok.column = column
-            newlines = value.count("\n")
-            if newlines:
-                tok.end_line = line + newlines
-                tok.end_column = len(value) - value.rindex("\n")
-            else:
-                tok.end_line = line
-                tok.end_column = column + len(value)
-            tok.end_pos = pos + len(value)
-            return tok
+                reduce(~action)
 
         pos = 0
         end = len(text)
@@ -315,28 +312,27 @@ class FastParser:
             match = scan(text, pos)
             if match is None:
                 raise Fallback
-            group: str = match.lastgroup or ""
-            value = match.group()
-            column = pos - line_start + 1
+            group = match.lastgroup
             if group == "WS":
                 pos = match.end()
                 continue
+            value = match.group()
             if group == "NL":
                 if paren_level == 0:
-                    feed("_NEWLINE", None)
+                    feed("_NEWLINE")
                     indent_str = value.rsplit("\n", 1)[1]
                     indent = indent_str.count(" ") + indent_str.count("\t") * _TAB_LEN
                     if indent > indents[-1]:
                         indents.append(indent)
-                        feed("_INDENT", None)
+                        feed("_INDENT")
                     else:
                         while indent < indents[-1]:
                             indents.pop()
-                            feed("_DEDENT", None)
+                            feed("_DEDENT")
                         if indent != indents[-1]:
                             raise Fallback
-                newlines = value.count("\n")
                 pos = match.end()
+                newlines = value.count("\n")
                 if newlines:
                     line += newlines
                     line_start = match.start() + value.rindex("\n") + 1
@@ -352,9 +348,8 @@ class FastParser:
                 if kind == "LAMBDA":
                     brackets[-1][1] += 1
             elif group == "OP":
-                candidates = literals[value]
                 kind = ""
-                for candidate in candidates:
+                for candidate in literals[value]:
                     if candidate in row:
                         kind = candidate
                         break
@@ -363,14 +358,14 @@ class FastParser:
                         # Lark lexes one ':' here and the next lexeme from the second
                         if "COLON" not in row:
                             raise Fallback
-                        feed("COLON", None)
+                        feed("COLON")
                         pos += 1
                         continue
                     if brackets[-1][1] > 0:
                         brackets[-1][1] -= 1
                     elif brackets[-1][0] == "LSQB":  # `x[a::2]`: two slice colons
-                        feed("COLON", None)
-                        feed("COLON", None)
+                        feed("COLON")
+                        feed("COLON")
                         pos = match.end()
                         continue
                 elif value == "->" and brackets[-1][1] > 0:
@@ -395,34 +390,59 @@ class FastParser:
             elif group == "FLOAT":
                 kind = "FLOAT_NUMBER"
             else:
-                kind = group  # the four string terminals
+                kind = group or ""  # the four string terminals
+            tok: Token | None = None
             if kind in kept:
-                tok = make(kind, value, pos, line, column)
-                if "\n" in value:
-                    line += value.count("\n")
+                tok = new_token(Token, value)
+                tok.type = kind
+                tok.value = value
+                tok.start_pos = pos
+                tok.line = line
+                tok.column = column = pos - line_start + 1
+                newlines = value.count("\n")
+                if newlines:
+                    tok.end_line = line = line + newlines
+                    tok.end_column = len(value) - value.rindex("\n")
                     line_start = pos + value.rindex("\n") + 1
-                feed(kind, tok)
-            else:
-                feed(kind, None)
+                else:
+                    tok.end_line = line
+                    tok.end_column = column + len(value)
+                tok.end_pos = pos + len(value)
             pos = match.end()
+            # shift the token, after the reductions it causes (`feed`, inlined: most of
+            # the parse runs here)
+            while True:
+                action = row.get(kind)
+                if action is None:
+                    raise Fallback
+                if action >= 0:
+                    states.append(action)
+                    values.append(tok)
+                    break
+                size, origin, callback = rules[~action]
+                if callback is None:
+                    states[-1] = actions[states[-2]][origin]
+                elif size == 1:
+                    values[-1] = callback([values[-1]])
+                    states[-1] = actions[states[-2]][origin]
+                elif size:
+                    children = values[-size:]
+                    del values[-size:]
+                    del states[-size:]
+                    values.append(callback(children))
+                    states.append(actions[states[-1]][origin])
+                else:
+                    values.append(callback([]))
+                    states.append(actions[states[-1]][origin])
+                row = actions[states[-1]]
         while len(indents) > 1:
             indents.pop()
-            feed("_DEDENT", None)
+            feed("_DEDENT")
         # $END: reduce until the start rule is complete
         while True:
             action = actions[states[-1]].get("$END")
             if action is None or action >= 0:
                 raise Fallback
-            size, origin, callback = rules[~action]
-            if callback is None:
-                del states[-1]
-            elif size:
-                children = values[-size:]
-                del values[-size:]
-                del states[-size:]
-                values.append(callback(children))
-            else:
-                values.append(callback([]))
-            states.append(actions[states[-1]][origin])
+            reduce(~action)
             if states[-1] == end_state:
                 return values[-1]

@@ -54,51 +54,82 @@ def at(node: Any, span: A.Span | None) -> Any:
 
 def fill_locations(tree: py.AST) -> py.AST:
     """`ast.fix_missing_locations`, iteratively: a node without a position takes its
-    parent's (the standard one recurses through generators and was a third of compile)."""
-    stack: list[tuple[Any, tuple[int, int, int, int]]] = [(tree, (1, 0, 1, 0))]
+    parent's (the standard one recurses through generators and was a third of compile).
+
+    A node's position is complete once it has been visited, so its children read it from
+    the node itself; fields that never hold a positioned node (names, contexts,
+    operators, a constant's value) are not looked into."""
+    stack: list[tuple[Any, dict[str, Any]]] = [(tree, _TOP)]
     pop = stack.pop
     push = stack.append
     node_type = py.AST
     skip = _NO_POSITION
+    shapes = _SHAPES
     while stack:
-        node, where = pop()
+        node, parent = pop()
         attrs = node.__dict__
-        if node._attributes:
-            line, col, end_line, end_col = where
-            changed = False
-            if "lineno" in attrs:
-                if attrs["lineno"] != line:
-                    line, changed = attrs["lineno"], True
-            else:
-                attrs["lineno"] = line
-            if "col_offset" in attrs:
-                if attrs["col_offset"] != col:
-                    col, changed = attrs["col_offset"], True
-            else:
-                attrs["col_offset"] = col
+        shape = shapes.get(node.__class__)
+        if shape is None:
+            shape = _shape(node.__class__)
+        positioned, fields = shape
+        if positioned:
+            if "lineno" not in attrs:
+                attrs["lineno"] = parent["lineno"]
+            if "col_offset" not in attrs:
+                attrs["col_offset"] = parent["col_offset"]
             if attrs.get("end_lineno") is None:
-                attrs["end_lineno"] = end_line
-            elif attrs["end_lineno"] != end_line:
-                end_line, changed = attrs["end_lineno"], True
+                attrs["end_lineno"] = parent["end_lineno"]
             if attrs.get("end_col_offset") is None:
-                attrs["end_col_offset"] = end_col
-            elif attrs["end_col_offset"] != end_col:
-                end_col, changed = attrs["end_col_offset"], True
-            if changed:
-                where = (line, col, end_line, end_col)
+                attrs["end_col_offset"] = parent["end_col_offset"]
+            parent = attrs
         # children pushed last-first, so nodes are visited in the standard order (a node
         # shared by two parents takes the position of the first, as there)
-        fields = node._fields
-        for f in range(len(fields) - 1, -1, -1):
-            value = attrs.get(fields[f])
+        for name in fields:
+            value = attrs.get(name)
             if type(value) is list:
                 for i in range(len(value) - 1, -1, -1):
                     item = value[i]
                     if type(item) not in skip and isinstance(item, node_type):
-                        push((item, where))
+                        push((item, parent))
             elif value is not None and type(value) not in skip and isinstance(value, node_type):
-                push((value, where))
+                push((value, parent))
     return tree
+
+
+_TOP = {"lineno": 1, "col_offset": 0, "end_lineno": 1, "end_col_offset": 0}
+# Fields that hold names, numbers, flags, contexts or operators, never a positioned node.
+_SCALAR_FIELDS = frozenset(
+    {
+        "id",
+        "ctx",
+        "op",
+        "ops",
+        "kind",
+        "attr",
+        "arg",
+        "name",
+        "asname",
+        "module",
+        "level",
+        "conversion",
+        "is_async",
+        "simple",
+        "type_comment",
+        "type_ignores",
+        "tag",
+    }
+)
+# class -> (has a position, the fields that may hold nodes, last first)
+_SHAPES: dict[type, tuple[bool, tuple[str, ...]]] = {}
+
+
+def _shape(cls: type) -> tuple[bool, tuple[str, ...]]:
+    fields: tuple[str, ...] = getattr(cls, "_fields", ())
+    if cls is py.Constant:
+        fields = ()
+    kept = tuple(reversed([f for f in fields if f not in _SCALAR_FIELDS]))
+    shape = _SHAPES[cls] = (bool(getattr(cls, "_attributes", ())), kept)
+    return shape
 
 
 # Nodes with neither fields nor positions (contexts and operators): nothing to visit.
