@@ -18,6 +18,7 @@ ordinary code runs as plain bytecode:
 from __future__ import annotations
 
 import ast as py
+import copy
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +42,7 @@ from dana_poet.lang.declarations import (
 )
 from dana_poet.lang.errors import DanaSyntaxError
 from dana_poet.lang.helpers import (
+    EXACT_METHOD,
     H_ADD,
     H_ASSERT,
     H_ATTR,
@@ -53,7 +55,6 @@ from dana_poet.lang.helpers import (
     H_LOOKUP,
     H_METHOD,
     H_PYSTR,
-    H_PYTYPE,
     H_RECEIVER,
     H_REITERABLE,
     H_SET_FIELD,
@@ -237,6 +238,16 @@ class _Context:
         self.body: tuple[A.Stmt, ...] = ()
         self.bound_outside: set[str] = set()
         self.exact_types: dict[str, str] | None = None
+        # a receiver typed with a struct of this module; `receiver_exact` while compiling
+        # the copy installed as that struct's method, where the receiver has exactly that
+        # type; `receiver_tested` when a field store tests the receiver's type
+        self.receiver: str | None = None
+        self.receiver_exact = False
+        self.receiver_tested = False
+        # implicit return: the function's last statement, and whether any statement
+        # compiled so far stores into `__dana_last`
+        self.tail: A.Stmt | None = None
+        self.last_written = False
 
     def owner(self, name: str) -> _Context | None:
         ctx: _Context | None = self
@@ -281,6 +292,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         self._pipe_captures: set[str] = set()
         self._placeholder: py.expr | None = None
         self._getters_for_parent: list[py.stmt] = []
+        self._receiver_tested = False
         self._lines = None
         self._plain_comprehension: A.Comprehension | None = None
 
@@ -429,6 +441,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
 
     def _track(self, value: py.expr, span: A.Span) -> list[py.stmt]:
         """`__dana_last = value` when value is not None (implicit return bookkeeping)."""
+        self.ctx.last_written = True
         test = py.Compare(left=value, ops=[py.IsNot()], comparators=[_const(None)])
         body: list[py.stmt] = [py.Assign(targets=[_store(LAST)], value=value)]
         if self.ctx.tracked:
@@ -663,7 +676,14 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         if direct is not None:  # a local or a literal stored on a local: no temporary
             obj, _ = self._store_base(target.value, s.span)
             return self._store_field(
-                obj, target.attr, direct(), s.span, target.value, s.value, self.ctx.track_last
+                obj,
+                target.attr,
+                direct(),
+                s.span,
+                target.value,
+                s.value,
+                self.ctx.track_last,
+                s is self.ctx.tail,
             )
         out = self.guarded(
             s,
@@ -676,7 +696,14 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             out
             + setup
             + self._store_field(
-                obj, target.attr, _load(VALUE), s.span, target.value, source, self.ctx.track_last
+                obj,
+                target.attr,
+                _load(VALUE),
+                s.span,
+                target.value,
+                source,
+                self.ctx.track_last,
+                s is self.ctx.tail,
             )
         )
 
@@ -713,16 +740,23 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         base: A.Expr,
         source: A.Expr | None = None,
         track: bool = False,
+        tail: bool = False,
     ) -> list[py.stmt]:
         """A plain store when the value has the field's exact declared type (known here for a
         struct declared in this module, else named by the class as `__dana_ft_<field>`),
         else the validating `set_field`, which also handles delegation and other objects.
         `source`, the Dana expression of the value, may show its type at compile time;
-        `track` adds the implicit-return bookkeeping of the stored value."""
+        `track` adds the implicit-return bookkeeping of the stored value; `tail` says the
+        store is the function's last statement."""
         plain: list[py.stmt] = [
             py.Assign(targets=[py.Attribute(value=obj, attr=attr, ctx=py.Store())], value=value)
         ]
         checked: list[py.stmt] = [py.Expr(value=_call(H_SET_FIELD, obj, _const(attr), value))]
+        if track and tail and not self.ctx.last_written and not self.ctx.tracked:
+            # nothing before it gave a value: the implicit return is this one
+            plain.append(py.Return(value=value))
+            checked.append(py.Return(value=value))
+            track = False
         known = self._known_field_type(base, attr)
         if known is None:
             out = self._store_by_class_type(obj, attr, value, span, plain, checked)
@@ -733,14 +767,20 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             checked += self._track(value, span)
         if certain and self._conforms(source, field_type):
             return [_at(stmt, span) for stmt in plain]  # stored unchanged, on a known struct
+        # `v.__class__ is T`: cheaper than `type(v) is T` on CPython 3.11, and no weaker than
+        # the isinstance() of the validating path, which also believes `__class__`
         test: py.expr = py.Compare(
-            left=_call(H_PYTYPE, value),
+            left=py.Attribute(value=value, attr="__class__", ctx=py.Load()),
             ops=[py.Is()],
             comparators=[_load(f"__dana_{field_type}_t")],
         )
-        if not certain:
+        receiver = isinstance(base, A.Name) and base.id == self.ctx.receiver
+        if not certain and not (receiver and self.ctx.receiver_exact):
+            self.ctx.receiver_tested = self.ctx.receiver_tested or receiver
             is_struct = py.Compare(
-                left=_call(H_PYTYPE, obj), ops=[py.Is()], comparators=[_load(struct)]
+                left=py.Attribute(value=obj, attr="__class__", ctx=py.Load()),
+                ops=[py.Is()],
+                comparators=[_load(struct)],
             )
             test = py.BoolOp(op=py.And(), values=[test, is_struct])
         return [_at(py.If(test=test, body=plain, orelse=checked), span)]
@@ -774,12 +814,15 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             finalbody=[],
         )
         test = py.Compare(
-            left=_load(FIELD_TYPE), ops=[py.Is()], comparators=[_call(H_PYTYPE, value)]
+            left=_load(FIELD_TYPE),
+            ops=[py.Is()],
+            comparators=[py.Attribute(value=value, attr="__class__", ctx=py.Load())],
         )
         return [_at(lookup, span), _at(py.If(test=test, body=plain, orelse=checked), span)]
 
     def _track_value(self, value: py.expr) -> list[py.stmt]:
         """`__dana_last = value` for a value known not to be None."""
+        self.ctx.last_written = True
         out: list[py.stmt] = [py.Assign(targets=[_store(LAST)], value=value)]
         if self.ctx.tracked:
             out.append(py.Assign(targets=[_store(MARK)], value=_const(0)))
@@ -859,7 +902,14 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             out.append(_at(py.Assign(targets=[_store(right)], value=self.expr(s.value)), s.span))
         out.append(_at(self._combine(s.op, _load(current), _load(right)), s.span))
         return out + self._store_field(
-            obj, target.attr, _load(VALUE), s.span, target.value, None, self.ctx.track_last
+            obj,
+            target.attr,
+            _load(VALUE),
+            s.span,
+            target.value,
+            None,
+            self.ctx.track_last,
+            s is self.ctx.tail,
         )
 
     def _aug_field(self, s: A.AugAssign, target: A.Attribute) -> list[py.stmt]:
@@ -875,7 +925,14 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             right = self.expr(s.value)
         out = [_at(self._combine(s.op, current(), right, current()), s.span)]
         return out + self._store_field(
-            _load(base.id), target.attr, _load(VALUE), s.span, base, None, self.ctx.track_last
+            _load(base.id),
+            target.attr,
+            _load(VALUE),
+            s.span,
+            base,
+            None,
+            self.ctx.track_last,
+            s is self.ctx.tail,
         )
 
     def _is_simple(self, e: A.Expr) -> bool:
@@ -1059,8 +1116,16 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         return out
 
     def _function_body(
-        self, params: tuple[A.Param, ...], body: tuple[A.Stmt, ...], name: str
+        self,
+        params: tuple[A.Param, ...],
+        body: tuple[A.Stmt, ...],
+        name: str,
+        receiver: str | None = None,
+        exact: bool = False,
     ) -> list[py.stmt]:
+        """The body of a function; `receiver` names the parameter a method is called on,
+        `exact` compiles the copy whose receiver has exactly its declared struct type
+        (whether that copy would differ is left in `_receiver_tested`)."""
         param_names = {p.name for p in params}
         found = binders(body)
         assigned = bound_names(body, found)
@@ -1081,11 +1146,14 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             for n, annotation in typed.items():
                 if isinstance(annotation, A.TypeRef) and annotation.name in self.field_types:
                     ctx.struct_types[n] = (annotation.name, False)
+            if receiver is not None and receiver in ctx.struct_types:
+                ctx.receiver, ctx.receiver_exact = receiver, exact
             if track:
                 ctx.tracked = _tracked_names(found)
             prologue: list[py.stmt] = []
             outer = {n for n in local_names - param_names if parent.resolves(n)}
             ctx.body, ctx.bound_outside = body, param_names | outer
+            ctx.tail = body[-1] if track and body else None
             getters: list[py.stmt] = []
             for n in sorted(read_before_write(body, outer) if outer else ()):
                 # `x = x + 1` where x is an enclosing variable: start from its current value
@@ -1105,18 +1173,21 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                     )
                     prologue.append(py.Assign(targets=[_store(n)], value=_call(getter)))
             self._getters_for_parent = getters
-            if track:
-                prologue.append(py.Assign(targets=[_store(LAST)], value=_const(None)))
-                if ctx.tracked:
-                    prologue.append(py.Assign(targets=[_store(MARK)], value=_const(0)))
             docstring: list[py.stmt] = []
             if body and isinstance(body[0], A.ExprStmt) and isinstance(body[0].value, A.Constant):
                 if isinstance(body[0].value.value, str) and len(body) > 1:
                     docstring = [_at(py.Expr(value=_const(body[0].value.value)), body[0].span)]
                     body = body[1:]
-            out = docstring + prologue + self.stmts(body)
+            compiled = self.stmts(body)
+            if track:
+                if ctx.last_written:
+                    prologue.append(py.Assign(targets=[_store(LAST)], value=_const(None)))
+                if ctx.tracked:
+                    prologue.append(py.Assign(targets=[_store(MARK)], value=_const(0)))
+            out = docstring + prologue + compiled
             if track:
                 out += self._implicit_return(ctx)
+            self._receiver_tested = ctx.receiver_tested
             return out or [py.Pass()]
 
     @staticmethod
@@ -1126,7 +1197,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         for tracked, marker in ctx.tracked.items():
             test = py.Compare(left=_load(MARK), ops=[py.Eq()], comparators=[_const(marker)])
             out.append(py.If(test=test, body=[py.Return(value=_load(tracked))], orelse=[]))
-        out.append(py.Return(value=_load(LAST)))
+        out.append(py.Return(value=_load(LAST) if ctx.last_written else None))
         return out
 
     def s_FunctionDef(self, s: A.FunctionDef) -> list[py.stmt]:
@@ -1147,8 +1218,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 ),
                 s.span,
             )
-            at = next(i for i, n in enumerate(out) if isinstance(n, py.FunctionDef))
-            out.insert(at + 1, rename)  # before the receiver registration, which reads __name__
+            out.insert(len(out) - 1, rename)  # before the receiver registration (reads __name__)
             return out
         params = s.params
         if s.receiver is not None:
@@ -1156,9 +1226,23 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         args = self._arguments(params)
         returns = self.type_expr(s.returns) if s.returns is not None else None
         decorators = self._decorators(s.decorators)
+        receiver = s.receiver
+        if receiver is None and params and params[0].annotation is not None:
+            receiver = params[0]
+        method_of = None
+        if (
+            receiver is not None
+            and not s.decorators
+            and isinstance(receiver.annotation, A.TypeRef)
+            and receiver.annotation.name in self.field_types
+        ):
+            method_of = receiver.name
+        exact_body: list[py.stmt] | None = None
         with self.outside_loops():
-            body = self._function_body(params, s.body, s.name)
+            body = self._function_body(params, s.body, s.name, method_of)
             getters = self._getters_for_parent
+            if self._receiver_tested:
+                exact_body = self._function_body(params, s.body, s.name, method_of, exact=True)
         fn = _at(
             py.FunctionDef(
                 name=s.name,
@@ -1170,10 +1254,11 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             ),
             s.span,
         )
-        out = [_at(g, s.span) for g in getters] + [fn]
-        receiver = s.receiver
-        if receiver is None and params and params[0].annotation is not None:
-            receiver = params[0]
+        out = [_at(g, s.span) for g in getters]
+        if exact_body is not None:
+            out += self._exact_method(fn, exact_body, s.span)
+        else:
+            out.append(fn)
         if receiver is not None and receiver.annotation is not None:
             implicit = s.receiver is None
             if not (implicit and is_builtin_type(receiver.annotation)):
@@ -1191,6 +1276,29 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                     )
                 )
         return out
+
+    def _exact_method(
+        self, fn: py.FunctionDef, exact_body: list[py.stmt], span: A.Span
+    ) -> list[py.stmt]:
+        """`fn`, and as its `__dana_exact__` the same function with `exact_body`: the method
+        its struct gets, whose field stores need not test the receiver's type."""
+        exact = copy.copy(fn)
+        exact.body = exact_body
+        exact.args = copy.copy(fn.args)
+        exact.args.defaults = []  # evaluated once, for `fn`; the runtime shares them
+        holder = f"__dana_exact_{fn.name}"
+        return [
+            _at(exact, span),
+            _at(py.Assign(targets=[_store(holder)], value=_load(fn.name)), span),
+            fn,
+            _at(
+                py.Assign(
+                    targets=[py.Attribute(value=_load(fn.name), attr=EXACT_METHOD, ctx=py.Store())],
+                    value=_load(holder),
+                ),
+                span,
+            ),
+        ]
 
     # ------------------------------------------------------------ targets
     def target(self, t: A.Expr) -> py.expr:

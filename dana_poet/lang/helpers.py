@@ -25,6 +25,8 @@ H_METHOD = "__dana_method"
 H_PYTYPE = "__dana_pytype"
 H_PYSTR = "__dana_pystr"
 H_REITERABLE = "__dana_reiterable"
+# attribute of a receiver function: its copy compiled for a receiver of exactly its struct
+EXACT_METHOD = "__dana_exact__"
 SCOPE_DICTS = {"private": "__dana_private", "public": "__dana_public", "system": "__dana_system"}
 
 # declarations

@@ -17,7 +17,15 @@ from typing import Any
 from dana_poet.lang import helpers as H
 from dana_poet.lang.modules import ModuleLoader
 from dana_poet.lang.source import read_source
-from dana_poet.lang.structs import NO_DEFAULT, DanaStruct, lend, make_struct, set_field
+from dana_poet.lang.structs import (
+    NO_DEFAULT,
+    DanaStruct,
+    exact_method,
+    inherited_plain,
+    lend,
+    make_struct,
+    set_field,
+)
 
 _PIPE_ARGS: contextvars.ContextVar[tuple[Any, ...] | None] = contextvars.ContextVar(
     "dana_pipeline_args", default=None
@@ -630,13 +638,39 @@ def register_receiver(fn: Any, receiver_type: Any, implicit: bool) -> None:
     for cls in options:
         if isinstance(cls, type) and issubclass(cls, DanaStruct):
             own = cls.__dict__.get(name)
-            if implicit and own is not None and not getattr(own, "__dana_delegated__", False):
+            if (
+                implicit
+                and own is not None
+                and not getattr(own, "__dana_delegated__", False)
+                and not inherited_plain(cls, name, own)
+            ):
                 continue
-            setattr(cls, name, fn)
+            method = exact_method(fn) if len(options) == 1 else fn
+            inheriting = [
+                sub
+                for sub in _subclasses(cls)
+                if name not in sub.__dict__ or inherited_plain(sub, name, sub.__dict__[name])
+            ]
+            setattr(cls, name, method)
+            for sub in inheriting:  # a subclass's receiver is not exactly `cls`
+                if method is not fn:
+                    setattr(sub, name, fn)
+                elif name in sub.__dict__:
+                    delattr(sub, name)
             for holder, field in cls.__dana_holders__:
                 lend(holder, field, name)
         elif not implicit and isinstance(cls, str):
             raise TypeError(f"Unknown struct type '{cls}' for receiver function '{name}'")
+
+
+def _subclasses(cls: type) -> list[type]:
+    found: list[type] = []
+    stack: list[type] = list(cls.__subclasses__())
+    while stack:
+        sub = stack.pop()
+        found.append(sub)
+        stack.extend(sub.__subclasses__())
+    return found
 
 
 def make_agent(name: str, blueprint: Any, overrides: dict[str, Any]) -> Any:

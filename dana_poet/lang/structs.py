@@ -10,6 +10,11 @@ compiled Dana code checks every field write (`runtime.set_field`; the class has
 no `__setattr__`, so a write whose value has the field's exact type is a plain
 store). Receiver functions become real methods on the class.
 
+A receiver function whose field writes test the receiver's type is also compiled
+without that test, and the copy is installed as the struct's method (`exact_method`):
+called as a method of that struct, its receiver is an instance of exactly that struct
+(Dana structs have no subclasses; an agent declared on a struct gets the plain function).
+
 Delegation: a field whose name starts with `_` lends its own fields and methods
 to the struct that holds it (`car.horsepower` reads `car._engine.horsepower`
 when `Car` has no such field); the first such field in declaration order wins.
@@ -21,6 +26,8 @@ import keyword
 import types
 import typing
 from typing import Any, ClassVar
+
+from dana_poet.lang.helpers import EXACT_METHOD
 
 NO_DEFAULT: Any = object()
 
@@ -196,6 +203,37 @@ def set_field(obj: Any, name: str, value: Any) -> None:
         raise AttributeError(
             f"{cls.__dana_kind__} '{cls.__name__}' has no field '{name}'"
         ) from None
+
+
+def exact_method(fn: Any) -> Any:
+    """The method to install for receiver function `fn` on the one struct its receiver
+    names: the copy compiled for a receiver of exactly that struct when there is one
+    (field writes on the receiver then skip its type test), else `fn` itself."""
+    exact = getattr(fn, EXACT_METHOD, None) if type(fn) is types.FunctionType else None
+    if exact is None:
+        return fn
+    exact.__name__, exact.__qualname__ = fn.__name__, fn.__qualname__
+    exact.__defaults__ = fn.__defaults__  # one set of defaults, evaluated once
+    exact.__dana_plain__ = fn
+    return exact
+
+
+def plain_methods_for(cls: type) -> None:
+    """Give `cls` (a subclass) the plain functions of the exact-receiver methods it would
+    inherit: their receiver is not exactly the struct they were compiled for."""
+    for klass in cls.__mro__[1:]:
+        for name, value in list(klass.__dict__.items()):
+            plain = getattr(value, "__dana_plain__", None)
+            if plain is not None and name not in cls.__dict__ and getattr(cls, name) is value:
+                setattr(cls, name, plain)
+
+
+def inherited_plain(cls: type, name: str, value: Any) -> bool:
+    """Is `value` (in `cls`'s own namespace) a plain function `plain_methods_for` put there?"""
+    return any(
+        getattr(klass.__dict__.get(name), "__dana_plain__", None) is value
+        for klass in cls.__mro__[1:]
+    )
 
 
 class StructType:
@@ -502,6 +540,8 @@ def make_struct(
     }
     cls = type(name, (parent,), namespace)
     cls.__init__ = _constructor(cls, list(annotations))  # type: ignore[misc]
+    if parent not in (DanaStruct, DanaAgentBase):
+        plain_methods_for(cls)
     _delegate(cls)
     return cls
 

@@ -99,3 +99,15 @@ def test_a_refused_write_names_the_dana_line_the_field_and_the_value(
     assert "Type validation failed for struct 'Point': Field 'x'" in report
     for fragment in fragments:
         assert fragment in report, report
+
+
+def test_the_method_on_the_struct_skips_only_the_receiver_test(tmp_path: Path) -> None:
+    g = _run(tmp_path)
+    method, function = g["Point"].__dict__["bump"], g["bump"]
+    assert method is not function and method.__name__ == function.__name__ == "bump"
+    assert "Point" in _names_used(function) and "Point" not in _names_used(method)
+    assert "__dana_set_field" in _names_used(method)
+    p = g["Point"](x=1)
+    p.bump(2)
+    function(p, 3)
+    assert p.x == 6
