@@ -37,7 +37,7 @@ from dana_poet.poet.errors import POETError, POETOutputError
 from dana_poet.poet.function import EnhancedFunction, publish_stage_version
 from dana_poet.poet.operate import Operator
 from dana_poet.poet.recorder import IDS, WARM_ROW, ExecutionLog
-from dana_poet.poet.result import attach, carrier_for
+from dana_poet.poet.result import attach, carrier_for, keyed_carrier
 from dana_poet.poet.trace import TraceHook, short
 
 Perceive = Callable[[tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
@@ -174,9 +174,9 @@ class Steps:
         except POETError as exc:
             raise without_poet_frames(exc) from None
         started = clock()
-        execution_id = self.log.add(args, kwargs, result, version, params)
-        hook(name, "record", clock() - started, execution_id)
-        return attach(result, execution_id)
+        number = self.log.add(args, kwargs, result, version, params)
+        hook(name, "record", clock() - started, IDS.text_of(number))
+        return attach(result, number)
 
     async def call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The general path for an `async def` function: Operate awaits each attempt."""
@@ -208,10 +208,10 @@ class Steps:
                 started = clock()
         except POETError as exc:
             raise without_poet_frames(exc) from None
-        execution_id = self.log.add(args, kwargs, result, version, params)
+        number = self.log.add(args, kwargs, result, version, params)
         if hook is not None:
-            hook(name, "record", clock() - started, execution_id)
-        return attach(result, execution_id)
+            hook(name, "record", clock() - started, IDS.text_of(number))
+        return attach(result, number)
 
     async def check_async(
         self, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any], attempts: int
@@ -300,13 +300,14 @@ class WarmPlan:
         self.carrier = carrier_for(result_type) if result_type is not None else None
         self.timed = timed
         self.publishes = publishes
+        self.keyed = False  # set when the wrapper is made: the carrier is the function's own
 
 
 # names the template uses; a function with a parameter of one of these names has no warm path
 _TEMPLATE_PREFIX = "_p_"
 
 
-def _warm_source(name: str, plan: WarmPlan, limit: int) -> str:
+def _warm_source(name: str, plan: WarmPlan) -> str:
     """The source of a warm-path wrapper for `plan` (our own template, never the user's code).
 
     The wrapper has the function's own parameters, those with a default defaulting to a
@@ -325,7 +326,7 @@ def _warm_source(name: str, plan: WarmPlan, limit: int) -> str:
     if plan.publishes:
         tests.append("not _p_record.published")
     lines = [
-        "def make(_p_fn, _p_record, _p_log, _p_rows, _p_append, _p_operator, _p_general,",
+        "def make(_p_fn, _p_record, _p_append, _p_operator, _p_general,",
         "         _p_unpacked, _p_after_failure, _p_enforce_slowly, _p_attach, _p_IDS,",
         "         _p_NO_KWARGS, _p_MISSING, _p_WARM, _p_RT, _p_CARRIER, "
         + "".join(f"_p_T{i}, " for i in range(len(names)))
@@ -351,19 +352,25 @@ def _warm_source(name: str, plan: WarmPlan, limit: int) -> str:
             "        _p_attempts = 1",
         ]
     record = [
-        "        _p_id = f'x{_p_IDS.prefix}{next(_p_IDS.counter)}'",
+        "        _p_id = next(_p_IDS.counter)",
         f"        _p_append((_p_id, _p_WARM, _p_result, _p_record.version, {values}))",
-        f"        if len(_p_rows) >= {limit}:",
-        "            _p_log.overflow()",
     ]
     if plan.carrier is not None:  # a result of exactly the return type: one check, then done
         lines.append("        if type(_p_result) is _p_RT:")
-        lines += ["    " + line for line in record]
-        lines += [
-            "            _p_out = _p_CARRIER(_p_result)",
-            "            _p_out._poet_execution_id = _p_id",
-            "            return _p_out",
-        ]
+        if plan.keyed:  # the row holds the carrier itself: no attribute (poet/result.py)
+            lines += [
+                "            _p_out = _p_CARRIER(_p_result)",
+                f"            _p_append((next(_p_IDS.counter), _p_WARM, _p_out, _p_record.version,"
+                f" {values}))",
+                "            return _p_out",
+            ]
+        else:
+            lines += ["    " + line for line in record]
+            lines += [
+                "            _p_out = _p_CARRIER(_p_result)",
+                "            _p_out._poet_execution_id = _p_id",
+                "            return _p_out",
+            ]
     if plan.enforces and (plan.result_type is None or plan.carrier is not None):
         lines.append(f"        _p_result = _p_enforce_slowly(_p_result, ({values}), _p_attempts)")
     elif plan.enforces:
@@ -404,13 +411,17 @@ def _warm_wrapper(steps: Steps, plan: WarmPlan) -> Callable[..., Any]:
         return general(tuple(args), kwargs)
 
     namespace: dict[str, Any] = {}
-    code = compile(_warm_source(name, plan, steps.log.limit), f"<poet warm path of {name}>", "exec")
+    assert not steps.log.persist, "a learning function has no warm path"
+    carrier = plan.carrier
+    if carrier is not None:
+        keyed = keyed_carrier(plan.result_type, steps.log)  # type: ignore[arg-type]
+        plan.keyed = keyed is not None
+        carrier = keyed or carrier
+    code = compile(_warm_source(name, plan), f"<poet warm path of {name}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own template, filled with names only
     return namespace["make"](  # type: ignore[no-any-return]
         steps.fn,
         steps.record,
-        steps.log,
-        steps.log.rows,
         steps.log.rows.append,
         steps.operator,
         general,
@@ -423,7 +434,7 @@ def _warm_wrapper(steps: Steps, plan: WarmPlan) -> Callable[..., Any]:
         _MISSING,
         WARM_ROW,
         plan.result_type,
-        plan.carrier,
+        carrier,
         *[t for _, t, _ in plan.params],
     )
 

@@ -8,9 +8,7 @@ not called. Rows reach the store:
   feedback arrives (Train reads recent executions), in test mode's `executions()`
   and when the program exits;
 * for one that does not (kept in memory only, as the store would): the newest
-  `RECENT` to `2*RECENT` are kept here (two generations of `RECENT`: a full log
-  becomes the older one, the one before is forgotten) and one is handed over when a
-  feedback names it.
+  `2*RECENT` are kept here, and one is handed over when a feedback names it.
 
 So `feedback(result, ...)` right after a call always finds the execution.
 An execution reaches the store with the time it was handed over as its
@@ -19,9 +17,11 @@ creation time (at most `BATCH` calls or one feedback after the call).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dana_poet.poet.result import plain
 from dana_poet.poet.store.ids import id_source
 from dana_poet.poet.store.memory import RECENT
 
@@ -35,26 +35,29 @@ IDS = id_source()
 """Execution ids: a per-process prefix (renewed after fork) and a counter."""
 
 Row = tuple[Any, ...]
-"""(execution id, args, kwargs, result, version, params) as the call ended; the warm
-path's rows are (execution id, WARM_ROW, result, version, *args): no keywords, no
-parameters, one tuple less per call."""
+"""(execution number, args, kwargs, result, version, params) as the call ended; the warm
+path's rows are (execution number, WARM_ROW, result, version, *args): no keywords, no
+parameters, one tuple less per call; its result may be a keyed carrier
+(poet/result.py), found by identity. The number becomes the execution's id text
+(`IDS.text_of`) only when the row reaches the store."""
 
 WARM_ROW = object()
 
 
 def new_execution_id() -> str:
-    return f"x{IDS.prefix}{next(IDS.counter)}"
+    return IDS.text_of(next(IDS.counter))
 
 
 class ExecutionLog:
     """One function's executions between the call and the store, oldest first.
 
-    `rows` is one list for the function's life (the warm path holds its `append`);
-    rows leave it by `del rows[:n]` after being copied, so a row appended meanwhile
-    by another thread stays.
+    A learning function's `rows` is one list for the function's life; rows leave it by
+    `del rows[:n]` after being copied, so a row appended meanwhile by another thread
+    stays. A plain function's `rows` is a deque of the newest `2 * RECENT` (appending
+    forgets the oldest, with no check on the call path). The warm path holds `rows.append`.
     """
 
-    __slots__ = ("record", "bind_inputs", "persist", "rows", "older", "limit")
+    __slots__ = ("record", "bind_inputs", "persist", "rows", "limit")
 
     def __init__(
         self,
@@ -66,9 +69,8 @@ class ExecutionLog:
         self.record = record
         self.bind_inputs = bind_inputs
         self.persist = persist
-        self.rows: list[Row] = []
-        self.older: list[Row] = []
-        self.limit = BATCH if persist else RECENT
+        self.rows: list[Row] | deque[Row] = [] if persist else deque(maxlen=2 * RECENT)
+        self.limit = BATCH if persist else 0  # 0: the deque bounds itself
 
     def add(
         self,
@@ -77,62 +79,67 @@ class ExecutionLog:
         result: Any,
         version: int,
         params: dict[str, Any],
-    ) -> str:
-        execution_id = f"x{IDS.prefix}{next(IDS.counter)}"
+    ) -> int:
+        """Log one call; its execution number (what the result carries)."""
+        number = next(IDS.counter)
         rows = self.rows
-        rows.append((execution_id, args, kwargs, result, version, params))
-        if len(rows) >= self.limit:
-            self.overflow()
-        return execution_id
+        rows.append((number, args, kwargs, result, version, params))
+        if self.persist and len(rows) >= BATCH:
+            self.flush()
+        return number
 
     def _take_rows(self) -> list[Row]:
         rows = self.rows
-        taken = rows[:]
-        del rows[: len(taken)]
+        taken = list(rows)
+        if isinstance(rows, deque):
+            for _ in taken:  # from the old end: rows appended meanwhile stay
+                rows.popleft()
+        else:
+            del rows[: len(taken)]
         return taken
 
-    def overflow(self) -> None:
-        """The log is full: hand a learning function's rows over, forget a plain one's oldest."""
-        if self.persist:
-            self.flush()
-        else:
-            self.older = self._take_rows()
-
     def flush(self) -> None:
-        older, self.older = self.older, []
-        for row in [*older, *self._take_rows()]:
+        """Hand every row to the store, in call order."""
+        for row in self._take_rows():
             self._hand_over(row)
 
-    def take(self, execution_id: str) -> bool:
-        """Hand execution `execution_id` to the store if it is here; True when it was.
+    def number_of_result(self, result: Any) -> int | None:
+        """The execution number of the warm-path row holding carrier `result` itself."""
+        for row in reversed(list(self.rows)):
+            if row[1] is WARM_ROW and row[2] is result:
+                return row[0]  # type: ignore[no-any-return]
+        return None
+
+    def take(self, number: int) -> bool:
+        """Hand execution number `number` to the store if it is here; True when it was.
         A learning function's log hands over all its rows, in call order."""
-        for rows in (self.rows, self.older):
-            for index in range(len(rows) - 1, -1, -1):
-                if rows[index][0] != execution_id:
-                    continue
-                if self.persist:
-                    self.flush()
-                    return True
-                row = rows[index]
-                try:
-                    rows.remove(row)
-                except ValueError:  # another thread took it meanwhile
-                    return True
-                self._hand_over(row)
+        rows = self.rows
+        for row in reversed(list(rows)):
+            if row[0] != number:
+                continue
+            if self.persist:
+                self.flush()
                 return True
+            try:
+                rows.remove(row)
+            except ValueError:  # another thread took it (or the deque forgot it) meanwhile
+                return True
+            self._hand_over(row)
+            return True
         return False
 
     def _hand_over(self, row: Row) -> None:
         if row[1] is WARM_ROW:
-            execution_id, _, result, version, *values = row
+            number, _, result, version, *values = row
+            result = plain(result)
             args = tuple(values)
             kwargs: dict[str, Any] = {}
             params: dict[str, Any] = {}
         else:
-            execution_id, args, kwargs, result, version, params = row
+            number, args, kwargs, result, version, params = row
         record = self.record
         record.store.record_execution(
-            execution_id,
+            IDS.text_of(number),
             record.key,
             version,
             self.bind_inputs(args, kwargs),

@@ -116,8 +116,11 @@ class POETRuntime:
         return poet_decorator(self, args, kwargs)
 
     def find_execution(self, execution_id: str) -> tuple[Store, ExecutionRecord] | None:
+        from dana_poet.poet.recorder import IDS
+
+        number = IDS.number_of(execution_id)
         for record in list(self._functions.values()):
-            if record.log is not None and record.log.take(execution_id):
+            if number is not None and record.log is not None and record.log.take(number):
                 break
         for store in self.stores():
             execution = store.get_execution(execution_id)
@@ -128,10 +131,10 @@ class POETRuntime:
     def feedback(self, result: Any, payload: Any = None, **kwargs: Any) -> Any:
         """Attach feedback in any form to the execution that produced `result`."""
         from dana_poet.poet.feedback import translate_feedback
-        from dana_poet.poet.result import execution_id_of
+        from dana_poet.poet.result import execution_id_of, is_result
 
         execution_id = execution_id_of(result)
-        if execution_id is None and isinstance(result, str):
+        if execution_id is None and isinstance(result, str) and not is_result(result):
             execution_id = result
         if payload is None and kwargs:
             payload = kwargs
@@ -141,6 +144,12 @@ class POETRuntime:
             runtime = default_runtime()  # a Python @poet function called from a Dana program
             found = runtime.find_execution(execution_id)
         if found is None:
+            if execution_id is None and is_result(result):
+                raise POETFeedbackError(
+                    f"feedback(): the execution that returned {result!r} is no longer known "
+                    "(a function that does not learn keeps only its most recent calls)",
+                    value=result,
+                )
             if execution_id_of(result) is None:
                 raise POETFeedbackError(
                     "feedback() needs a result returned by a @poet function (or its execution "

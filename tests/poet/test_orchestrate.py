@@ -177,7 +177,7 @@ def test_the_warm_path_source_checks_each_typed_parameter() -> None:
         timed=False,
         optional=frozenset({"c"}),
     )
-    source = _warm_source("f", plan, 64)
+    source = _warm_source("f", plan)
     assert "def f(a, b, c=_p_MISSING):" in source
     assert "type(a) is not _p_T0" in source and "type(c) is not _p_T2" in source
     assert "type(b)" not in source  # an unannotated parameter is not checked
@@ -206,3 +206,120 @@ def test_positional_only_parameters_stay_positional_only(runtime: POETRuntime) -
     assert scale(3) == 6 and scale(3, factor=3) == 9 and scale(3, 4) == 12
     with pytest.raises(TypeError):
         scale(n=3)
+
+
+def _inputs_of(runtime: POETRuntime, result: Any) -> dict[str, Any]:
+    found = runtime.find_execution(execution_id_of(result))  # type: ignore[arg-type]
+    assert found is not None
+    return found[1].inputs
+
+
+def test_the_same_value_from_two_calls_routes_each_feedback_to_its_own_call(
+    runtime: POETRuntime,
+) -> None:
+    @runtime.poet()
+    def label(n: int) -> str:
+        return "big" if n > 10 else "small"  # the same str object every time
+
+    @runtime.poet()
+    def tens(n: int) -> int:
+        return n // 10  # small ints: CPython hands out one object per value
+
+    @runtime.poet()
+    def pair(n: int) -> tuple:
+        return (1, 2)  # one constant tuple
+
+    for fn in (label, tens, pair):
+        assert _uses_warm_path(fn)
+        fn(0)  # the first call publishes; the rest are warm
+        first, second, third = fn(11), fn(12), fn(13)
+        assert first == second == third
+        assert type(first) is type(second) and first is not second
+        runtime.feedback(second, {"correct": True})
+        assert _inputs_of(runtime, second) == {"n": 12}
+        assert _inputs_of(runtime, first) == {"n": 11}  # older, given after a newer one
+        assert _inputs_of(runtime, third) == {"n": 13}
+        runtime.feedback(second, {"correct": False})  # twice: still its own call
+        assert _inputs_of(runtime, second) == {"n": 12}
+
+
+def test_bool_and_none_results_route_to_the_newest_call_that_returned_them(
+    runtime: POETRuntime,
+) -> None:
+    @runtime.poet()
+    def positive(n: int) -> bool:
+        return n > 0
+
+    @runtime.poet()
+    def nothing(n: int) -> None:
+        return None
+
+    positive(0)
+    assert positive(5) is True and positive(-5) is False and positive(7) is True
+    assert _inputs_of(runtime, True) == {"n": 7}
+    assert _inputs_of(runtime, False) == {"n": -5}
+    assert nothing(1) is None and nothing(2) is None
+    assert _inputs_of(runtime, None) == {"n": 2}
+
+
+def test_a_result_keeps_its_execution_when_copied_pickled_or_returned_by_another(
+    runtime: POETRuntime,
+) -> None:
+    import copy
+    import pickle
+
+    @runtime.poet()
+    def name(n: int) -> str:
+        return "same"
+
+    @runtime.poet()
+    def echo(s: str) -> str:
+        return s
+
+    name(0)
+    result = name(1)
+    for twin in (copy.copy(result), copy.deepcopy(result), pickle.loads(pickle.dumps(result))):
+        assert twin == "same" and isinstance(twin, str)
+        assert execution_id_of(twin) == execution_id_of(result)
+    echo("x")
+    again = echo(result)  # a carrier passed to another function: that function's result
+    assert again == "same"
+    assert _inputs_of(runtime, again) == {"s": "same"}
+    assert _inputs_of(runtime, result) == {"n": 1}
+
+
+def test_feedback_on_a_result_older_than_the_kept_calls_says_so(runtime: POETRuntime) -> None:
+    from dana_poet.poet.errors import POETFeedbackError
+
+    @runtime.poet()
+    def label(n: int) -> str:
+        return "small"
+
+    label(0)
+    old = label(1)
+    for i in range(2 * RECENT):
+        label(i)
+    with pytest.raises(POETFeedbackError, match="no longer known"):
+        runtime.feedback(old, {"correct": True})
+    with pytest.raises(POETFeedbackError, match="needs a result returned by a @poet function"):
+        runtime.feedback(12345, {"correct": True})
+
+
+def test_execution_ids_are_text_of_call_order_numbers_across_functions(
+    runtime: POETRuntime,
+) -> None:
+    from dana_poet.poet.store.ids import id_source
+
+    @runtime.poet()
+    def a(n: int) -> str:
+        return "a"
+
+    @runtime.poet()
+    def b(n: int) -> float:
+        return 1.5
+
+    a(0), b(0)
+    results = [a(1), b(1), a(2), b(2)]
+    numbers = [id_source().number_of(execution_id_of(r)) for r in results]  # type: ignore[arg-type]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 4
+    assert [id_source().text_of(n) for n in numbers] == [execution_id_of(r) for r in results]
