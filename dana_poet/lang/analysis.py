@@ -55,28 +55,41 @@ def walk(node: Any, into_scopes: bool = False) -> Iterator[A.Node]:
     stack = [node]
     pop = stack.pop
     push = stack.append
+    extend = stack.extend
     node_type = A.Node
-    fields_of = _FIELDS
+    fields_of = _FIELDS_LAST_FIRST
+    scopes = _NO_KINDS if into_scopes else _SCOPE_KINDS
     while stack:
         n = pop()
-        kind = type(n)
+        kind = n.__class__
         if kind is tuple or kind is list:
-            stack.extend(reversed(n))
+            extend(reversed(n))
             continue
         if not isinstance(n, node_type):
             continue
         yield n
-        if not into_scopes and isinstance(n, _SCOPES):
+        if kind in scopes:
             if isinstance(n, A.TypeDecl):
-                stack.extend(reversed([f.default for f in n.fields]))
-            else:
-                stack.extend(reversed([p.default for p in n.params]))
+                extend(reversed([f.default for f in n.fields]))
+            elif isinstance(n, A.FunctionDef | A.DeclarativeDef):
+                extend(reversed([p.default for p in n.params]))
             continue
-        names = fields_of.get(kind) or _node_fields(kind)
-        for i in range(len(names) - 1, -1, -1):
-            value = getattr(n, names[i])
-            if value is not None and value.__class__ is not str:
+        names = fields_of.get(kind)
+        if names is None:
+            names = fields_of[kind] = tuple(reversed(_node_fields(kind)))
+        for name in names:
+            value = getattr(n, name)
+            if value.__class__ is tuple:
+                extend(reversed(value))
+            elif isinstance(value, node_type):
                 push(value)
+            elif value.__class__ is list:
+                push(value)
+
+
+_FIELDS_LAST_FIRST: dict[type, tuple[str, ...]] = {}
+_SCOPE_KINDS = frozenset(_SCOPES)
+_NO_KINDS: frozenset[type] = frozenset()
 
 
 # Nodes that bind names in the scope they are in.

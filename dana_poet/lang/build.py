@@ -767,10 +767,22 @@ class AstBuilder:
         return ("pre", str(c[0]), c[0])
 
     def binop(self, c: list[Any]) -> tuple[str, str, Token]:
+        if len(c) == 1:
+            return ("bin", str(c[0]), c[0])
         return ("bin", " ".join(str(t) for t in c), c[0])
 
     def or_test(self, c: list[Any]) -> A.Expr:
         """Precedence climbing over a flat operator chain (Python's precedence)."""
+        if len(c) == 3:  # `a op b`, most chains: the node _Chain would build, directly
+            left, middle, right = c
+            if left.__class__ is not tuple and middle[0] == "bin":
+                op = middle[1]
+                span = _join(left, right)
+                if op == "or" or op == "and":
+                    return A.BoolOp(op, (left, right), span)
+                if _LBP[op] == 4:
+                    return A.Compare(left, (op,), (right,), span)
+                return A.BinOp(left, op, right, span)
         return _Chain(c).parse(0)
 
     def call_args(self, c: list[Any]) -> tuple[tuple[A.Expr, ...], tuple[A.Keyword, ...]]:

@@ -181,7 +181,9 @@ def tables_from_lark(lark: Lark, builder_type: type) -> dict[str, Any]:
     def rx(name: str) -> str:
         return str(terminals[name].pattern.to_regexp())
 
-    scanner = "|".join(
+    # Blanks before a lexeme are matched with it (one match per lexeme, not two); blanks
+    # before nothing else (the end of the text) are a lexeme of their own.
+    lexemes = "|".join(
         (
             f"(?P<SCOPED>{rx('SCOPED_NAME')})",
             f"(?P<LONG_STRING>{rx('LONG_STRING')})",
@@ -192,11 +194,12 @@ def tables_from_lark(lark: Lark, builder_type: type) -> dict[str, Any]:
             f"(?P<WORD>{rx('NAME')})",
             f"(?P<DEC>{rx('DEC_NUMBER')})",
             f"(?P<NL>{rx('_NEWLINE')})",
-            f"(?P<WS>{rx('__IGNORE_0')})",
             f"(?P<DOTS>{rx('DOTS')})",
             f"(?P<OP>{ops})",
         )
     )
+    blank = rx("__IGNORE_0")
+    scanner = f"(?:{blank})?(?:{lexemes})|(?P<WS>{blank})"
     return {
         "actions": actions,
         "shapes": shapes,
@@ -316,7 +319,9 @@ class FastParser:
             if group == "WS":
                 pos = match.end()
                 continue
-            value = match.group()
+            index = match.lastindex or 0
+            value = match.group(index)
+            start_pos = match.start(index)
             if group == "NL":
                 if paren_level == 0:
                     feed("_NEWLINE")
@@ -335,7 +340,7 @@ class FastParser:
                 newlines = value.count("\n")
                 if newlines:
                     line += newlines
-                    line_start = match.start() + value.rindex("\n") + 1
+                    line_start = start_pos + value.rindex("\n") + 1
                 continue
             row = actions[states[-1]]
             if group == "WORD":
@@ -359,7 +364,7 @@ class FastParser:
                         if "COLON" not in row:
                             raise Fallback
                         feed("COLON")
-                        pos += 1
+                        pos = start_pos + 1
                         continue
                     if brackets[-1][1] > 0:
                         brackets[-1][1] -= 1
@@ -396,18 +401,18 @@ class FastParser:
                 tok = new_token(Token, value)
                 tok.type = kind
                 tok.value = value
-                tok.start_pos = pos
+                tok.start_pos = start_pos
                 tok.line = line
-                tok.column = column = pos - line_start + 1
+                tok.column = column = start_pos - line_start + 1
                 newlines = value.count("\n")
                 if newlines:
                     tok.end_line = line = line + newlines
                     tok.end_column = len(value) - value.rindex("\n")
-                    line_start = pos + value.rindex("\n") + 1
+                    line_start = start_pos + value.rindex("\n") + 1
                 else:
                     tok.end_line = line
                     tok.end_column = column + len(value)
-                tok.end_pos = pos + len(value)
+                tok.end_pos = start_pos + len(value)
             pos = match.end()
             # shift the token, after the reductions it causes (`feed`, inlined: most of
             # the parse runs here)

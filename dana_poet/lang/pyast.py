@@ -11,32 +11,30 @@ LOAD = py.Load()
 STORE = py.Store()
 
 
+# Positional arguments: building a node with keywords costs twice as much.
 def load(name: str) -> py.Name:
-    return py.Name(id=name, ctx=LOAD)
+    return py.Name(name, LOAD)
 
 
 def store(name: str) -> py.Name:
-    return py.Name(id=name, ctx=STORE)
+    return py.Name(name, STORE)
 
 
 def const(value: Any) -> py.Constant:
-    return py.Constant(value=value)
+    return py.Constant(value)
 
 
 def call(func: py.expr | str, *args: py.expr, **kwargs: py.expr) -> py.Call:
-    f = load(func) if isinstance(func, str) else func
-    return py.Call(
-        func=f, args=list(args), keywords=[py.keyword(arg=k, value=v) for k, v in kwargs.items()]
-    )
+    f = py.Name(func, LOAD) if isinstance(func, str) else func
+    return py.Call(f, list(args), [py.keyword(k, v) for k, v in kwargs.items()] if kwargs else [])
 
 
 def no_args() -> py.arguments:
-    return py.arguments(
-        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]
-    )
+    return py.arguments([], [], None, [], [], None, [])
 
 
 def at(node: Any, span: A.Span | None) -> Any:
+    """`node` placed at a Dana span (1-based columns become Python's 0-based offsets)."""
     if span is not None and span[0]:
         line, column, end_line, end_column = span
         col = column - 1 if column > 0 else 0
@@ -45,54 +43,63 @@ def at(node: Any, span: A.Span | None) -> Any:
         end_col = end_column - 1 if end_column > 0 else 0
         if end_line == line and end_col < col:
             end_col = col
-        node.lineno = line
-        node.col_offset = col
-        node.end_lineno = end_line
-        node.end_col_offset = end_col
+        attrs = node.__dict__
+        attrs["lineno"] = line
+        attrs["col_offset"] = col
+        attrs["end_lineno"] = end_line
+        attrs["end_col_offset"] = end_col
     return node
 
 
 def fill_locations(tree: py.AST) -> py.AST:
     """`ast.fix_missing_locations`, iteratively: a node without a position takes its
-    parent's (the standard one recurses through generators and was a third of compile).
+    nearest placed ancestor's (the standard one recurses through generators and was a
+    third of compile).
 
-    A node's position is complete once it has been visited, so its children read it from
-    the node itself; fields that never hold a positioned node (names, contexts,
-    operators, a constant's value) are not looked into."""
+    Nodes are completed in the standard order (a node shared by two parents takes the
+    position of the first, as there); an ancestor's position is read from the ancestor
+    itself once complete. Placed nodes without children (most names and constants) are
+    not visited, and fields that never hold a positioned node are not looked into."""
     stack: list[tuple[Any, dict[str, Any]]] = [(tree, _TOP)]
     pop = stack.pop
     push = stack.append
-    node_type = py.AST
-    skip = _NO_POSITION
     shapes = _SHAPES
     while stack:
-        node, parent = pop()
+        node, where = pop()
         attrs = node.__dict__
-        shape = shapes.get(node.__class__)
-        if shape is None:
-            shape = _shape(node.__class__)
-        positioned, fields = shape
+        positioned, fields = shapes.get(node.__class__) or _shape(node.__class__)
         if positioned:
             if "lineno" not in attrs:
-                attrs["lineno"] = parent["lineno"]
+                attrs["lineno"] = where["lineno"]
             if "col_offset" not in attrs:
-                attrs["col_offset"] = parent["col_offset"]
+                attrs["col_offset"] = where["col_offset"]
             if attrs.get("end_lineno") is None:
-                attrs["end_lineno"] = parent["end_lineno"]
+                attrs["end_lineno"] = where["end_lineno"]
             if attrs.get("end_col_offset") is None:
-                attrs["end_col_offset"] = parent["end_col_offset"]
-            parent = attrs
-        # children pushed last-first, so nodes are visited in the standard order (a node
-        # shared by two parents takes the position of the first, as there)
+                attrs["end_col_offset"] = where["end_col_offset"]
+            where = attrs
+        # children pushed last-first, so that they are completed first-first
         for name in fields:
             value = attrs.get(name)
-            if type(value) is list:
-                for i in range(len(value) - 1, -1, -1):
-                    item = value[i]
-                    if type(item) not in skip and isinstance(item, node_type):
-                        push((item, parent))
-            elif value is not None and type(value) not in skip and isinstance(value, node_type):
-                push((value, parent))
+            if value is None:
+                continue
+            for item in reversed(value) if type(value) is list else (value,):
+                shape = shapes.get(item.__class__)
+                if shape is None:
+                    if not isinstance(item, py.AST):
+                        continue
+                    shape = _shape(item.__class__)
+                if shape[1]:
+                    push((item, where))
+                elif shape[0]:
+                    own = item.__dict__
+                    if (
+                        "lineno" not in own
+                        or "col_offset" not in own
+                        or own.get("end_lineno") is None
+                        or own.get("end_col_offset") is None
+                    ):
+                        push((item, where))
     return tree
 
 
