@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast as py
 import copy
+import keyword
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ from dana_poet.lang.helpers import (
     H_REITERABLE,
     H_SET_FIELD,
     H_VIVIFY,
+    MAKE,
     SCOPE_DICTS,
 )
 from dana_poet.lang.pipelines import PipelineCompiler
@@ -286,6 +288,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         self.fallback_methods: set[str] = set()
         self.struct_types: set[str] = set()
         self.field_types: dict[str, dict[str, str]] = {}
+        self.struct_fields: dict[str, tuple[str, ...]] = {}  # top-level struct -> its fields
         self._add_mode = "plain"
         self._probe = _Probe()
         self._tmp = 0
@@ -374,6 +377,11 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             s.name for s in module.body if isinstance(s, A.TypeDecl) and s.kind == "struct"
         } & _module_names_bound_once(found)
         self.field_types = _field_types(module.body, self.struct_types)
+        self.struct_fields = {
+            s.name: tuple(f.name for f in s.fields)
+            for s in module.body
+            if isinstance(s, A.TypeDecl) and s.name in self.struct_types and s.base is None
+        }
         body = self.stmts(module.body)
         tree = py.Module(body=body or [py.Pass()], type_ignores=[])
         fill_locations(tree)
@@ -1427,9 +1435,34 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             else:
                 func = py.Attribute(value=base, attr=e.func.attr, ctx=py.Load())
             _at(func, e.func.span)
+        elif self._builds_known_struct(e):
+            func = py.Attribute(value=self.expr(e.func), attr=MAKE, ctx=py.Load())
         else:
             func = self.expr(e.func)
         return py.Call(func=func, args=[self.expr(a) for a in e.args], keywords=self._keywords(e))
+
+    def _builds_known_struct(self, e: A.Call) -> bool:
+        """`S(...)` of a struct declared once at this module's top level, with arguments that
+        name its fields: the class's MAKE runs the constructor's checks without
+        `type.__call__` (other calls keep `__init__`, which words the argument errors)."""
+        func = e.func
+        if not (isinstance(func, A.Name) and func.scope is None):
+            return False
+        fields = self.struct_fields.get(func.id)
+        if fields is None or "*" in self.module_names:
+            return False
+        owner = self.ctx.owner(func.id)
+        if owner is None or owner.kind != "module":
+            return False
+        if len(e.args) > len(fields) or len(e.keywords) > _MANY_KEYWORDS:
+            return False
+        taken = set(fields[: len(e.args)])
+        names = [k.name for k in e.keywords]
+        if len(set(names)) != len(names):
+            return False
+        return all(n in fields and n not in taken for n in names) and all(
+            n.isidentifier() and not keyword.iskeyword(n) for n in fields
+        )
 
     def _keywords(self, e: A.Call) -> list[py.keyword]:
         """Many keywords go in one `**{...}`: CPython checks keyword names pairwise (quadratic);

@@ -27,6 +27,8 @@ H_PYSTR = "__dana_pystr"
 H_REITERABLE = "__dana_reiterable"
 # attribute of a receiver function: its copy compiled for a receiver of exactly its struct
 EXACT_METHOD = "__dana_exact__"
+# attribute of a struct class: creates a checked instance (see structs._constructor)
+MAKE = "__dana_make"
 SCOPE_DICTS = {"private": "__dana_private", "public": "__dana_public", "system": "__dana_system"}
 
 # declarations

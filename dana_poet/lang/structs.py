@@ -27,7 +27,7 @@ import types
 import typing
 from typing import Any, ClassVar
 
-from dana_poet.lang.helpers import EXACT_METHOD
+from dana_poet.lang.helpers import EXACT_METHOD, MAKE
 
 NO_DEFAULT: Any = object()
 
@@ -342,30 +342,38 @@ def _extra_fields(kind: str, program: Any) -> list[tuple[str, Any, Any]]:
 # ------------------------------------------------------------------ the class of a declaration
 
 
-def _constructor(cls: type, names: list[str]) -> Any:
-    """`__init__(self, f1=..., f2=..., ...)` for `cls`'s fields, checked field by field."""
+def _constructor(cls: type, names: list[str]) -> tuple[Any, Any]:
+    """`__init__(self, f1=..., f2=..., ...)` for `cls`'s fields, checked field by field, and
+    MAKE, the same checks in a function that creates the instance itself (the compiler
+    calls it for a struct it knows with arguments it has checked: no `*args`/`**kwargs`
+    to collect and no `type.__call__`, so it costs less than a dataclass's `__init__`)."""
     if any(keyword.iskeyword(n) or not n.isidentifier() for n in names):
-        return _generic_init
+        return _generic_init, _generic_make(cls)
     fields = cls.__dana_fields__  # type: ignore[attr-defined]
     defaults = cls.__dana_defaults__  # type: ignore[attr-defined]
     env: dict[str, Any] = {
         "__dana_NO": NO_DEFAULT,
         "__dana_cls": cls,
+        "__dana_new": object.__new__,
         "__dana_check": validated,
+        "__dana_check_given": _validated_given,
         "__dana_missing": _missing_fields,
         "__dana_extra": _extra_arguments,
     }
     params = [f"{n}=__dana_NO" for n in names]
-    body: list[str] = [
-        "    if __dana_a or __dana_k:",
-        "        __dana_extra(__dana_cls, __dana_a, __dana_k)",
-    ]
+    body: list[str] = []
     required = [n for n in names if n not in defaults]
-    if required:
+    exact_types = {n: _exact_types(fields[n]) for n in names}
+    # a required field with exact types needs no test of its own for "missing": the
+    # missing marker fails the type test, and its slow path reports every missing field
+    # before validating anything
+    untested = [n for n in required if exact_types[n] is None]
+    if untested:
         body.append(f"    if {' or '.join(f'{n} is __dana_NO' for n in required)}:")
         body.append(
             f"        __dana_missing(__dana_cls, ({', '.join(required)},), {tuple(required)!r})"
         )
+    given = f"({', '.join(required)},), {tuple(required)!r}"
     for i, n in enumerate(names):
         if n in defaults:
             default = defaults[n]
@@ -373,21 +381,52 @@ def _constructor(cls: type, names: list[str]) -> Any:
             call = "()" if isinstance(default, DefaultFactory) else ""
             body.append(f"    if {n} is __dana_NO:")
             body.append(f"        {n} = __dana_d{i}{call}")
-        exact = _exact_types(fields[n])
+        exact = exact_types[n]
         if exact is not None:
             if len(exact) == 1:
                 env[f"__dana_t{i}"] = exact[0]
-                body.append(f"    if type({n}) is not __dana_t{i}:")
+                body.append(f"    if {n}.__class__ is not __dana_t{i}:")
             else:
                 env[f"__dana_t{i}"] = frozenset(exact)
-                body.append(f"    if type({n}) not in __dana_t{i}:")
-            body.append(f"        {n} = __dana_check(__dana_cls, {n!r}, {n})")
+                body.append(f"    if {n}.__class__ not in __dana_t{i}:")
+            if required and not untested:
+                body.append(f"        {n} = __dana_check_given(__dana_cls, {n!r}, {n}, {given})")
+            else:
+                body.append(f"        {n} = __dana_check(__dana_cls, {n!r}, {n})")
         body.append(f"    __dana_self.{n} = {n}")
-    head = f"def __init__({', '.join(['__dana_self', *params])}, *__dana_a, **__dana_k):"
-    source = "\n".join([head, *body])
+    init_head = f"def __init__({', '.join(['__dana_self', *params])}, *__dana_a, **__dana_k):"
+    init = [
+        init_head,
+        "    if __dana_a or __dana_k:",
+        "        __dana_extra(__dana_cls, __dana_a, __dana_k)",
+        *body,
+    ]
+    make = [
+        f"def {MAKE}({', '.join(params)}):",
+        "    __dana_self = __dana_new(__dana_cls)",
+        *body,
+        "    return __dana_self",
+    ]
+    source = "\n".join([*init, *make])
     code = compile(source, f"<struct {cls.__name__}>", "exec")
     exec(code, env)  # noqa: S102 - the source is built above from field names only
-    return env["__init__"]
+    return env["__init__"], env[MAKE]
+
+
+def _generic_make(cls: type) -> Any:
+    def make(*args: Any, **kwargs: Any) -> Any:
+        return cls(*args, **kwargs)
+
+    return make
+
+
+def _validated_given(
+    cls: type, name: str, value: Any, values: tuple[Any, ...], names: tuple[str, ...]
+) -> Any:
+    """`validated`, after reporting the required fields that were not given, if any."""
+    if any(v is NO_DEFAULT for v in values):
+        _missing_fields(cls, values, names)
+    return validated(cls, name, value)
 
 
 def _generic_init(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -539,7 +578,9 @@ def make_struct(
         "__qualname__": name,
     }
     cls = type(name, (parent,), namespace)
-    cls.__init__ = _constructor(cls, list(annotations))  # type: ignore[misc]
+    init, make = _constructor(cls, list(annotations))
+    cls.__init__ = init  # type: ignore[misc]
+    setattr(cls, MAKE, make)
     if parent not in (DanaStruct, DanaAgentBase):
         plain_methods_for(cls)
     _delegate(cls)

@@ -66,6 +66,7 @@ def test_stores_of_known_types_on_a_known_struct_have_no_check(tmp_path: Path) -
     for name in ("loop_store", "copy_fields"):
         used = _names_used(g[name])
         assert "__dana_pytype" not in used and "__dana_set_field" not in used, name
+    assert "__dana_make" in _names_used(g["loop_store"])  # construction without type.__call__
     assert str(g["loop_store"](3)) == "Point(x=2, y=5)"
     assert str(g["copy_fields"]()) == "Point(x=2, y=1)"
 
