@@ -109,10 +109,14 @@ _BINDERS = (
 )
 
 
+_BINDER_KINDS = frozenset(_BINDERS)  # no node class has subclasses: a set test is exact
+
+
 def binders(body: tuple[A.Stmt, ...]) -> list[A.Node]:
     """The nodes of one scope that bind names, in source order (one walk serves every
     question below about that scope)."""
-    return [n for n in walk(body) if isinstance(n, _BINDERS)]
+    kinds = _BINDER_KINDS
+    return [n for n in walk(body) if n.__class__ in kinds]
 
 
 def bound_names(body: tuple[A.Stmt, ...], found: list[A.Node] | None = None) -> set[str]:

@@ -834,7 +834,9 @@ class AstBuilder:
         return A.Attribute(c[0], str(c[1]), _cspan(c))
 
     def name(self, c: list[Any]) -> A.Expr:
-        return A.Name(str(c[0]), None, _tok_span(c[0]))
+        tok = c[0]
+        span = (tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
+        return A.Name(str(tok), None, _new_span(_Span, span))
 
     def scoped_name(self, c: list[Any]) -> A.Expr:
         scope, _, ident = str(c[0]).partition(":")

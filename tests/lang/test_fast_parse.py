@@ -169,3 +169,29 @@ def test_parsing_valid_code_needs_no_lark_once_tables_are_saved(tmp_path: Path) 
         for _ in range(2)
     ]
     assert runs == ["True", "False"]  # the first run builds and saves the tables
+
+
+@pytest.mark.parametrize("rule", ["__start_star", "__suite_plus"])
+def test_statement_lists_grow_in_place(rule: str) -> None:
+    """`_items: _items _stmt` adds to the list its left part built: a copy per statement
+    made parsing a long file quadratic in its number of statements."""
+    fast = _fast_parser()
+    assert fast is not None
+    grown = 0
+    for size, origin, reducer in fast.rules:
+        if origin.startswith(rule) and size == 2 and reducer is not None:
+            left = ["s1", "s2"]
+            out = reducer([left, ["s3"]])
+            if out == ["s1", "s2", "s3"]:
+                assert out is left
+                grown += 1
+    assert grown, f"no `{rule}: {rule} _stmt` rule found"
+
+
+def test_module_statements_keep_their_order_in_a_long_file() -> None:
+    text = "".join(f"x{i} = {i}\nif x{i}:\n    y{i} = {i}\n    z{i} = {i}\n" for i in range(300))
+    module = by_loop(text, "start")
+    assert module == by_lark(text, "start")
+    body = _fast_parser().parse(text, "start")  # type: ignore[union-attr]
+    assert [s.target.id for s in body[::2]] == [f"x{i}" for i in range(300)]
+    assert [s.body[1].target.id for s in body[1::2]] == [f"z{i}" for i in range(300)]
