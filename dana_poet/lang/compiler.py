@@ -574,7 +574,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 py.Assign(targets=[_store(left)], value=self.expr(test.left)),
                 py.Assign(targets=[_store(right)], value=self.expr(test.comparators[0])),
             ]
-            cond = py.Compare(
+            cond: py.expr = py.Compare(
                 left=_load(left), ops=[_CMP[test.ops[0]]()], comparators=[_load(right)]
             )
             fail = _call(
@@ -629,14 +629,15 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         return lines[span.line - 1][span.column - 1 :].strip()
 
     def s_Assign(self, s: A.Assign) -> list[py.stmt]:
-        if s.value is None:
+        source = s.value
+        if source is None:
             return [py.Pass()]
         target = s.target
 
         def value_expr() -> py.expr:
-            value = self.expr(s.value)
+            value = self.expr(source)
             if s.annotation is not None:
-                return self._typed_value(s.value, value, s.annotation, target)
+                return self._typed_value(source, value, s.annotation, target)
             return value
 
         if isinstance(target, A.Attribute):
@@ -1309,7 +1310,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         ]
 
     # ------------------------------------------------------------ targets
-    def target(self, t: A.Expr) -> py.expr:
+    def target(self, t: A.Expr) -> py.Name | py.Attribute | py.Subscript:
         if isinstance(t, A.Name):
             if t.scope in SCOPE_DICTS:
                 return _at(
@@ -1415,6 +1416,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 return py.SetComp(elt=elt, generators=gens)
             if e.kind == "gen":
                 return py.GeneratorExp(elt=elt, generators=gens)
+            assert e.value is not None  # a dict comprehension has a value
             return py.DictComp(key=elt, value=self.expr(e.value), generators=gens)
 
     def e_Lambda(self, e: A.Lambda) -> py.expr:
@@ -1643,9 +1645,8 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             )
             return py.NamedExpr(target=_store(target.id), value=combined)
         if isinstance(target, A.Name):
-            return _call(
-                H_AUG_ITEM, _load(SCOPE_DICTS[target.scope]), _const(target.id), _const(e.op), value
-            )
+            scope = SCOPE_DICTS[target.scope or ""]  # a scoped name (unscoped ones are above)
+            return _call(H_AUG_ITEM, _load(scope), _const(target.id), _const(e.op), value)
         if isinstance(target, A.Subscript):
             return _call(
                 H_AUG_ITEM, self.expr(target.value), self._index(target.index), _const(e.op), value

@@ -31,13 +31,6 @@ BUILTIN_TYPE_NAMES = frozenset(
     {"int", "float", "str", "bool", "list", "dict", "tuple", "set", "any", "None", "bytes"}
 )
 
-if TYPE_CHECKING:
-    from dana_poet.lang.compiler import Compiler
-
-    _Base = Compiler
-else:
-    _Base = object
-
 
 def is_builtin_type(t: A.TypeExpr) -> bool:
     if isinstance(t, A.TypeRef):
@@ -45,7 +38,14 @@ def is_builtin_type(t: A.TypeExpr) -> bool:
     return all(is_builtin_type(o) for o in t.options)
 
 
-class DeclarationCompiler(_Base):
+class DeclarationCompiler:
+    if TYPE_CHECKING:  # provided by the Compiler this is mixed into
+
+        def expr(self, e: A.Expr) -> py.expr: ...
+        def target(self, t: A.Expr) -> py.Name | py.Attribute | py.Subscript: ...
+        def s_FunctionDef(self, s: A.FunctionDef) -> list[py.stmt]: ...
+        def is_function_local(self, name: str) -> bool: ...
+
     def s_TypeDecl(self, s: A.TypeDecl) -> list[py.stmt]:
         fields: list[py.expr] = []
         for f in s.fields:

@@ -21,16 +21,25 @@ from dana_poet.lang.pyast import at, call, load, no_args, store
 CURRENT = "__dana_pv"
 
 if TYPE_CHECKING:
-    from dana_poet.lang.compiler import Compiler
+    from contextlib import AbstractContextManager
 
-    _Base = Compiler
-else:
-    _Base = object
+    from dana_poet.lang.compiler import _Context
 
 
-class PipelineCompiler(_Base):
+class PipelineCompiler:
     _pipe_captures: set[str]
     _placeholder: py.expr | None
+
+    if TYPE_CHECKING:  # provided by the Compiler this is mixed into
+        ctx: _Context
+
+        def expr(self, e: A.Expr) -> py.expr: ...
+        def type_expr(self, t: A.TypeExpr) -> py.expr: ...
+        def _arguments(self, params: tuple[A.Param, ...]) -> py.arguments: ...
+        def _decorators(self, decorators: tuple[A.Decorator, ...]) -> list[py.expr]: ...
+        def scope(
+            self, kind: str, names: set[str], track_last: bool = False
+        ) -> AbstractContextManager[_Context]: ...
 
     @contextmanager
     def _pipeline_scope(self, params: list[str]) -> Iterator[None]:
