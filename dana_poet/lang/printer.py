@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from dana_poet.lang import ast as A
+from dana_poet.lang.analysis import children
 
 INDENT = "    "
 
@@ -62,14 +63,13 @@ def _fstring_depth(node: A.FString) -> int:
 def _nested_fstring_depth(node: Any) -> int:
     if isinstance(node, A.FString):
         return _fstring_depth(node)
-    deepest = 0
     if isinstance(node, A.Node):
-        for name in node._fields:
-            deepest = max(deepest, _nested_fstring_depth(getattr(node, name)))
-    elif isinstance(node, tuple):
-        for item in node:
-            deepest = max(deepest, _nested_fstring_depth(item))
-    return deepest
+        items: Any = children(node)
+    elif isinstance(node, tuple | list):
+        items = node
+    else:
+        return 0
+    return max((_nested_fstring_depth(item) for item in items), default=0)
 
 
 def _is_number(value: Any) -> bool:
