@@ -272,6 +272,11 @@ def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>"
                 raise DanaSyntaxError(
                     "f-string: '{' was never closed", line=span.line, column=span.column
                 )
+            if not body[i + 1 : end].strip():
+                # `{}` holds no expression: Dana programs use it as literal text
+                literal.append(body[i : end + 1])
+                i = end + 1
+                continue
             if literal:
                 text = "".join(literal)
                 parts.append(text if raw else decode_escapes(text))
