@@ -25,7 +25,7 @@ from dana_poet.lang.runtime import (
 from dana_poet.lang.structs import NO_DEFAULT, DanaStruct, dana_type_label, fsm_type, make_struct
 
 _PY_SAFE = (
-    "abs all any chr dict enumerate filter float frozenset int len list map max min ord print "
+    "abs all any chr dict enumerate filter float frozenset int len list map ord print "
     "range reversed round set sorted str sum tuple zip"
 ).split()
 
@@ -307,6 +307,23 @@ def case(*clauses: Any) -> Any:
     raise ValueError("case(): no condition matched and no fallback was given")
 
 
+def _extreme(pick: Any) -> Any:
+    """`min`/`max` as Dana has them: one collection, several values, or one plain value,
+    which is its own extreme (`max(7) == 7`); `key=` and `default=` work as in Python."""
+
+    def extreme(*args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not isinstance(
+            args[0], list | tuple | set | frozenset | dict | range | str
+        ):
+            first = args[0]
+            if not hasattr(first, "__iter__"):
+                return first
+        return pick(*args, **kwargs)
+
+    extreme.__name__ = pick.__name__
+    return extreme
+
+
 def noop(*args: Any) -> Any:
     if not args:
         return None
@@ -396,6 +413,8 @@ def make_builtins(program: Any) -> dict[str, Any]:
             "log_level": log.set_level,
             "case": case,
             "noop": noop,
+            "min": _extreme(py_builtins.min),
+            "max": _extreme(py_builtins.max),
             "cast": lambda kind, value: coerce_assignment(value, kind, "cast"),
             "basic_sum": lambda xs: py_builtins.sum(xs),
             "basic_min": lambda xs: py_builtins.min(xs),

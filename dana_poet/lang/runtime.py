@@ -67,8 +67,16 @@ class DanaAssertionError(AssertionError):
 REITERABLE = frozenset({list, tuple, range, dict, set, frozenset, str})
 
 
+def _is_singleton_agent(value: Any, name: str) -> bool:
+    """`agent Roy` binds an instance of its own type `Roy`: as a type, the name means that type
+    (so `def (r: Roy) greet()` adds a method to the agent)."""
+    return isinstance(value, DanaStruct) and type(value).__name__ == name
+
+
 def type_value(base: Any, *args: Any) -> Any:
     """A type given as a value (a struct declared in a function), optionally generic."""
+    if _is_singleton_agent(base, getattr(type(base), "__name__", "")):
+        return type(base)
     if args and isinstance(base, type) and not any(isinstance(a, str) for a in args):
         try:
             return _subscript(base, args)
@@ -473,6 +481,8 @@ class Program:
                     base = lookup(name) if "." not in name else None
                 except NameError:
                     base = None
+                if _is_singleton_agent(base, name):
+                    return type(base)
                 if base is None or not isinstance(base, type):
                     return name
             if args and base is not typing.Any and isinstance(base, type):

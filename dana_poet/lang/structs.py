@@ -265,28 +265,31 @@ class DanaAgentBase(DanaStruct):
     def get_conversation_history(self) -> list[dict[str, Any]]:
         return list(self.__dict__.get("_history", []))
 
-    def _ask(self, verb: str, text: Any) -> Any:
+    def _ask(self, verb: str, text: Any, context: Any = None) -> Any:
         """The LLM's answer; offline (mock mode or no LLM configured) a plain statement of the step."""
         from dana_poet.lang import llm
 
         kind = type(self).__name__
         if llm.offline():
             return f"{kind} is {verb}: {text}"
+        extra = f" Context: {context}" if context else ""
         return llm.reason(
-            f"You are agent {kind} ({getattr(self, 'name', kind)}). Task ({verb}): {text}"
+            f"You are agent {kind} ({getattr(self, 'name', kind)}). Task ({verb}): {text}{extra}"
         )
 
-    def plan(self, task: Any) -> Any:
-        return self._ask("planning", task)
+    def plan(self, task: Any, context: Any = None) -> Any:
+        return self._ask("planning", task, context)
 
-    def solve(self, problem: Any) -> Any:
-        return self._ask("solving", problem)
+    def solve(
+        self, problem: Any, context: Any = None, resources: Any = None, workflows: Any = None
+    ) -> Any:
+        return self._ask("solving", problem, context)
 
-    def reason(self, premise: Any) -> Any:
-        return self._ask("reasoning about", premise)
+    def reason(self, premise: Any, context: Any = None, resources: Any = None) -> Any:
+        return self._ask("reasoning about", premise, context)
 
-    def chat(self, message: Any) -> Any:
-        answer = self._ask("replying to", message)
+    def chat(self, message: Any, context: Any = None, max_context_turns: int = 5) -> Any:
+        answer = self._ask("replying to", message, context)
         self.__dict__.setdefault("_history", []).append({"user": message, "agent": answer})
         return answer
 
