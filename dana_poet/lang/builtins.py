@@ -324,6 +324,11 @@ def _extreme(pick: Any) -> Any:
     return extreme
 
 
+def dana_exit(code: Any = 0) -> None:
+    """`exit(code)` ends the program with that status (a bare `exit` line does nothing)."""
+    raise SystemExit(code)
+
+
 def noop(*args: Any) -> Any:
     if not args:
         return None
@@ -413,6 +418,7 @@ def make_builtins(program: Any) -> dict[str, Any]:
             "log_level": log.set_level,
             "case": case,
             "noop": noop,
+            "exit": dana_exit,
             "min": _extreme(py_builtins.min),
             "max": _extreme(py_builtins.max),
             "cast": lambda kind, value: coerce_assignment(value, kind, "cast"),

@@ -64,28 +64,85 @@ def _mock_enabled(options: dict[str, Any]) -> bool:
     return os.environ.get("DANA_MOCK_LLM", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def mock_answer(prompt: str, target: Any = None) -> str:
-    """The deterministic offline answer for a prompt (and an optional target type)."""
-    low = prompt.lower()
+def _mentions(low: str, *words: str) -> bool:
+    return all(w in low for w in words)
+
+
+def _mock_number(low: str, target: Any) -> str | None:
     if target is int or "integer number" in low:
-        if "planet" in low and "solar system" in low:
+        if _mentions(low, "planet", "solar system"):
             return "8"
-        if "days" in low and "week" in low:
+        if _mentions(low, "days", "week"):
             return "7"
+        if _mentions(low, "days", "year"):
+            return "365"
         return "42"
     if target is float or "decimal number" in low:
-        return "3.14159" if re.search(r"\bpi\b", low) else "3.14"
+        if re.search(r"\bpi\b", low):
+            return "3.14159"
+        if "temperature" in low and ("body" in low or "human" in low):
+            return "37.0"
+        return "3.14"
+    return None
+
+
+def _mock_collection(low: str, target: Any) -> str | None:
+    if target is dict or "json object" in low:
+        if "moon" in low:
+            return '{"diameter_km": 3474.8, "distance_from_earth_km": 384400}'
+        if "mars" in low:
+            return '{"diameter_km": 6779, "mass_kg": 6.42e23, "orbital_period_days": 687}'
+        return '{"result": "mock", "status": "ok"}'
+    if target is list or "json array" in low:
+        if "planet" in low and ("first 4" in low or "4 planets" in low or "four" in low):
+            return '["Mercury", "Venus", "Earth", "Mars"]'
+        if "primary colors" in low or "primary colours" in low:
+            return '["red", "yellow", "blue"]'
+        return '["item1", "item2", "item3"]'
+    return None
+
+
+_MOCK_TOPICS = (
+    (("capital", "france"), "Paris"),
+    (
+        ("machine learning",),
+        "Machine learning is the part of AI in which programs improve "
+        "at a task by learning patterns from data instead of following hand-written rules.",
+    ),
+    (
+        ("sky", "blue"),
+        "The sky looks blue because air molecules scatter blue sunlight more "
+        "than red light (Rayleigh scattering).",
+    ),
+    (("weather",), "I am an offline mock and cannot see today's weather."),
+    (("days", "year"), "A year has 365 days, or 366 in a leap year."),
+)
+
+_MOCK_SUMS = ((r"\b2\s*\+\s*2\b", "4"), (r"\b5\s*\*\s*3\b", "15"), (r"\b10\s*\+\s*20\b", "30"))
+
+
+def mock_answer(prompt: str, target: Any = None) -> str:
+    """The deterministic offline answer for a prompt (and an optional target type): typed
+    prompts get a value of the type (a few well-known questions get their real answer),
+    untyped prompts a short text."""
+    low = prompt.lower()
+    answer = _mock_number(low, target)
+    if answer is not None:
+        return answer
     if target is bool or "yes/no" in low:
         positive = ("invest", "renewable", "proceed", "continue", "approve")
         return "yes" if any(w in low for w in positive) else "no"
-    if target is dict or "json object" in low:
-        return '{"result": "mock", "status": "ok"}'
-    if target is list or "json array" in low:
-        return '["item1", "item2", "item3"]'
-    if "capital of france" in low:
-        return "Paris"
-    if re.search(r"\b2\s*\+\s*2\b", low):
-        return "4"
+    answer = _mock_collection(low, target)
+    if answer is not None:
+        return answer
+    for pattern, result in _MOCK_SUMS:
+        if re.search(pattern, low):
+            return result
+    for words, text in _MOCK_TOPICS:
+        if _mentions(low, *words):
+            return text
+    if re.search(r"\bpi\b", low):
+        return "Pi is about 3.14159: a circle's circumference divided by its diameter."
     return (
         "This is a mock response. In a real scenario, I would provide a thoughtful answer to: "
         f"{prompt[:100]}..."

@@ -154,6 +154,15 @@ def test_output_before_an_error_is_kept(tmp_path: Path) -> None:
     assert result.stdout == "first\n"
 
 
+def test_exit_ends_the_program_with_its_status(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, 'exit\nprint("before")\nexit(3)\nprint("after")\n')
+    assert result.stdout == "before\n"
+    assert result.returncode == 3
+    nested = run_cli(tmp_path, 'def stop():\n    exit(0)\nstop()\nprint("never")\n')
+    assert nested.stdout == ""
+    assert nested.returncode == 0
+
+
 def test_missing_file_exits_1(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "dana_poet.cli", "run", "nope.na"],
