@@ -137,6 +137,33 @@ class DanaType:
     def __name__(self) -> str:  # noqa: PLW3201 - mirrors type.__name__
         return self.name
 
+    @property
+    def is_constructor(self) -> bool:
+        """True for the type of a struct type itself (`type(Point)`): a constructor."""
+        return self.name == "Constructor"
+
+    @property
+    def is_instance(self) -> bool:
+        return not self.is_constructor
+
+    @property
+    def instance_type(self) -> str | None:
+        """`Struct`, `Resource`, `Agent` or `Workflow` for a declared type's instance."""
+        kind = getattr(self.python_type, "__dana_kind__", None) if self.is_instance else None
+        return _INSTANCE_KINDS.get(kind) if isinstance(kind, str) else None
+
+    @property
+    def underlying_type_name(self) -> str | None:
+        """The declared type's name for its instances (`Point`), else None."""
+        return self.python_type.__name__ if self.instance_type else None
+
+
+_INSTANCE_KINDS = {
+    "struct": "Struct",
+    "resource": "Resource",
+    "agent_blueprint": "Agent",
+    "workflow": "Workflow",
+}
 
 _BASE_TYPES = (bool, int, float, str, list, dict, tuple, set, frozenset, bytes)
 
@@ -156,6 +183,8 @@ def dana_type(value: Any) -> DanaType:
     cls = base_type(value)
     if isinstance(value, DanaStruct):
         return DanaType(cls, cls.__name__, dana_type_label(value))
+    if isinstance(value, type) and issubclass(value, DanaStruct):
+        return DanaType(cls, "Constructor", f"Constructor[{value.__name__}]")
     if callable(value) and getattr(value, "__code__", None) is not None:
         return DanaType(cls, "DanaFunction", "DanaFunction")
     return DanaType(cls, cls.__name__, cls.__name__)

@@ -230,11 +230,18 @@ def type_union(*options: Any) -> Any:
     return typing.Union[tuple(options)]  # noqa: UP007 - built from runtime values
 
 
+_FUNCTION_VALUES = (types.FunctionType, types.MethodType)
+
+
 def pipe_call(args: tuple[Any, ...], thunk: Any) -> Any:
-    """Run a single-call declarative stage with its arguments visible to `case`."""
+    """Run a single-call declarative stage with its arguments visible to `case`; when the
+    call gives a function (`def f(x) = make_adder(10)`), that function gets the arguments."""
     token = _PIPE_ARGS.set(args)
     try:
-        return thunk()
+        result = thunk()
+        if isinstance(result, _FUNCTION_VALUES):
+            return result(*args)
+        return result
     finally:
         _PIPE_ARGS.reset(token)
 

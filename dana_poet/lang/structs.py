@@ -154,6 +154,11 @@ class DanaStruct:
         """The declared type (a field named `struct_type` takes precedence)."""
         return StructType(type(self))
 
+    @property
+    def _type(self) -> StructType:
+        """The declared type, as the reference spells it (`obj._type.name`)."""
+        return StructType(type(self))
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{n}={getattr(self, n, None)!r}" for n in type(self).__dana_fields__)
         return f"{type(self).__name__}({inner})"
