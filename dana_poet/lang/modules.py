@@ -172,7 +172,7 @@ class ModuleLoader:
         finally:
             del self.loading[key]
         for name, value in g.items():
-            if not name.startswith("__"):
+            if not name.startswith("__") or name == "__all__":
                 setattr(mod, name, value)
         mod.__dict__["__file__"] = str(path)
         self.modules[key] = mod

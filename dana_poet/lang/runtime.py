@@ -692,7 +692,9 @@ def _subclasses(cls: type) -> list[type]:
 
 def make_agent(name: str, blueprint: Any, overrides: dict[str, Any]) -> Any:
     if blueprint is None:
-        cls: Any = make_struct("agent_blueprint", name, [], None, None, None)
+        # `agent Name:` with `field = value` lines and no blueprint: the lines are its fields
+        own = [(k, typing.Any, NO_DEFAULT) for k in overrides if k != "name"]
+        cls: Any = make_struct("agent_blueprint", name, own, None, None, None)
         return cls(name=name, **overrides)
     fields = getattr(blueprint, "__dana_fields__", {})
     values = {"name": name} if "name" in fields else {}

@@ -46,7 +46,7 @@ BAD_PROGRAMS = [
     ('x = f"}"\n', 1, 5, "single '}'"),
     ('x = f"{x!z}"\n', 1, 5, "unknown conversion '!z'"),
     ('x = f"{d["k"]}"\n', 1, None, "unexpected"),
-    ("d = {k: v for k in xs}\n", 1, 11, "unexpected 'for'"),
+    ("d = {k: v for k in}\n", 1, 19, "unexpected '}'"),
     ("x = {(k: v) for k in}\n", 1, 21, "unexpected '}'"),
     ("for i, (a, b) in xs:\n    pass\n", 1, 8, "unexpected '('"),
     ("agent = 5\n", 1, 7, "unexpected '='"),
