@@ -6,6 +6,7 @@ from types import TracebackType
 
 from dana_poet.lang.errors import DanaSyntaxError
 from dana_poet.lang.runtime import DanaAssertionError, source_line
+from dana_poet.lang.source import is_dana_filename
 
 
 def dana_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
@@ -15,7 +16,7 @@ def dana_frames(tb: TracebackType | None) -> list[tuple[str, int, str]]:
     frames = []
     for frame, lineno in traceback.walk_tb(tb):
         filename = frame.f_code.co_filename
-        if _is_dana_file(filename):
+        if is_dana_filename(filename):
             name = frame.f_code.co_name
             frames.append((filename, lineno, "top level" if name == "<module>" else name))
     return frames
@@ -32,13 +33,9 @@ def describe(exc: BaseException) -> str:
 def returned_at(exc: BaseException) -> tuple[str, int, str] | None:
     """Where a POET Enforce error's result came from in Dana code: (file, line, function)."""
     where = getattr(exc, "returned_at", None)
-    if isinstance(where, tuple) and len(where) == 3 and _is_dana_file(str(where[0])):
+    if isinstance(where, tuple) and len(where) == 3 and is_dana_filename(str(where[0])):
         return (str(where[0]), int(where[1]), str(where[2]))
     return None
-
-
-def _is_dana_file(filename: str) -> bool:
-    return filename.endswith(".na") or filename.startswith("<dana") or filename == "<repl>"
 
 
 def format_runtime_error(exc: BaseException, *, debug: bool = False) -> str:

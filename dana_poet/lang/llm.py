@@ -167,7 +167,7 @@ def _complete(prompt: str, options: dict[str, Any]) -> str:
         messages.append({"role": "system", "content": str(options["system_message"])})
     messages.append({"role": "user", "content": prompt})
     response = client.chat.completions.create(
-        model=current_model(),
+        model=str(options.get("model") or current_model()),
         messages=messages,
         temperature=float(options.get("temperature", 0.7)),
         max_tokens=options.get("max_tokens"),
@@ -201,10 +201,10 @@ def _post_process(answer: str) -> Any:
     return answer
 
 
-def reason(prompt: Any, options: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+def reason(prompt: Any, options: Any = None, **kwargs: Any) -> Any:
     """Ask the LLM; typed assignments pass `_dana_type` so the answer fits the target."""
     target = kwargs.pop("_dana_type", None)
-    opts = dict(options or {})
+    opts = _options(options)
     opts.update(kwargs)
     text = str(prompt)
     if not text.strip():
@@ -231,8 +231,15 @@ def reason(prompt: Any, options: dict[str, Any] | None = None, **kwargs: Any) ->
     return _post_process(answer)
 
 
-def llm(prompt: Any, options: dict[str, Any] | None = None, **kwargs: Any) -> str:
-    opts = dict(options or {})
+def _options(options: Any) -> dict[str, Any]:
+    """The options of a call: a dict, or a model name (`llm(prompt, "gpt-4o")`)."""
+    if isinstance(options, str):
+        return {"model": options}
+    return dict(options or {})
+
+
+def llm(prompt: Any, options: Any = None, **kwargs: Any) -> str:
+    opts = _options(options)
     opts.update(kwargs)
     text = str(prompt)
     return mock_answer(text) if _mock_enabled(opts) else _complete(text, opts)

@@ -16,7 +16,7 @@ from typing import Any
 
 from dana_poet.lang import helpers as H
 from dana_poet.lang.modules import ModuleLoader
-from dana_poet.lang.source import read_source
+from dana_poet.lang.source import is_dana_filename, read_source
 from dana_poet.lang.structs import (
     NO_DEFAULT,
     DanaStruct,
@@ -199,18 +199,47 @@ def dana_exc(value: Any) -> BaseException:
     return RuntimeError(str(value))
 
 
+def _dana_frames(exc: BaseException) -> list[tuple[str, int, str, int | None]]:
+    """(file, line, function, column) of each Dana frame the error passed, outermost first
+    (frames of Python code and of generated helpers are left out)."""
+    frames: list[tuple[str, int, str, int | None]] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if is_dana_filename(code.co_filename):
+            column = None
+            positions = list(code.co_positions())
+            index = tb.tb_lasti // 2  # one position per 2-byte code unit
+            if 0 <= index < len(positions):
+                column = positions[index][2]
+            frames.append((code.co_filename, tb.tb_lineno, code.co_name, column))
+        tb = tb.tb_next
+    return frames
+
+
 def dana_caught(exc: BaseException) -> BaseException:
-    """Give a caught exception the fields Dana programs read (`type`, `message`, ...)."""
+    """Give a caught exception the fields Dana programs read: `type`, `message`, `line`,
+    `column`, `filename`, `source_line` (of the innermost Dana line) and `traceback`."""
     try:
         d = exc.__dict__
         d.setdefault("type", type(exc).__name__)
         d.setdefault("message", str(exc))
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        if tb is not None:
-            d.setdefault("line", tb.tb_lineno)
-            d.setdefault("filename", tb.tb_frame.f_code.co_filename)
+        frames = _dana_frames(exc)
+        if frames:
+            import linecache
+
+            filename, line, _, column = frames[-1]
+            d.setdefault("line", line)
+            d.setdefault("filename", filename)
+            d.setdefault("column", None if column is None else column + 1)
+            d.setdefault("source_line", linecache.getline(filename, line).strip())
+        d.setdefault(
+            "traceback",
+            [
+                f'File "{f}", line {n}, in {"top level" if fn == "<module>" else fn}'
+                for f, n, fn, _ in frames
+            ],
+        )
     except AttributeError:
         pass
     return exc

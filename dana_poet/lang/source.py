@@ -10,6 +10,11 @@ from dana_poet.lang.errors import DanaSyntaxError
 _BOM = b"\xef\xbb\xbf"
 
 
+def is_dana_filename(filename: str) -> bool:
+    """Whether code compiled under this file name is a Dana program's (not generated helpers)."""
+    return filename.endswith(".na") or filename.startswith("<dana") or filename == "<repl>"
+
+
 def decode_source(data: bytes, filename: str) -> str:
     """The text of a source file. A leading UTF-8 BOM is dropped; bytes that are not UTF-8
     raise a DanaSyntaxError naming the line and the byte's column within that line."""
