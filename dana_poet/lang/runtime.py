@@ -8,6 +8,7 @@ in its own globals dict whose `__builtins__` is the Dana builtins table.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import os
 import types
 import typing
@@ -199,22 +200,29 @@ def dana_exc(value: Any) -> BaseException:
     return RuntimeError(str(value))
 
 
-def _dana_frames(exc: BaseException) -> list[tuple[str, int, str, int | None]]:
-    """(file, line, function, column) of each Dana frame the error passed, outermost first
-    (frames of Python code and of generated helpers are left out)."""
-    frames: list[tuple[str, int, str, int | None]] = []
+def _dana_frames(exc: BaseException) -> list[tuple[str, int, str, Any]]:
+    """(file, line, function, traceback entry) of each Dana frame the error passed,
+    outermost first (frames of Python code and of generated helpers are left out)."""
+    frames: list[tuple[str, int, str, Any]] = []
     tb = exc.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
         if is_dana_filename(code.co_filename):
-            column = None
-            positions = list(code.co_positions())
-            index = tb.tb_lasti // 2  # one position per 2-byte code unit
-            if 0 <= index < len(positions):
-                column = positions[index][2]
-            frames.append((code.co_filename, tb.tb_lineno, code.co_name, column))
+            frames.append((code.co_filename, tb.tb_lineno, code.co_name, tb))
         tb = tb.tb_next
     return frames
+
+
+def _column(tb: types.TracebackType) -> int | None:
+    """The 1-based column of the instruction a traceback entry stopped at."""
+    index = tb.tb_lasti // 2  # one position per 2-byte code unit
+    if index < 0:
+        return None
+    for _line, _end, column, _end_column in itertools.islice(
+        tb.tb_frame.f_code.co_positions(), index, index + 1
+    ):
+        return None if column is None else column + 1
+    return None
 
 
 def dana_caught(exc: BaseException) -> BaseException:
@@ -228,10 +236,10 @@ def dana_caught(exc: BaseException) -> BaseException:
         if frames:
             import linecache
 
-            filename, line, _, column = frames[-1]
+            filename, line, _, tb = frames[-1]
             d.setdefault("line", line)
             d.setdefault("filename", filename)
-            d.setdefault("column", None if column is None else column + 1)
+            d.setdefault("column", _column(tb))
             d.setdefault("source_line", linecache.getline(filename, line).strip())
         d.setdefault(
             "traceback",

@@ -299,6 +299,46 @@ class DanaAgentBase(DanaStruct):
         return answer
 
 
+class DanaResourceBase(DanaStruct):
+    """Resources: structs with a lifecycle (`state` moves INITIALIZED -> RUNNING ->
+    TERMINATED) and a default `query`; receivers of the same names replace them."""
+
+    def initialize(self) -> bool:
+        self.state = "INITIALIZED"
+        return True
+
+    def start(self) -> bool:
+        self.state = "RUNNING"
+        return True
+
+    def stop(self) -> bool:
+        self.state = "TERMINATED"
+        return True
+
+    cleanup = stop
+
+    def is_running(self) -> bool:
+        return bool(self.state == "RUNNING")
+
+    def get_metadata(self) -> dict[str, Any]:
+        cls = type(self)
+        return {
+            "name": getattr(self, "name", ""),
+            "kind": getattr(self, "kind", ""),
+            "state": self.state,
+            "type": cls.__name__,
+            "fields": self.to_dict(),
+        }
+
+    def query(self, request: Any = None) -> Any:
+        return {
+            "success": True,
+            "state": self.state,
+            "metadata": self.get_metadata(),
+            "request": request,
+        }
+
+
 # ------------------------------------------------------------------ FSM (§10.5)
 
 FSM_FIELDS: list[tuple[str, Any, Any]] = [
@@ -545,6 +585,13 @@ def _delegate(cls: type) -> None:
                 lend(cls, field, name)
 
 
+_KIND_BASES: dict[str, type[DanaStruct]] = {
+    "agent_blueprint": DanaAgentBase,
+    "agent": DanaAgentBase,
+    "resource": DanaResourceBase,
+}
+
+
 def make_struct(
     kind: str,
     name: str,
@@ -554,7 +601,7 @@ def make_struct(
     program: Any,
 ) -> type[DanaStruct]:
     all_fields = _extra_fields(kind, program)
-    parent: type[DanaStruct] = DanaAgentBase if kind in ("agent_blueprint", "agent") else DanaStruct
+    parent: type[DanaStruct] = _KIND_BASES.get(kind, DanaStruct)
     if base is not None and isinstance(base, type) and issubclass(base, DanaStruct):
         all_fields = [
             (n, base.__dana_fields__[n], base.__dana_defaults__.get(n, NO_DEFAULT))
