@@ -8,6 +8,7 @@ warm path. poet/orchestrate.py runs the steps of each call.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import random
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,13 @@ from dana_poet.poet.function import EnhancedFunction, load_current_params
 from dana_poet.poet.identity import identify_function
 from dana_poet.poet.introspect import POETInfo
 from dana_poet.poet.operate import Operator
-from dana_poet.poet.orchestrate import Steps, WarmPlan, build_call
+from dana_poet.poet.orchestrate import (
+    StageWarmPlan,
+    Steps,
+    WarmPlan,
+    build_call,
+    stage_warm_wrapper,
+)
 from dana_poet.poet.perceive import build_perceiver, exact_type, with_null_defaults
 from dana_poet.poet.trace import hook_for
 from dana_poet.poet.train import learnable_params
@@ -28,6 +35,7 @@ from dana_poet.poet.train import learnable_params
 if TYPE_CHECKING:
     from dana_poet.poet.domains import Domain
     from dana_poet.poet.runtime import POETRuntime
+    from dana_poet.poet.stage_runner import GuardedStages
 
 
 def enhance(
@@ -112,7 +120,8 @@ def enhance(
         hook=hook_for(config, runtime.trace_hook),
     )
     warm = None
-    if not (bound or stage_code or record.learnable or target.is_async):
+    plain = not (bound or record.learnable or target.is_async)
+    if plain and (not stage_code or _identity_on_warm_path(guarded, signature, hints, domain)):
         warm = warm_plan(
             signature,
             hints,
@@ -123,7 +132,100 @@ def enhance(
     call = build_call(steps, is_async=target.is_async, warm=warm)
     if guarded is not None:  # its stages and Operate share one time budget per call
         call = guarded.bounded_async(call) if target.is_async else guarded.bounded(call)
+        steps.guarded = guarded
+        staged = None
+        if plain and warm is None and steps.hook is None:
+            staged = stage_warm_plan(signature, hints, guarded, domain)
+        if staged is not None:
+            call = functools.wraps(fn)(stage_warm_wrapper(steps, staged, call))
     return _finish(call, record, target)
+
+
+def _untouched(
+    signature: inspect.Signature, hints: dict[str, Any], domain: Domain | None
+) -> tuple[bool, bool]:
+    """Whether every parameter, and the result, is a scalar that the stage helpers hand back
+    unchanged when it has exactly its annotated type (no domain coercer, no output rule)."""
+    params = True
+    for p in signature.parameters.values():
+        exact = exact_type(hints.get(p.name, p.annotation))
+        if exact not in _SCALARS or (domain is not None and domain.coercers_for(p.name, exact)):
+            params = False
+    returns = exact_type(hints.get("return", inspect.Parameter.empty))
+    result = returns in _SCALARS and not (domain is not None and domain.output_rules)
+    return params, result
+
+
+_SCALARS = (int, float, str, bool)
+
+
+def _identity_on_warm_path(
+    guarded: GuardedStages | None,
+    signature: inspect.Signature,
+    hints: dict[str, Any],
+    domain: Domain | None,
+) -> bool:
+    """Whether both generated stages are the identity on the warm path's calls (scalars of
+    exactly their types; stage_runner.identity_stages), so the built-in warm path answers
+    every such call exactly as running them would. Any other call runs the stages."""
+    if guarded is None or not (guarded.identity_perceive and guarded.identity_enforce):
+        return False
+    if guarded.stages.perceive is None or guarded.stages.enforce is None:
+        return False
+    return all(_untouched(signature, hints, domain))
+
+
+def stage_warm_plan(
+    signature: inspect.Signature,
+    hints: dict[str, Any],
+    guarded: GuardedStages,
+    domain: Domain | None,
+) -> StageWarmPlan | None:
+    """What the warm path of a function with generated stages checks, or None when it has
+    none: a stage missing or not taking the parameters in order, a parameter that is not a
+    plain positional one, or one annotated with a type `type(x) is T` cannot check."""
+    from dana_poet.poet.perceive import null_means_default
+
+    if guarded.stages.perceive is None or guarded.stages.enforce is None:
+        return None
+    if not (guarded.positional_perceive and guarded.positional_enforce):
+        return None
+    params: list[tuple[str, type | None, bool, bool]] = []
+    nullable = set()
+    for p in signature.parameters.values():
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            return None
+        if not p.name.isidentifier() or p.name.startswith("_p_"):
+            return None
+        only = p.kind is p.POSITIONAL_ONLY
+        annotation = hints.get(p.name, p.annotation)
+        if annotation is inspect.Parameter.empty or isinstance(annotation, str):
+            params.append((p.name, None, only, True))
+            if null_means_default(inspect.Parameter.empty, p.default):
+                nullable.add(p.name)
+            continue
+        exact = exact_type(annotation)
+        if exact is None:
+            return None
+        params.append((p.name, exact, only, exact not in (int, float, str, bool)))
+    optional = frozenset(
+        p.name for p in signature.parameters.values() if p.default is not inspect.Parameter.empty
+    )
+    returns = hints.get("return", inspect.Parameter.empty)
+    any_result = returns is inspect.Parameter.empty or isinstance(returns, str)
+    plan = StageWarmPlan(
+        params,
+        None if any_result else exact_type(returns),
+        any_result=any_result,
+        timeout=guarded.timeout,
+        limit=guarded.limit,
+        optional=optional,
+        nullable=frozenset(nullable),
+    )
+    params_untouched, result_untouched = _untouched(signature, hints, domain)
+    plan.skip_perceive = guarded.identity_perceive and params_untouched
+    plan.skip_enforce = guarded.identity_enforce and result_untouched
+    return plan
 
 
 def warm_plan(

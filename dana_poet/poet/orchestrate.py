@@ -80,6 +80,7 @@ class Steps:
         self.hook = hook
         self.log = ExecutionLog(record, bind_inputs, persist=self.learnable)
         record.log = self.log
+        self.guarded: Any = None  # the function's GuardedStages (poet/stage_runner.py), if any
 
     # ------------------------------------------------------------ the steps
     def choose_version(self) -> tuple[int, dict[str, Any]]:
@@ -104,12 +105,19 @@ class Steps:
         return result, self.operator.attempts_last_call
 
     def check(
-        self, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any], attempts: int
+        self,
+        result: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        attempts: int,
+        first: Callable[[dict[str, Any]], Any] | None = None,
     ) -> Any:
-        """Enforce; a refused result is tried once more when retries remain."""
+        """Enforce; a refused result is tried once more when retries remain. `first`: what
+        answers for the first result instead of the Enforce engine (the stage warm path's
+        slow exits, after the stage itself ran)."""
         inputs = self.bind_inputs(args, kwargs)
         try:
-            return self.enforce(result, inputs)
+            return self.enforce(result, inputs) if first is None else first(inputs)
         except POETOutputError as exc:
             if self.retries <= 0 or attempts > self.retries:
                 raise self.located(exc) from None
@@ -246,6 +254,76 @@ class Steps:
             return self.check(result, args, NO_KWARGS, attempts)
         except POETError as exc:
             raise without_poet_frames(exc) from None
+
+    # ------------------------------------------------------------ the stage warm path's exits
+    # The generated stage ran (or failed) on the warm path; these answer the call from there
+    # exactly as the stage engines (poet/stage_runner.py) and the general path would.
+
+    def rest(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The general path after Perceive: choose version, Operate, Enforce, record."""
+        try:
+            version, params = self.choose_version()
+            result, attempts = self.operate(args, kwargs)
+            result = self.check(result, args, kwargs, attempts)
+        except POETError as exc:
+            raise without_poet_frames(exc) from None
+        return attach(result, self.log.add(args, kwargs, result, version, params))
+
+    def perceive_failed(self, failed: Exception, args: tuple[Any, ...]) -> Any:
+        """The Perceive stage raised `failed`: the engine's answer (drop, built-in), then on."""
+        guarded = self.guarded
+        try:
+            args, kwargs = guarded._perceive_failed(failed, guarded.builtin_perceive, args, {})
+        except POETError as exc:
+            raise without_poet_frames(exc) from None
+        return self.rest(args, kwargs)
+
+    def perceive_recheck(self, out: Any, args: tuple[Any, ...]) -> Any:
+        """Perceive's answer is not exactly the parameters' types: re-coerced, or dropped."""
+        guarded = self.guarded
+        try:
+            try:
+                checked = guarded._recoerce(out)
+                args, kwargs = tuple(checked[name] for name in guarded.params), NO_KWARGS
+            except Exception as failed:  # noqa: BLE001 - as the stage engine: dropped
+                args, kwargs = guarded._perceive_failed(failed, guarded.builtin_perceive, args, {})
+        except POETError as exc:
+            raise without_poet_frames(exc) from None
+        return self.rest(args, kwargs)
+
+    def enforce_failed(
+        self, failed: Exception, result: Any, args: tuple[Any, ...], attempts: int
+    ) -> Any:
+        """The Enforce stage raised `failed`: the engine's answer, retried as `check` does."""
+        guarded = self.guarded
+
+        def first(inputs: dict[str, Any]) -> Any:
+            return guarded._enforce_failed(failed, guarded.builtin_enforce, result, inputs)
+
+        return self._recorded(result, args, attempts, first)
+
+    def enforce_recheck(self, out: Any, result: Any, args: tuple[Any, ...], attempts: int) -> Any:
+        """Enforce's answer is not exactly the return type: checked, or the stage dropped."""
+        guarded = self.guarded
+
+        def first(inputs: dict[str, Any]) -> Any:
+            return guarded._checked(out, guarded.builtin_enforce, result, inputs)
+
+        return self._recorded(result, args, attempts, first)
+
+    def _recorded(
+        self,
+        result: Any,
+        args: tuple[Any, ...],
+        attempts: int,
+        first: Callable[[dict[str, Any]], Any],
+    ) -> Any:
+        try:
+            result = self.check(result, args, NO_KWARGS, attempts, first)
+        except POETError as exc:
+            raise without_poet_frames(exc) from None
+        record = self.record
+        return attach(result, self.log.add(args, NO_KWARGS, result, record.version, record.params))
 
 
 # --------------------------------------------------------------------------- wrappers
@@ -395,20 +473,7 @@ def _warm_wrapper(steps: Steps, plan: WarmPlan) -> Callable[..., Any]:
         name = "enhanced"
     names = [n for n, _, _ in plan.params]
     general = steps.call
-
-    def unpacked(values: tuple[Any, ...]) -> Any:
-        """The general path for a call the warm path does not take: the values given,
-        positionally up to the first one left out, by name after it."""
-        args: list[Any] = []
-        kwargs: dict[str, Any] = {}
-        for pname, value in zip(names, values, strict=True):
-            if value is _MISSING:
-                continue
-            if kwargs or len(args) < names.index(pname):
-                kwargs[pname] = value
-            else:
-                args.append(value)
-        return general(tuple(args), kwargs)
+    unpacked = _unpacking(names, general)
 
     namespace: dict[str, Any] = {}
     assert not steps.log.persist, "a learning function has no warm path"
@@ -437,6 +502,264 @@ def _warm_wrapper(steps: Steps, plan: WarmPlan) -> Callable[..., Any]:
         carrier,
         *[t for _, t, _ in plan.params],
     )
+
+
+class StageWarmPlan:
+    """What the warm path of a function with generated Perceive and Enforce stages checks.
+
+    `params`: (name, exact type or None, positional-only, copied). A parameter of a scalar
+    type is passed to the stages as it is; a container, or an unannotated parameter, as a
+    private copy (as the stage engines do). `result_type`: the return type's exact type or
+    None; `any_result`: no return type (Enforce's answer is let by as it is). `timeout`:
+    the function's `timeout=` (one deadline for the whole call), else None (each stage
+    gets `limit` seconds).
+    """
+
+    def __init__(
+        self,
+        params: list[tuple[str, type | None, bool, bool]],
+        result_type: type | None,
+        *,
+        any_result: bool,
+        timeout: float | None,
+        limit: float,
+        optional: frozenset[str] = frozenset(),
+        nullable: frozenset[str] = frozenset(),
+    ) -> None:
+        self.params = params
+        self.optional = optional  # parameters with a default: left out, they are the marker
+        self.nullable = nullable  # unannotated ones whose null means the default
+        self.result_type = result_type
+        self.any_result = any_result
+        self.carrier = carrier_for(result_type) if result_type is not None else None
+        self.keyed = False
+        self.timeout = timeout
+        self.limit = limit
+        self.skip_perceive = False
+        self.skip_enforce = False
+
+
+_SCALAR_TYPES = (int, float, str, bool)
+
+
+def _stage_warm_source(name: str, plan: StageWarmPlan) -> str:
+    """The source of the warm-path wrapper of a function with generated stages (our own
+    template; the stage code runs as admitted, called by position).
+
+    Per call: one `type(x) is T` per parameter, the audit flag and the deadline set around
+    each stage (one thread-local slot), the stage's answer checked as the stage engines
+    check it, the body, the record. Anything unusual leaves through the slow exits of
+    `Steps`, which answer exactly as the general path does from that point.
+    """
+    names = [n for n, _, _, _ in plan.params]
+    positional_only = [n for n, _, only, _ in plan.params if only]
+    signature = [f"{n}=_p_MISSING" if n in plan.optional else n for n in names]
+    if positional_only:
+        signature.insert(len(positional_only), "/")
+    values = "".join(f"{n}, " for n in names)
+    tests = [f"{n} is _p_MISSING" for n in names if n in plan.optional]
+    tests += [f"{n} is None" for n in names if n in plan.nullable]
+    tests += [f"type({n}) is not _p_T{i}" for i, (n, t, _, _) in enumerate(plan.params) if t]
+    tests += ["_p_guarded.dropped is not None", "not _p_record.published"]
+    timed = plan.timeout is not None
+    if not timed:
+        tests.append("_p_operator.breaker.failures")  # a closed circuit counts no failure
+    given = "".join(f"_p_mine({n}), " if copied else f"{n}, " for n, _, _, copied in plan.params)
+    perceived = "".join(f"_p_a{i}, " for i in range(len(names)))
+    for_enforce = "".join(
+        f"_p_mine(_p_a{i}), " if copied else f"_p_a{i}, "
+        for i, (_, _, _, copied) in enumerate(plan.params)
+    )
+    deadline = "_p_deadline" if timed else "_p_clock() + _p_limit"
+    body = ["_p_saved = _p_state.running"]
+    if plan.skip_perceive:  # an identity stage on exactly-typed scalars (identity_stages)
+        body += [f"_p_a{i} = {n}" for i, n in enumerate(names)]
+    perceive = [
+        f"_p_given = ({given})",
+        f"_p_state.running = [{deadline}, _p_PLABEL, 0, _p_given]",
+        "try:",
+        "    _p_out = _p_perceive(*_p_given)",
+        "except Exception as _p_exc:",
+        "    _p_state.running = _p_saved",
+        f"    return _p_perceive_failed(_p_exc, ({values}))",
+        "finally:",
+        "    _p_state.running = _p_saved",
+        "if type(_p_out) is not dict or _p_out.keys() != _p_PARAMS:",
+        f"    return _p_perceive_recheck(_p_out, ({values}))",
+    ]
+    perceive += [f"_p_a{i} = _p_out[{n!r}]" for i, n in enumerate(names)]
+    checks = [f"type(_p_a{i}) is not _p_T{i}" for i, (_, t, _, _) in enumerate(plan.params) if t]
+    if checks:
+        perceive += [
+            f"if {' or '.join(checks)}:",
+            f"    return _p_perceive_recheck(_p_out, ({values}))",
+        ]
+    if not plan.skip_perceive:
+        body += perceive
+    if timed:
+        body += [
+            f"_p_result = _p_operator.run(_p_fn, ({perceived}), _p_NO_KWARGS)",
+            "_p_attempts = _p_operator.attempts_last_call",
+        ]
+    else:
+        body += [
+            "try:",
+            f"    _p_result = _p_fn({perceived})",
+            "except Exception as _p_exc:",
+            f"    return _p_after_failure(_p_exc, ({perceived}))",
+            "_p_attempts = 1",
+        ]
+    scalar_result = plan.result_type in _SCALAR_TYPES
+    enforce = [
+        "_p_r = _p_result if type(_p_result) is _p_RT else _p_mine(_p_result)"
+        if scalar_result
+        else "_p_r = _p_mine(_p_result)",
+        f"_p_given = (_p_r, {for_enforce})",
+        f"_p_state.running = [{deadline}, _p_ELABEL, 0, _p_given]",
+        "try:",
+        "    _p_checked = _p_enforce(*_p_given)",
+        "except Exception as _p_exc:",
+        "    _p_state.running = _p_saved",
+        f"    return _p_enforce_failed(_p_exc, _p_result, ({perceived}), _p_attempts)",
+        "finally:",
+        "    _p_state.running = _p_saved",
+    ]
+    if not plan.any_result:
+        enforce += [
+            "if type(_p_checked) is not _p_RT:" if plan.result_type is not None else "if True:",
+            f"    return _p_enforce_recheck(_p_checked, _p_result, ({perceived}), _p_attempts)",
+        ]
+    if plan.skip_enforce:  # an identity stage: a result of exactly the (scalar) return type
+        body += ["if type(_p_result) is _p_RT:", "    _p_checked = _p_result", "else:"]
+        body += ["    " + line for line in enforce]
+    else:
+        body += enforce
+    if plan.carrier is not None and plan.keyed:
+        body += [
+            "_p_out = _p_CARRIER(_p_checked)",
+            f"_p_append((next(_p_IDS.counter), _p_WARM, _p_out, _p_record.version, {perceived}))",
+            "return _p_out",
+        ]
+    else:
+        body += [
+            "_p_id = next(_p_IDS.counter)",
+            f"_p_append((_p_id, _p_WARM, _p_checked, _p_record.version, {perceived}))",
+        ]
+        if plan.carrier is not None:  # a float, list or dict carrier: the number in a slot
+            body += [
+                "_p_out = _p_CARRIER(_p_checked)",
+                "_p_out._poet_execution_id = _p_id",
+                "return _p_out",
+            ]
+        else:
+            body.append("return _p_attach(_p_checked, _p_id)")
+    if timed:
+        body = (
+            ["_p_deadline = _p_clock() + _p_timeout", "_p_token = _p_set_deadline(_p_deadline)"]
+            + ["try:"]
+            + ["    " + line for line in body]
+            + [
+                "except _p_POETError as _p_exc:",
+                "    raise _p_clean(_p_exc) from None",
+                "finally:",
+                "    _p_reset_deadline(_p_token)",
+            ]
+        )
+    lines = [
+        "def make(_p_fn, _p_record, _p_append, _p_operator, _p_unpacked, _p_guarded, _p_state,",
+        "         _p_clock, _p_limit, _p_timeout, _p_perceive, _p_enforce, _p_PLABEL, _p_ELABEL,",
+        "         _p_PARAMS, _p_mine, _p_perceive_failed, _p_perceive_recheck, _p_after_failure,",
+        "         _p_enforce_failed, _p_enforce_recheck, _p_attach, _p_IDS, _p_NO_KWARGS,",
+        "         _p_MISSING, _p_WARM, _p_RT, _p_CARRIER, _p_POETError, _p_clean,",
+        "         _p_set_deadline, _p_reset_deadline, "
+        + "".join(f"_p_T{i}, " for i in range(len(names)))
+        + "):",
+        f"    def {name}({', '.join(signature)}):",
+        f"        if {' or '.join(tests)}:",
+        f"            return _p_unpacked(({values}))",
+    ]
+    lines += ["        " + line for line in body]
+    lines.append(f"    return {name}")
+    return "\n".join(lines) + "\n"
+
+
+def _unpacking(names: list[str], general: Callable[..., Any]) -> Callable[[tuple[Any, ...]], Any]:
+    """values -> the general path, given positionally up to the first value left out
+    (the marker), by name after it."""
+
+    def unpacked(values: tuple[Any, ...]) -> Any:
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for pname, value in zip(names, values, strict=True):
+            if value is _MISSING:
+                continue
+            if kwargs or len(args) < names.index(pname):
+                kwargs[pname] = value
+            else:
+                args.append(value)
+        return general(tuple(args), kwargs)
+
+    return unpacked
+
+
+def stage_warm_wrapper(
+    steps: Steps, plan: StageWarmPlan, general: Callable[..., Any]
+) -> Callable[..., Any]:
+    """The warm path of a function with generated stages; `general` answers every call it
+    does not take (the general path, with the call's own time budget when `timeout=`)."""
+    from dana_poet.poet import policy
+    from dana_poet.poet.operate import CALL_DEADLINE
+    from dana_poet.poet.stage_runner import private
+
+    guarded = steps.guarded
+    name = steps.record.name
+    if not name.isidentifier() or name.startswith(_TEMPLATE_PREFIX) or name == "make":
+        name = "enhanced"
+    assert not steps.log.persist, "a learning function has no warm path"
+    carrier = plan.carrier
+    if carrier is not None:
+        keyed = keyed_carrier(plan.result_type, steps.log)  # type: ignore[arg-type]
+        plan.keyed = keyed is not None
+        carrier = keyed or carrier
+    namespace: dict[str, Any] = {}
+    code = compile(_stage_warm_source(name, plan), f"<poet warm path of {name}>", "exec")
+    exec(code, namespace)  # noqa: S102 - our own template, filled with names only
+    wrapper = namespace["make"](
+        steps.fn,
+        steps.record,
+        steps.log.rows.append,
+        steps.operator,
+        _unpacking([n for n, _, _, _ in plan.params], lambda a, k: general(*a, **k)),
+        guarded,
+        policy.STATE,
+        time.monotonic,
+        plan.limit,
+        plan.timeout,
+        guarded.stages.perceive,
+        guarded.stages.enforce,
+        f"{guarded.function}() perceive stage",
+        f"{guarded.function}() enforce stage",
+        guarded.param_set,
+        private,
+        steps.perceive_failed,
+        steps.perceive_recheck,
+        steps.after_failed_attempt,
+        steps.enforce_failed,
+        steps.enforce_recheck,
+        attach,
+        IDS,
+        NO_KWARGS,
+        _MISSING,
+        WARM_ROW,
+        plan.result_type,
+        carrier,
+        POETError,
+        without_poet_frames,
+        CALL_DEADLINE.set,
+        CALL_DEADLINE.reset,
+        *[t for _, t, _, _ in plan.params],
+    )
+    return wrapper  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- errors

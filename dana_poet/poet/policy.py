@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast as py
 import builtins as py_builtins
+import copy
 import dataclasses
 import re
 import time
@@ -1359,6 +1360,13 @@ def python_tree(source: str) -> py.Module:
 
 def admit(source: str, language: str, filename: str = "<poet-stages>") -> Any:
     """The guarded code object of admitted stage code; PolicyError when it is refused."""
+    return admit_with_tree(source, language, filename)[0]
+
+
+def admit_with_tree(
+    source: str, language: str, filename: str = "<poet-stages>"
+) -> tuple[Any, py.Module]:
+    """`admit`, and the admitted Python form before guarding (for analysis: it is not run)."""
     try:
         if language == "dana":
             tree = python_tree_of_dana(source, filename)
@@ -1366,7 +1374,8 @@ def admit(source: str, language: str, filename: str = "<poet-stages>") -> Any:
             tree = python_tree(source)
         else:
             raise PolicyError([f"unknown stage language {language!r}"])
-        return compile(guard_tree(tree), filename, "exec", dont_inherit=True)
+        plain_form = copy.deepcopy(tree)
+        return compile(guard_tree(tree), filename, "exec", dont_inherit=True), plain_form
     except (RecursionError, MemoryError):
         raise PolicyError([f"stage code is nested too deeply (limit {MAX_DEPTH} levels)"]) from None
 
@@ -1394,6 +1403,7 @@ __all__ = [
     "StageFunctions",
     "StageTimeout",
     "admit",
+    "admit_with_tree",
     "check_dana",
     "check_python",
     "load",
