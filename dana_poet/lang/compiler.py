@@ -56,6 +56,7 @@ from dana_poet.lang.helpers import (
     H_LOOKUP,
     H_METHOD,
     H_PYSTR,
+    H_PYTYPE,
     H_RECEIVER,
     H_REITERABLE,
     H_SET_FIELD,
@@ -776,10 +777,11 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             checked += self._track(value, span)
         if certain and self._conforms(source, field_type):
             return [_at(stmt, span) for stmt in plain]  # stored unchanged, on a known struct
-        # `v.__class__ is T`: cheaper than `type(v) is T` on CPython 3.11, and no weaker than
-        # the isinstance() of the validating path, which also believes `__class__`
+        # the value's real type (`__class__` can lie: a Mock(spec=int) claims int); the
+        # receiver's may be taken from `__class__`: an object lying about being this struct
+        # is not a Dana struct, so a plain store on it breaks no field's type
         test: py.expr = py.Compare(
-            left=py.Attribute(value=value, attr="__class__", ctx=py.Load()),
+            left=_call(H_PYTYPE, value),
             ops=[py.Is()],
             comparators=[_load(f"__dana_{field_type}_t")],
         )
@@ -825,7 +827,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         test = py.Compare(
             left=_load(FIELD_TYPE),
             ops=[py.Is()],
-            comparators=[py.Attribute(value=value, attr="__class__", ctx=py.Load())],
+            comparators=[_call(H_PYTYPE, value)],
         )
         return [_at(lookup, span), _at(py.If(test=test, body=plain, orelse=checked), span)]
 

@@ -65,7 +65,7 @@ def _value_type_name(value: Any) -> str:
     if isinstance(value, DanaStruct):
         return type(value).__name__
     for base in (bool, int, float, str, list, dict, tuple, set):
-        if isinstance(value, base):
+        if issubclass(type(value), base):
             return base.__name__
     return type(value).__name__
 
@@ -84,16 +84,15 @@ def check_value(annotation: Any, value: Any) -> tuple[bool, Any]:
                 return True, stored
         return False, value
     target = origin if origin is not None else annotation
+    kind = type(value)  # its real type: isinstance() would believe a lying `__class__`
     if target is float:
-        if isinstance(value, float):
+        if issubclass(kind, float):
             return True, value
-        if isinstance(value, int) and not isinstance(value, bool):
+        if issubclass(kind, int) and not issubclass(kind, bool):
             return True, float(value)
         return False, value
-    if target is int:
-        return isinstance(value, int), value
     if isinstance(target, type):
-        return isinstance(value, target), value
+        return issubclass(kind, target), value
     return True, value
 
 
@@ -433,10 +432,10 @@ def _constructor(cls: type, names: list[str]) -> tuple[Any, Any]:
         if exact is not None:
             if len(exact) == 1:
                 env[f"__dana_t{i}"] = exact[0]
-                body.append(f"    if {n}.__class__ is not __dana_t{i}:")
+                body.append(f"    if type({n}) is not __dana_t{i}:")
             else:
                 env[f"__dana_t{i}"] = frozenset(exact)
-                body.append(f"    if {n}.__class__ not in __dana_t{i}:")
+                body.append(f"    if type({n}) not in __dana_t{i}:")
             if required and not untested:
                 body.append(f"        {n} = __dana_check_given(__dana_cls, {n!r}, {n}, {given})")
             else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dis
 from pathlib import Path
 from typing import Any
+from unittest.mock import MagicMock
 
 import pytest
 
@@ -112,3 +113,20 @@ def test_the_method_on_the_struct_skips_only_the_receiver_test(tmp_path: Path) -
     p.bump(2)
     function(p, 3)
     assert p.x == 6
+
+
+def test_a_value_lying_about_its_class_is_refused_in_every_form(tmp_path: Path) -> None:
+    g = _run(tmp_path)
+    liar = MagicMock(spec=int)
+    assert liar.__class__ is int
+    point = g["Point"]
+    calls = [
+        lambda: g["store_value"](liar),
+        lambda: g["add_to"](liar),  # 1 + liar is the mock's own answer
+        lambda: point(x=liar),
+        lambda: point(liar),
+        lambda: point(x=1).bump(liar),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError, match="Field 'x': expected int, got MagicMock"):
+            call()
