@@ -402,6 +402,7 @@ def _constructor(cls: type, names: list[str]) -> tuple[Any, Any]:
         "__dana_NO": NO_DEFAULT,
         "__dana_cls": cls,
         "__dana_new": object.__new__,
+        "__dana_type": type,  # a field may be named `type`
         "__dana_check": validated,
         "__dana_check_given": _validated_given,
         "__dana_missing": _missing_fields,
@@ -432,10 +433,10 @@ def _constructor(cls: type, names: list[str]) -> tuple[Any, Any]:
         if exact is not None:
             if len(exact) == 1:
                 env[f"__dana_t{i}"] = exact[0]
-                body.append(f"    if type({n}) is not __dana_t{i}:")
+                body.append(f"    if __dana_type({n}) is not __dana_t{i}:")
             else:
                 env[f"__dana_t{i}"] = frozenset(exact)
-                body.append(f"    if type({n}) not in __dana_t{i}:")
+                body.append(f"    if __dana_type({n}) not in __dana_t{i}:")
             if required and not untested:
                 body.append(f"        {n} = __dana_check_given(__dana_cls, {n!r}, {n}, {given})")
             else:
