@@ -337,6 +337,14 @@ class DanaResourceBase(DanaStruct):
             "request": request,
         }
 
+    def __enter__(self) -> Any:
+        """`with resource as r:` initializes it (a receiver `initialize` runs) and gives it."""
+        self.initialize()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
 
 # ------------------------------------------------------------------ FSM (§10.5)
 
