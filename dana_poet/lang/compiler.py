@@ -934,8 +934,8 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
 
         with self.add_mode("helper"):
             right = self.expr(s.value)
-        out = [_at(self._combine(s.op, current(), right, current()), s.span)]
-        return out + self._store_field(
+        combine = _at(self._combine(s.op, current(), right, current()), s.span)
+        stores = self._store_field(
             _load(base.id),
             target.attr,
             _load(VALUE),
@@ -945,6 +945,18 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             self.ctx.track_last,
             s is self.ctx.tail,
         )
+        guard = stores[0] if len(stores) == 1 else None
+        if (
+            isinstance(combine, py.Try)
+            and isinstance(guard, py.If)
+            and guard.body
+            and isinstance(guard.body[-1], py.Return)
+        ):
+            # the last statement: the fast store returns from the `try`'s `else`, without
+            # the jump over the handler; Dana's `+` and failed tests reach the checked store
+            combine.orelse = [_at(py.If(test=guard.test, body=guard.body, orelse=[]), s.span)]
+            return [combine, *guard.orelse]
+        return [combine, *stores]
 
     def _is_simple(self, e: A.Expr) -> bool:
         """A local name or a literal: evaluating it again costs nothing and changes nothing."""
