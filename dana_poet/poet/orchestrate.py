@@ -2,13 +2,17 @@
 enforce -> record -> attach.
 
 `build_call` turns a function's steps (made once, at decoration time, by poet/api.py)
-into the wrapper its callers call. The wrapper has one of three shapes:
+into the wrapper its callers call. The wrapper has one of four shapes:
 
 * the **warm path**, specialised for the function (`_warm_source`): when the call passes
   every parameter positionally with exactly the annotated types, Perceive is one
   `type(x) is T` per argument, Enforce one more for the result, the execution is a row
   appended to the function's log (poet/recorder.py) and the result gets its carrier
   directly. Any other call takes the general path, which gives the same answer;
+* the **stage warm path** (`_stage_warm_source`), for a function with generated Perceive
+  and Enforce stages: the same checks, each stage called by position under the policy
+  and its answer re-validated; its slow exits (`Steps.perceive_failed`, ...) answer as
+  the stage engines and the general path would from that point;
 * the **general path** (`Steps.call`): each step in turn, for any arguments, learnable
   parameters and A/B trials;
 * the **traced path** (`Steps.call_traced`), chosen when a trace hook is installed
