@@ -17,7 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,6 +109,28 @@ def python_program(lines: int) -> str:
     return "\n".join(out[:lines]) + "\n"
 
 
+def python_opcodes(fn: Callable[[], object]) -> int:
+    """Python bytecode instructions `fn()` runs (C work not counted): a measure of the
+    front end's interpreted work that load on the shared machine does not move, for
+    comparing two commits."""
+    count = 0
+
+    def trace(frame: FrameType, event: str, arg: object) -> Callable[..., object]:
+        nonlocal count
+        frame.f_trace_opcodes = True
+        frame.f_trace_lines = False
+        if event == "opcode":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        fn()
+    finally:
+        sys.settrace(None)
+    return count
+
+
 def front_end_rows() -> list[tuple[str, str, str, bool]]:
     """Parse + build + compile of a generated file against CPython's compile() of the same
     program in Python, at 2,000 and 20,000 lines (linear: the 10x file costs ~10x)."""
@@ -139,6 +163,15 @@ def front_end_rows() -> list[tuple[str, str, str, bool]]:
         rows.append(
             (f"front end, {n:,} lines: Dana / CPython", f"{ratio:.1f}x", "<= 4x", ratio <= 4)
         )
+    per_line = python_opcodes(lambda: program.compile_source(generated_program(2_000), "<gen.na>"))
+    rows.append(
+        (
+            "front end, Python opcodes per line (2k lines; no load noise)",
+            f"{per_line / 2_000:,.0f}",
+            "",
+            True,
+        )
+    )
     growth = seconds[20_000] / seconds[2_000]
     rows.append(
         ("front end, 20k-line cost / 2k-line cost", f"{growth:.1f}x", "<= 12x", growth <= 12)
