@@ -190,24 +190,18 @@ def stage_warm_plan(
         return None
     if not (guarded.positional_perceive and guarded.positional_enforce):
         return None
+    plain = _plain_parameters(signature, hints)
+    if plain is None:
+        return None
     params: list[tuple[str, type | None, bool, bool]] = []
     nullable = set()
-    for p in signature.parameters.values():
-        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            return None
-        if not p.name.isidentifier() or p.name.startswith("_p_"):
-            return None
-        only = p.kind is p.POSITIONAL_ONLY
-        annotation = hints.get(p.name, p.annotation)
-        if annotation is inspect.Parameter.empty or isinstance(annotation, str):
+    for p, exact, only in plain:
+        if exact is None:
             params.append((p.name, None, only, True))
             if null_means_default(inspect.Parameter.empty, p.default):
                 nullable.add(p.name)
-            continue
-        exact = exact_type(annotation)
-        if exact is None:
-            return None
-        params.append((p.name, exact, only, exact not in (int, float, str, bool)))
+        else:
+            params.append((p.name, exact, only, exact not in (int, float, str, bool)))
     optional = frozenset(
         p.name for p in signature.parameters.values() if p.default is not inspect.Parameter.empty
     )
@@ -228,6 +222,29 @@ def stage_warm_plan(
     return plan
 
 
+def _plain_parameters(
+    signature: inspect.Signature, hints: dict[str, Any]
+) -> list[tuple[inspect.Parameter, type | None, bool]] | None:
+    """Each parameter with the exact type `type(x) is T` checks (None: unannotated) and
+    whether it is positional-only; None when one is not a plain positional parameter or
+    its annotation is not such a type."""
+    out: list[tuple[inspect.Parameter, type | None, bool]] = []
+    for p in signature.parameters.values():
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            return None
+        if not p.name.isidentifier() or p.name.startswith("_p_"):
+            return None
+        annotation = hints.get(p.name, p.annotation)
+        if annotation is inspect.Parameter.empty or isinstance(annotation, str):
+            exact = None
+        else:
+            exact = exact_type(annotation)
+            if exact is None:
+                return None
+        out.append((p, exact, p.kind is p.POSITIONAL_ONLY))
+    return out
+
+
 def warm_plan(
     signature: inspect.Signature,
     hints: dict[str, Any],
@@ -241,21 +258,12 @@ def warm_plan(
     `type(x) is T`, one a domain coerces by name, or a domain with output rules."""
     if domain is not None and domain.output_rules:
         return None
+    plain = _plain_parameters(signature, hints)
+    if plain is None:
+        return None
     params: list[tuple[str, type | None, bool]] = []
-    for p in signature.parameters.values():
-        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            return None
-        if not p.name.isidentifier() or p.name.startswith("_p_"):
-            return None
-        only = p.kind is p.POSITIONAL_ONLY
-        annotation = hints.get(p.name, p.annotation)
-        if annotation is inspect.Parameter.empty or isinstance(annotation, str):
-            params.append((p.name, None, only))
-            continue
-        exact = exact_type(annotation)
-        if exact is None:
-            return None
-        if domain is not None and domain.coercers_for(p.name, exact):
+    for p, exact, only in plain:
+        if exact is not None and domain is not None and domain.coercers_for(p.name, exact):
             return None
         params.append((p.name, exact, only))
     optional = frozenset(
