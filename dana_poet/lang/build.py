@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from dana_poet.lang import ast as A
+from dana_poet.lang.analysis import walk
 from dana_poet.lang.errors import DanaSyntaxError
 from dana_poet.lang.tokens import Token, is_token
 
@@ -101,6 +102,7 @@ def _last_pos(item: Any) -> tuple[int, int] | None:
 
 
 _new_span = tuple.__new__
+_set = object.__setattr__
 _Node = A.Node
 _Span = A.Span
 
@@ -213,28 +215,30 @@ def _split_field(text: str) -> tuple[str, str | None, str | None]:
     return text, None, None
 
 
-def _shift_spans(node: Any, lines: int, columns: int) -> Any:
-    """Move an f-string field's AST from snippet coordinates to file coordinates
-    (columns are shifted on the first line only: the field's own offset is approximate)."""
-    if isinstance(node, tuple):
-        return tuple(_shift_spans(x, lines, columns) for x in node)
-    if not isinstance(node, A.Node):
-        return node
-    changes: dict[str, Any] = {}
-    for name in (*node._fields, "span"):
-        value = getattr(node, name)
-        if name == "span":
-            if value.line:
-                first = value.line == 1
-                changes["span"] = A.Span(
-                    value.line + lines,
-                    value.column + (columns if first else 0),
-                    value.end_line + lines,
-                    value.end_column + (columns if value.end_line == 1 else 0),
-                )
-        elif isinstance(value, A.Node | tuple):
-            changes[name] = _shift_spans(value, lines, columns)
-    return A.replace(node, **changes) if changes else node
+def shift_spans(node: object, lines: int, columns: int) -> None:
+    """Move the spans of an expression parsed on its own (at line 1, column 1) to where
+    its text sits in the file: `lines` down, and `columns` right on its first line. The
+    nodes are changed in place: they are fresh from the parser and no one else holds them."""
+    moved: set[int] = set()
+    for node_ in walk(node, into_scopes=True):
+        span = node_.span
+        if not span[0] or id(node_) in moved:
+            continue
+        moved.add(id(node_))
+        line, column, end_line, end_column = span
+        _set(
+            node_,
+            "span",
+            _new_span(
+                _Span,
+                (
+                    line + lines,
+                    column + (columns if line == 1 else 0),
+                    end_line + lines,
+                    end_column + (columns if end_line == 1 else 0),
+                ),
+            ),
+        )
 
 
 def _field_expression(text: str, filename: str, span: A.Span) -> A.Expr:
@@ -286,11 +290,7 @@ def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>"
                 raise DanaSyntaxError(
                     "f-string: empty expression inside '{}'", line=span.line, column=span.column
                 )
-            value = _shift_spans(
-                _field_expression(expr_text.strip(), filename, span),
-                span.line - 1,
-                span.column - 1,
-            )
+            value = _field_expression(expr_text.strip(), filename, span)
             spec_node = parse_fstring(spec, raw, span, filename) if spec else None
             if conversion is not None and conversion not in ("r", "s", "a"):
                 raise DanaSyntaxError(
@@ -343,14 +343,8 @@ def _dotted(e: A.Expr) -> str | None:
     return None
 
 
-def _has_capture(e: Any) -> bool:
-    if isinstance(e, A.Captured):
-        return True
-    if isinstance(e, A.Node):
-        return any(_has_capture(getattr(e, f)) for f in e.__slots__ if f != "span")  # type: ignore[attr-defined]
-    if isinstance(e, tuple):
-        return any(_has_capture(x) for x in e)
-    return False
+def _has_capture(e: A.Expr) -> bool:
+    return any(isinstance(n, A.Captured) for n in walk(e, into_scopes=True))
 
 
 def _as_stage(e: A.Expr) -> A.Stage:
@@ -544,7 +538,7 @@ class AstBuilder:
     def agent_stmt(self, c: list[Any]) -> A.Stmt:
         return A.AgentDecl(str(c[0]), str(c[1]) if c[1] is not None else None, (), False, _cspan(c))
 
-    def agent_field(self, c: list[Any]) -> A.Keyword:
+    def agent_field(self, c: list[Any]) -> A.Keyword | tuple[str, str]:
         if isinstance(c[0], tuple):  # docstring
             return c[0]
         return A.Keyword(str(c[0]), c[1], _cspan(c))
@@ -702,9 +696,9 @@ class AstBuilder:
     def field_decl(self, c: list[Any]) -> A.FieldDecl:
         return A.FieldDecl(str(c[0]), c[1], c[2], _cspan(c))
 
-    def docstring_line(self, c: list[Any]) -> tuple[str, Any]:
+    def docstring_line(self, c: list[Any]) -> tuple[str, str]:
         value = c[0]
-        text = value.value if isinstance(value, A.Constant) else ""
+        text = value.value if isinstance(value, A.Constant) and type(value.value) is str else ""
         return ("doc", text)
 
     def type_decl(self, c: list[Any]) -> A.Stmt:

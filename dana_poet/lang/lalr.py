@@ -259,8 +259,9 @@ class FastParser:
             for (size, origin), reducer in zip(tables["shapes"], reducers, strict=True)
         ]
 
-    def parse(self, text: str, start: str) -> Any:
-        """The value the start rule's callback returns; `Fallback` when Lark must decide."""
+    def parse(self, text: str, start: str, line: int = 1, column: int = 1) -> Any:
+        """The value the start rule's callback returns; `Fallback` when Lark must decide.
+        `line` and `column` are where `text` starts (the tokens' positions count from there)."""
         actions = self.actions
         rules = self.rules
         kept = self.kept
@@ -305,8 +306,7 @@ class FastParser:
 
         pos = 0
         end = len(text)
-        line = 1
-        line_start = 0
+        line_start = 1 - column
         paren_level = 0
         indents = [0]
         # [opening bracket, lambdas awaiting their `::`] (postlex._split_slice_colons)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dana_poet.lang.errors import DanaSyntaxError
 
@@ -115,7 +115,7 @@ def _fast_parser() -> FastParser | None:
 _NOT_PARSED = object()
 
 
-def _fast(text: str, start: str) -> Any:
+def _fast(text: str, start: str, line: int = 1, column: int = 1) -> object:
     """The fast loop's result, or _NOT_PARSED when Lark's own pipeline must decide (every
     syntax error among them, so messages come from one place)."""
     from dana_poet.lang.lalr import Fallback
@@ -124,7 +124,7 @@ def _fast(text: str, start: str) -> Any:
     if fast is None:
         return _NOT_PARSED
     try:
-        return fast.parse(text, start)
+        return fast.parse(text, start, line, column)
     except (Fallback, DanaSyntaxError):
         return _NOT_PARSED
 
@@ -237,10 +237,12 @@ def parse(source: str, filename: str = "<string>") -> A.Module:
             column=1,
             source=source,
         ) from None
+    if not isinstance(body, list):  # the builder's `start` makes the statement list
+        raise TypeError(f"the AST builder made a {type(body).__name__} of a program")
     return A.Module(tuple(body), filename=filename)
 
 
-def _parse_with_lark(source: str, text: str, filename: str) -> Any:
+def _parse_with_lark(source: str, text: str, filename: str) -> object:
     from lark.exceptions import LarkError, UnexpectedInput
     from lark.indenter import DedentError
 
@@ -270,20 +272,37 @@ def _locate(err: DanaSyntaxError, filename: str, source: str) -> DanaSyntaxError
 def parse_expression(
     text: str, filename: str = "<string>", line: int = 1, column: int = 1
 ) -> A.Expr:
-    """Parse one Dana expression (used for f-string fields and the REPL)."""
-    value = _fast(text, "test")
-    if value is not _NOT_PARSED:
-        return value  # type: ignore[no-any-return]
+    """Parse one Dana expression (used for f-string fields and the REPL). `line` and
+    `column` are where `text` starts in its file: the nodes' spans and any error's
+    position are in the file's coordinates."""
+    value = _fast(text, "test", line, column)
+    if value is _NOT_PARSED:
+        value = _expression_with_lark(text, filename, line, column)
+    return _as_expression(value)
+
+
+def _as_expression(value: object) -> A.Expr:
+    from dana_poet.lang import ast as A
+
+    if not isinstance(value, A.Expr):  # the builder makes an Expr of every `test`
+        raise TypeError(f"the AST builder made a {type(value).__name__} of an expression")
+    return value
+
+
+def _expression_with_lark(text: str, filename: str, line: int, column: int) -> object:
     from lark.exceptions import LarkError, UnexpectedInput
+
+    from dana_poet.lang.build import shift_spans
+    from dana_poet.lang.postlex import DanaIndenter
 
     lark = _lark()
     indenter = lark.options.postlex
-    saved = (
-        indenter.paren_level,
-        list(indenter.indent_level),
-    )  # re-entrant: f-strings parse mid-file
+    if not isinstance(indenter, DanaIndenter):
+        raise TypeError("the Dana parser runs without its indenter")
+    # re-entrant: f-strings parse mid-file
+    saved = (indenter.paren_level, list(indenter.indent_level))
     try:
-        return lark.parse(text, start="test")  # type: ignore[no-any-return]
+        value = lark.parse(text, start="test")
     except DanaSyntaxError as err:  # from the builder or the postlexer: relative to `text`
         raise _shift(err, line, column) from None
     except UnexpectedInput as exc:
@@ -291,7 +310,9 @@ def parse_expression(
     except LarkError as exc:
         raise DanaSyntaxError(str(exc), filename=filename, line=line, column=column) from None
     finally:
-        indenter.paren_level, indenter.indent_level = saved[0], saved[1]
+        indenter.paren_level, indenter.indent_level = saved
+    shift_spans(value, line - 1, column - 1)
+    return value
 
 
 def _shift(err: DanaSyntaxError, line: int, column: int) -> DanaSyntaxError:
@@ -325,7 +346,8 @@ def _syntax_error(exc: UnexpectedInput, source: str, filename: str, lark: Lark) 
         ).replace("unexpected an unexpected", "unexpected")
         expected = _describe_expected(set(exc.accepts or exc.expected), lark)
     elif isinstance(exc, UnexpectedCharacters):
-        char = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
+        at = exc.pos_in_stream
+        char = source[at] if at is not None and at < len(source) else ""
         what = f"unexpected character {char!r}"
         if char in {"'", '"'}:
             what = "unterminated string"

@@ -195,3 +195,17 @@ def test_module_statements_keep_their_order_in_a_long_file() -> None:
     body = _fast_parser().parse(text, "start")  # type: ignore[union-attr]
     assert [s.target.id for s in body[::2]] == [f"x{i}" for i in range(300)]
     assert [s.body[1].target.id for s in body[1::2]] == [f"z{i}" for i in range(300)]
+
+
+@pytest.mark.parametrize(
+    "text", ["a + f(b)", 'a + """x\ny""" + c', "[k for k in xs if k > 1]", 'f"{n}!"']
+)
+def test_an_expression_parsed_at_a_position_has_the_same_spans_either_way(text: str) -> None:
+    """f-string fields are parsed where they sit in the file: the loop counts from there,
+    Lark's pipeline parses at 1:1 and shifts the spans; both give the same nodes."""
+    from dana_poet.lang.parser import _expression_with_lark, parse_expression
+
+    here = shape(parse_expression(text, "<t>", 3, 7))
+    assert here == shape(_expression_with_lark(text, "<t>", 3, 7))
+    line, column = shape(parse_expression(text))[1][:2]
+    assert here[1][:2] == (line + 2, column + 6)
