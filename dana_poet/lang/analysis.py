@@ -112,11 +112,39 @@ _BINDERS = (
 _BINDER_KINDS = frozenset(_BINDERS)  # no node class has subclasses: a set test is exact
 
 
+# Where statements hold statements (or handlers and with-items, which bind names): no
+# binder is ever inside an expression (lambdas and comprehensions are scopes of their
+# own, and `(x += v)` does not bind), so the scope's binders are found by walking
+# statements alone. Fields last first, for the stack below.
+_NESTED: dict[type, tuple[str, ...]] = {
+    A.If: ("orelse", "body"),
+    A.While: ("body",),
+    A.For: ("body",),
+    A.Try: ("finalbody", "orelse", "handlers", "body"),
+    A.ExceptHandler: ("body",),
+    A.With: ("body", "items"),
+}
+
+
 def binders(body: tuple[A.Stmt, ...]) -> list[A.Node]:
     """The nodes of one scope that bind names, in source order (one walk serves every
-    question below about that scope)."""
+    question below about that scope): those of `walk(body)` whose class is a binder's."""
     kinds = _BINDER_KINDS
-    return [n for n in walk(body) if n.__class__ in kinds]
+    nested = _NESTED
+    found: list[A.Node] = []
+    stack: list[Any] = list(reversed(body))
+    pop = stack.pop
+    extend = stack.extend
+    while stack:
+        node = pop()
+        kind = node.__class__
+        if kind in kinds:
+            found.append(node)
+        fields = nested.get(kind)
+        if fields is not None:
+            for name in fields:
+                extend(reversed(getattr(node, name)))
+    return found
 
 
 def bound_names(body: tuple[A.Stmt, ...], found: list[A.Node] | None = None) -> set[str]:

@@ -21,8 +21,6 @@ import ast as py
 import copy
 import keyword
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import CodeType
 from typing import Any
 
@@ -278,7 +276,88 @@ class _Probe:
         return self.add or self.attr
 
 
+class _Scope:
+    """`with compiler.scope(...)`: the compiler inside a new `_Context`, restored after."""
+
+    __slots__ = ("compiler", "ctx", "parent")
+
+    def __init__(self, compiler: Compiler, ctx: _Context) -> None:
+        self.compiler, self.ctx, self.parent = compiler, ctx, compiler.ctx
+
+    def __enter__(self) -> _Context:
+        self.compiler.ctx = self.ctx
+        return self.ctx
+
+    def __exit__(self, *exc: object) -> None:
+        self.compiler.ctx = self.parent
+
+
+class _AddMode:
+    __slots__ = ("compiler", "mode", "saved")
+
+    def __init__(self, compiler: Compiler, mode: str) -> None:
+        self.compiler, self.mode, self.saved = compiler, mode, mode
+
+    def __enter__(self) -> None:
+        self.saved = self.compiler._add_mode
+        self.compiler._add_mode = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        self.compiler._add_mode = self.saved
+
+
+class _Probing:
+    __slots__ = ("compiler", "saved_mode", "saved_probe")
+
+    def __init__(self, compiler: Compiler) -> None:
+        self.compiler = compiler
+        self.saved_mode, self.saved_probe = compiler._add_mode, compiler._probe
+
+    def __enter__(self) -> _Probe:
+        probe = self.compiler._probe = _Probe()
+        self.compiler._add_mode = "plain"
+        return probe
+
+    def __exit__(self, *exc: object) -> None:
+        self.compiler._add_mode, self.compiler._probe = self.saved_mode, self.saved_probe
+
+
+class _LoopDepth:
+    """The loop depth of a context set for a block (`break` is refused outside loops)."""
+
+    __slots__ = ("ctx", "depth", "saved")
+
+    def __init__(self, ctx: _Context, depth: int) -> None:
+        self.ctx, self.depth, self.saved = ctx, depth, ctx.loop_depth
+
+    def __enter__(self) -> None:
+        self.ctx.loop_depth = self.depth
+
+    def __exit__(self, *exc: object) -> None:
+        self.ctx.loop_depth = self.saved
+
+
+def _method_table(cls: type, prefix: str) -> dict[type, Any]:
+    """Node class -> the compiler's method for it (`e_Name` for `A.Name`), built once per
+    compiler class: a lookup by class is cheaper than `getattr` of a built name per node."""
+    table: dict[type, Any] = {}
+    for name, node_class in vars(A).items():
+        if isinstance(node_class, type) and issubclass(node_class, A.Node):
+            method = getattr(cls, prefix + name, None)
+            if method is not None:
+                table[node_class] = method
+    return table
+
+
 class Compiler(PipelineCompiler, DeclarationCompiler):
+    _expr_methods: dict[type, Any]
+    _stmt_methods: dict[type, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._expr_methods = _method_table(cls, "e_")
+        cls._stmt_methods = _method_table(cls, "s_")
+
     def __init__(self, filename: str, builtin_names: frozenset[str], source: str = "") -> None:
         self.filename = filename
         self.builtin_names = builtin_names
@@ -301,52 +380,26 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         self._plain_comprehension: A.Comprehension | None = None
 
     # ------------------------------------------------------------ scoped compiler state
-    @contextmanager
-    def scope(self, kind: str, names: set[str], track_last: bool = False) -> Iterator[_Context]:
+    # (small classes rather than `@contextmanager` generators: entered a few times per
+    # statement, a generator-based manager was a measurable share of compiling)
+    def scope(self, kind: str, names: set[str], track_last: bool = False) -> _Scope:
         """Compile inside a new function, lambda or comprehension scope."""
-        parent = self.ctx
-        self.ctx = _Context(kind, names, parent, track_last)
-        try:
-            yield self.ctx
-        finally:
-            self.ctx = parent
+        return _Scope(self, _Context(kind, names, self.ctx, track_last))
 
-    @contextmanager
-    def add_mode(self, mode: str) -> Iterator[None]:
+    def add_mode(self, mode: str) -> _AddMode:
         """`plain`: emit Python's `+` and plain attribute reads, noting where Dana's rule may
         apply (the statement is then guarded); `helper`: emit Dana's rule inline."""
-        saved = self._add_mode
-        self._add_mode = mode
-        try:
-            yield
-        finally:
-            self._add_mode = saved
+        return _AddMode(self, mode)
 
-    @contextmanager
-    def probing(self) -> Iterator[_Probe]:
-        saved_mode, saved_probe = self._add_mode, self._probe
-        self._add_mode, self._probe = "plain", _Probe()
-        try:
-            yield self._probe
-        finally:
-            self._add_mode, self._probe = saved_mode, saved_probe
+    def probing(self) -> _Probing:
+        """Compile in plain mode, noting in a fresh `_Probe` where Dana's rule may apply."""
+        return _Probing(self)
 
-    @contextmanager
-    def loop(self) -> Iterator[None]:
-        self.ctx.loop_depth += 1
-        try:
-            yield
-        finally:
-            self.ctx.loop_depth -= 1
+    def loop(self) -> _LoopDepth:
+        return _LoopDepth(self.ctx, self.ctx.loop_depth + 1)
 
-    @contextmanager
-    def outside_loops(self) -> Iterator[None]:
-        saved = self.ctx.loop_depth
-        self.ctx.loop_depth = 0
-        try:
-            yield
-        finally:
-            self.ctx.loop_depth = saved
+    def outside_loops(self) -> _LoopDepth:
+        return _LoopDepth(self.ctx, 0)
 
     def is_function_local(self, name: str) -> bool:
         owner = self.ctx.owner(name)
@@ -405,8 +458,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         return out
 
     def stmt(self, s: A.Stmt) -> list[py.stmt]:
-        method = getattr(self, "s_" + type(s).__name__)
-        result = method(s)
+        result = self._stmt_methods[s.__class__](self, s)
         for node in result:
             if not hasattr(node, "lineno"):
                 _at(node, s.span)
@@ -1359,7 +1411,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
 
     # ------------------------------------------------------------ expressions
     def expr(self, e: A.Expr) -> py.expr:
-        node = getattr(self, "e_" + type(e).__name__)(e)
+        node = self._expr_methods[e.__class__](self, e)
         return _at(node, e.span) if not hasattr(node, "lineno") else node
 
     def e_Name(self, e: A.Name) -> py.expr:
@@ -1675,3 +1727,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         if self._placeholder is None:
             raise self.error("'$$' can only be used inside a pipeline stage", e.span)
         return self._placeholder
+
+
+Compiler._expr_methods = _method_table(Compiler, "e_")
+Compiler._stmt_methods = _method_table(Compiler, "s_")

@@ -82,3 +82,30 @@ def test_walk_reaches_every_node(path: Path) -> None:
     assert not any(
         isinstance(n, A.FunctionDef) and n.body and n.body[0] in in_scope for n in expected
     )
+
+
+@pytest.mark.parametrize("path", PARSED, ids=[p.name for p in PARSED])
+def test_binders_are_the_binding_nodes_walk_finds(path: Path) -> None:
+    """`binders` walks statements only; it finds what a walk over every node finds."""
+    module = _parsed(path)
+    assert module is not None
+    scopes = [module.body] + [
+        n.body for n in walk(module.body, into_scopes=True) if isinstance(n, A.FunctionDef)
+    ]
+    kinds = (
+        A.Assign,
+        A.AugAssign,
+        A.For,
+        A.ExceptHandler,
+        A.WithItem,
+        A.FunctionDef,
+        A.DeclarativeDef,
+        A.TypeDecl,
+        A.InterfaceDecl,
+        A.AgentDecl,
+        A.Import,
+        A.ImportFrom,
+    )
+    for body in scopes:
+        expected = [n for n in walk(body) if isinstance(n, kinds)]
+        assert [id(n) for n in binders(body)] == [id(n) for n in expected]
