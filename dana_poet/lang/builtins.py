@@ -314,6 +314,7 @@ def make_agent_function(program: Any) -> Any:
         )
         return cls(**{"name": str(name), **values})
 
+    agent.__qualname__ = "agent"
     return agent
 
 
@@ -328,11 +329,11 @@ def case(*clauses: Any) -> Any:
             cond, fn = clause
             hit = call_with_context_args(cond) if callable(cond) else cond
             if hit:
-                return call_with_context_args(fn) if callable(fn) else fn
+                return call_with_context_args(fn, select=True) if callable(fn) else fn
         else:
             fallback, has_fallback = clause, True
     if has_fallback:
-        return call_with_context_args(fallback) if callable(fallback) else fallback
+        return call_with_context_args(fallback, select=True) if callable(fallback) else fallback
     raise ValueError("case(): no condition matched and no fallback was given")
 
 
@@ -378,42 +379,80 @@ def log_calls(fn: Any) -> Any:
     return wrapper
 
 
-def log_with_prefix(prefix: Any) -> Any:
+def _function_name(fn: Any) -> str:
+    return str(getattr(fn, "__name__", getattr(fn, "name", "<unknown>")))
+
+
+def log_with_prefix(prefix: Any = "[LOG]", include_result: bool = True) -> Any:
+    """`@log_with_prefix("[API]")`: prints each call and its result after the prefix (a bare
+    `@log_with_prefix` uses the prefix `[LOG]`)."""
+
     def decorator(fn: Any) -> Any:
+        name = _function_name(fn)
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            print(f"{prefix} Calling {getattr(fn, '__name__', 'function')}")
-            return fn(*args, **kwargs)
+            print(f"{prefix} Calling {name} with args: {args}, kwargs: {kwargs}")
+            result = fn(*args, **kwargs)
+            if include_result:
+                print(f"{prefix} {name} returned: {result}")
+            return result
 
         return wrapper
 
+    if callable(prefix) and not isinstance(prefix, str):
+        fn, prefix = prefix, "[LOG]"
+        return decorator(fn)
     return decorator
 
 
-def repeat(n: int) -> Any:
+def repeat(times: Any = 1) -> Any:
+    """`@repeat(3)`: runs the function that many times, announcing each run; gives the last
+    result (a bare `@repeat` runs it once)."""
+
     def decorator(fn: Any) -> Any:
+        name = _function_name(fn)
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            print(f"[repeat] Executing {name} {times} times")
             result = None
-            for i in range(n):
-                print(f"[repeat] Execution {i + 1}/{n}")
+            for i in range(times):
+                print(f"[repeat] Execution {i + 1}/{times}")
                 result = fn(*args, **kwargs)
             return result
 
         return wrapper
 
+    if callable(times):
+        fn, times = times, 1
+        return decorator(fn)
     return decorator
 
 
-def validate_args(fn: Any) -> Any:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        for a in list(args) + list(kwargs.values()):
-            if a is None:
-                raise ValueError(f"{getattr(fn, '__name__', 'function')}: None argument")
-        return fn(*args, **kwargs)
+def validate_args(*target: Any, **validators: Any) -> Any:
+    """`@validate_args(age=lambda v :: v >= 0)`: checks keyword arguments with the given
+    predicates before each call (`ValueError` naming the argument when one fails); a bare
+    `@validate_args` checks nothing but still announces the call."""
 
-    return wrapper
+    def decorator(fn: Any) -> Any:
+        name = _function_name(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            print(f"[validate_args] Validating arguments for {name}")
+            for param, check in validators.items():
+                if param in kwargs and not check(kwargs[param]):
+                    raise ValueError(f"Validation failed for {param}: {kwargs[param]}")
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    if len(target) == 1 and callable(target[0]) and not validators:
+        return decorator(target[0])
+    if target:
+        raise TypeError("validate_args() takes keyword arguments: validate_args(name=check)")
+    return decorator
 
 
 def lazy_builtin(module: str, attr: str) -> Any:

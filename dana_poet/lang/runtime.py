@@ -60,6 +60,8 @@ class DanaAssertionError(AssertionError):
         self.op = op
         self.user_message = message
         text = str(message) if message is not None else f"assertion failed: {source}"
+        if message is not None:
+            self.message = text  # what `e.message` gives: the program's own words
         if op is not None:
             text += f" (left: {left!r}, right: {right!r})"
         super().__init__(text)
@@ -732,7 +734,7 @@ def make_agent(name: str, blueprint: Any, overrides: dict[str, Any]) -> Any:
         # `agent Name:` with `field = value` lines and no blueprint: the lines are its fields
         own = [(k, typing.Any, NO_DEFAULT) for k in overrides if k != "name"]
         cls: Any = make_struct("agent_blueprint", name, own, None, None, None)
-        return cls(name=name, **overrides)
+        return cls(**{"name": name, **overrides})
     fields = getattr(blueprint, "__dana_fields__", {})
     values = {"name": name} if "name" in fields else {}
     values.update(overrides)
@@ -783,8 +785,11 @@ def source_line(filename: str, line: int) -> str:
     return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
-def call_with_context_args(fn: Any) -> Any:
-    """Call `fn` with no arguments, or with the enclosing declarative call's arguments if it needs them."""
+def call_with_context_args(fn: Any, select: bool = False) -> Any:
+    """Call `fn` with no arguments, or with the enclosing declarative call's arguments if it
+    needs them. With `select` (a branch `case` chose), a function that needs arguments when
+    there are none to give is returned uncalled, for the caller to call:
+    `handler = case((kind == "csv", parse_csv), parse_text)` then `handler(raw)`."""
     try:
         import inspect
 
@@ -798,4 +803,7 @@ def call_with_context_args(fn: Any) -> Any:
     ]
     if not required:
         return fn()
-    return fn(*current_pipe_args())
+    args = current_pipe_args()
+    if select and not args:
+        return fn
+    return fn(*args)
