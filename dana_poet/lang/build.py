@@ -832,50 +832,79 @@ class AstBuilder:
     def getattr(self, c: list[Any]) -> A.Expr:
         return A.Attribute(c[0], str(c[1]), _cspan(c))
 
+    # The literals. Each rule's `<rule>_at` makes the node from the lexeme and where it
+    # starts: the fast loop calls it without making a token (lang/lalr.py).
     def name(self, c: list[Any]) -> A.Expr:
         tok = c[0]
-        span = (tok.line or 0, tok.column or 0, tok.end_line or 0, tok.end_column or 0)
-        return A.Name(str(tok), None, _new_span(_Span, span))
+        return self.name_at(str(tok), tok.type, tok.line, tok.column)
+
+    def name_at(self, text: str, kind: str, line: int, column: int) -> A.Expr:
+        return A.Name(text, None, _new_span(_Span, (line, column, line, column + len(text))))
 
     def scoped_name(self, c: list[Any]) -> A.Expr:
-        scope, _, ident = str(c[0]).partition(":")
-        return A.Name(ident, scope, _tok_span(c[0]))
+        tok = c[0]
+        return self.scoped_name_at(str(tok), tok.type, tok.line, tok.column)
+
+    def scoped_name_at(self, text: str, kind: str, line: int, column: int) -> A.Expr:
+        scope, _, ident = text.partition(":")
+        return A.Name(ident, scope, _new_span(_Span, (line, column, line, column + len(text))))
 
     def number(self, c: list[Any]) -> A.Expr:
         tok = c[0]
-        text = str(tok)
+        return self.number_at(str(tok), tok.type, tok.line, tok.column)
+
+    def number_at(self, text: str, kind: str, line: int, column: int) -> A.Expr:
         try:
-            value: int | float = float(text) if tok.type == "FLOAT_NUMBER" else int(text, 10)
+            value: int | float = float(text) if kind == "FLOAT_NUMBER" else int(text, 10)
         except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits())
             raise DanaSyntaxError(
                 f"integer literal too long ({len(text):,} digits; the limit is "
                 f"{sys.get_int_max_str_digits():,})",
-                line=tok.line or 0,
-                column=tok.column or 0,
+                line=line,
+                column=column,
                 hint="the limit is Python's; PYTHONINTMAXSTRDIGITS raises it",
             ) from None
-        return A.Constant(value, _tok_span(tok))
+        return A.Constant(value, _new_span(_Span, (line, column, line, column + len(text))))
 
     def string(self, c: list[Any]) -> A.Expr:
         tok = c[0]
-        prefix, quote, body = _split_literal(str(tok))
+        return self.string_at(str(tok), tok.type, tok.line, tok.column)
+
+    def string_at(self, text: str, kind: str, line: int, column: int) -> A.Expr:
+        prefix, quote, body = _split_literal(text)
         raw = "r" in prefix
-        span = _tok_span(tok)
+        if "\n" in text:  # a long string, or a newline escaped in a short one
+            end = (line + text.count("\n"), len(text) - text.rindex("\n"))
+        else:
+            end = (line, column + len(text))
+        span = _new_span(_Span, (line, column, *end))
         if "f" in prefix:
             return parse_fstring(body, raw, span)
         return A.Constant(body if raw else decode_escapes(body), span)
 
     def true(self, c: list[Any]) -> A.Expr:
-        return A.Constant(True, _tok_span(c[0]))
+        return self.true_at(str(c[0]), c[0].type, c[0].line, c[0].column)
+
+    def true_at(self, text: str, kind: str, line: int, column: int) -> A.Expr:
+        return A.Constant(True, _new_span(_Span, (line, column, line, column + len(text))))
 
     def false(self, c: list[Any]) -> A.Expr:
-        return A.Constant(False, _tok_span(c[0]))
+        return self.false_at(str(c[0]), c[0].type, c[0].line, c[0].column)
+
+    def false_at(self, text: str, kind: str, line: int, column: int) -> A.Expr:
+        return A.Constant(False, _new_span(_Span, (line, column, line, column + len(text))))
 
     def none(self, c: list[Any]) -> A.Expr:
-        return A.Constant(None, _tok_span(c[0]))
+        return self.none_at(str(c[0]), c[0].type, c[0].line, c[0].column)
+
+    def none_at(self, text: str, kind: str, line: int, column: int) -> A.Expr:
+        return A.Constant(None, _new_span(_Span, (line, column, line, column + len(text))))
 
     def placeholder(self, c: list[Any]) -> A.Expr:
-        return A.Placeholder(_tok_span(c[0]))
+        return self.placeholder_at(str(c[0]), c[0].type, c[0].line, c[0].column)
+
+    def placeholder_at(self, text: str, kind: str, line: int, column: int) -> A.Expr:
+        return A.Placeholder(_new_span(_Span, (line, column, line, column + len(text))))
 
     def augassign_expr(self, c: list[Any]) -> A.Expr:
         return A.AugAssignExpr(_assign_target(c[0], "update"), str(c[1])[0], c[2], _cspan(c))

@@ -58,6 +58,9 @@ _REGEX_LITERALS = {"AUGOP": ("+=", "-=", "*=", "/="), "_LAMBDA_ARROW": ("::", "-
 _OPEN = {"LPAR": "(", "LSQB": "[", "LBRACE": "{"}
 _CLOSE = frozenset({"RPAR", "RSQB", "RBRACE"})
 _TAB_LEN = 8
+_STRINGS = ("STRING", "LONG_STRING", "FSTRING", "LONG_FSTRING")
+# Lexemes that can span lines (strings: a newline escaped in a short one)
+_MULTILINE = frozenset({*_STRINGS, "_NEWLINE"})
 
 Reducer = Callable[[list[Any]], Any]
 
@@ -118,6 +121,48 @@ def _tree(name: str) -> Reducer:
     return build
 
 
+def _skip_reduce_only_states(
+    table: Any,
+    actions: list[dict[str, int]],
+    rule_index: dict[Any, int],
+    sources: list[str],
+    shapes: list[tuple[int, str]],
+) -> None:
+    """Default reductions, done without looking at the next token. A state whose every
+    action reduces one rule of one symbol (`atom_expr: NAME`, `?argument: test`) is
+    skipped: a terminal that leads into it is shifted and reduced at once (an action of
+    `len(actions) + rule`), and a goto that leads into it while the value stays (a `?rule`
+    of one child) goes where that reduction's goto goes. For a valid text the parse is
+    the same; an invalid one still fails (on the next token) and goes to Lark."""
+    n_states = len(actions)
+    only: dict[int, int] = {}
+    for state, entries in table.states.items():
+        rules = {arg for action, arg in entries.values() if action.name == "Reduce"}
+        if len(rules) != 1 or any(action.name != "Reduce" for action, _ in entries.values()):
+            continue
+        (rule,) = rules
+        index = rule_index[rule]
+        if shapes[index][0] == 1 and not shapes[index][1].startswith("$"):
+            only[state] = index
+    end_states = set(table.end_states.values())
+    nonterminals = {origin for _, origin in shapes}
+    for row in actions:
+        for symbol, action in row.items():
+            if action < 0 or action not in only or action in end_states:
+                continue
+            index = only[action]
+            if symbol not in nonterminals:
+                row[symbol] = n_states + index
+                continue
+            target = action
+            while target in only and sources[only[target]] == "R.append(None)\n":
+                target = row[shapes[only[target]][1]]
+                if target < 0 or target >= n_states or target in end_states:
+                    break
+            else:
+                row[symbol] = target
+
+
 def tables_from_lark(lark: Lark, builder_type: type) -> dict[str, Any]:
     """Everything the loop needs, taken from a built Lark parser (marshal-able, so that a
     later process can load it without importing Lark)."""
@@ -146,6 +191,7 @@ def tables_from_lark(lark: Lark, builder_type: type) -> dict[str, Any]:
                 shapes.append((len(arg.expansion), str(arg.origin.name)))
                 sources.append(_reducer_source(index, arg, builder_type))
             row[str(symbol)] = ~index
+    _skip_reduce_only_states(table, actions, rule_index, sources, shapes)
 
     # Terminals a callback may see (named ones, and keywords of `!` rules); the others
     # are dropped by Lark's child filters, so the loop pushes None for them.
@@ -199,7 +245,7 @@ def tables_from_lark(lark: Lark, builder_type: type) -> dict[str, Any]:
         )
     )
     blank = rx("__IGNORE_0")
-    scanner = f"(?:{blank})?(?:{lexemes})|(?P<WS>{blank})"
+    scanner = f"(?:{blank})?(?:{lexemes})|(?P<WS>{blank})|(?P<ERR>[\\s\\S])"
     return {
         "actions": actions,
         "shapes": shapes,
@@ -258,25 +304,36 @@ class FastParser:
             (size, origin, reducer)
             for (size, origin), reducer in zip(tables["shapes"], reducers, strict=True)
         ]
+        self.by_action = self.rules[::-1]  # by_action[~rule] is rules[rule]
+        self.fused = len(self.actions)
+        # literals' nodes made from the lexeme directly (no token): AstBuilder.<rule>_at
+        self.makers: list[Callable[[str, str, int, int], Any] | None] = [
+            getattr(builder, f"{getattr(reducer, '__name__', '')}_at", None)
+            if getattr(reducer, "__self__", None) is builder
+            else None
+            for reducer in reducers
+        ]
 
     def parse(self, text: str, start: str, line: int = 1, column: int = 1) -> Any:
         """The value the start rule's callback returns; `Fallback` when Lark must decide.
         `line` and `column` are where `text` starts (the tokens' positions count from there)."""
         actions = self.actions
         rules = self.rules
+        by_action = self.by_action
+        makers = self.makers
+        fused = self.fused
         kept = self.kept
         keywords = self.keywords
         literals = self.literals
         reserved = self.reserved
-        scan = self.scanner.match
         new_token = str.__new__
 
         states = [self.start_states[start]]
         values: list[Any] = []
         end_state = self.end_states[start]
 
-        def reduce(rule: int) -> None:
-            size, origin, callback = rules[rule]
+        def reduce(action: int) -> None:
+            size, origin, callback = by_action[action]
             if callback is None:  # a `?rule` with its one child: the value stays
                 states[-1] = actions[states[-2]][origin]
             elif size == 1:
@@ -295,159 +352,191 @@ class FastParser:
         def feed(kind: str) -> None:
             """Shift a token the builder never sees (after the reductions it causes)."""
             while True:
-                action = actions[states[-1]].get(kind)
+                row = actions[states[-1]]
+                action = row.get(kind)
                 if action is None:
                     raise Fallback
                 if action >= 0:
-                    states.append(action)
-                    values.append(None)
+                    if action < fused:
+                        states.append(action)
+                        values.append(None)
+                    else:  # the state shifted to only reduces the token: do it now
+                        size, origin, callback = rules[action - fused]
+                        states.append(row[origin])
+                        values.append(None if callback is None else callback([None]))
                     return
-                reduce(~action)
+                reduce(action)
 
-        pos = 0
-        end = len(text)
+        def token(kind: str, value: str, start_pos: int, line: int, column: int) -> Token:
+            tok = new_token(Token, value)
+            tok.type = kind
+            tok.value = value
+            tok.start_pos = start_pos
+            tok.line = line
+            tok.column = column
+            if "\n" in value:
+                tok.end_line = line + value.count("\n")
+                tok.end_column = len(value) - value.rindex("\n")
+            else:
+                tok.end_line = line
+                tok.end_column = column + len(value)
+            tok.end_pos = start_pos + len(value)
+            return tok
+
         line_start = 1 - column
         paren_level = 0
         indents = [0]
         # [opening bracket, lambdas awaiting their `::`] (postlex._split_slice_colons)
         brackets: list[list[Any]] = [["", 0]]
-        while pos < end:
-            match = scan(text, pos)
-            if match is None:
-                raise Fallback
-            group = match.lastgroup
-            if group == "WS":
-                pos = match.end()
-                continue
-            index = match.lastindex or 0
-            value = match.group(index)
-            start_pos = match.start(index)
-            if group == "NL":
-                if paren_level == 0:
-                    feed("_NEWLINE")
-                    indent_str = value.rsplit("\n", 1)[1]
-                    indent = indent_str.count(" ") + indent_str.count("\t") * _TAB_LEN
-                    if indent > indents[-1]:
-                        indents.append(indent)
-                        feed("_INDENT")
-                    else:
-                        while indent < indents[-1]:
-                            indents.pop()
-                            feed("_DEDENT")
-                        if indent != indents[-1]:
-                            raise Fallback
-                pos = match.end()
-                newlines = value.count("\n")
-                if newlines:
-                    line += newlines
-                    line_start = start_pos + value.rindex("\n") + 1
-                continue
-            row = actions[states[-1]]
-            if group == "WORD":
-                # a keyword is a keyword only where the parser state accepts it
-                kind = keywords.get(value, "NAME")
-                if kind not in row:
-                    kind = "NAME"
-                if kind == "NAME" and value in reserved:
-                    raise Fallback
-                if kind == "LAMBDA":
-                    brackets[-1][1] += 1
-            elif group == "OP":
-                kind = ""
-                for candidate in literals[value]:
-                    if candidate in row:
-                        kind = candidate
-                        break
-                if value == "::":
-                    if not kind:
-                        # Lark lexes one ':' here and the next lexeme from the second
-                        if "COLON" not in row:
-                            raise Fallback
-                        feed("COLON")
-                        pos = start_pos + 1
-                        continue
-                    if brackets[-1][1] > 0:
-                        brackets[-1][1] -= 1
-                    elif brackets[-1][0] == "LSQB":  # `x[a::2]`: two slice colons
-                        feed("COLON")
-                        feed("COLON")
-                        pos = match.end()
-                        continue
-                elif value == "->" and brackets[-1][1] > 0:
-                    brackets[-1][1] -= 1
-                if not kind:
-                    raise Fallback
-                if kind in _OPEN:
-                    brackets.append([kind, 0])
-                    paren_level += 1
-                elif kind in _CLOSE:
-                    if len(brackets) > 1:
-                        brackets.pop()
-                    paren_level -= 1
-                    if paren_level < 0:
-                        raise Fallback
-            elif group == "DOTS":
-                kind = "DOTS" if "DOTS" in row or value != "." else "DOT"
-            elif group == "SCOPED":
-                kind = "SCOPED_NAME"
-            elif group == "DEC":
-                kind = "DEC_NUMBER"
-            elif group == "FLOAT":
-                kind = "FLOAT_NUMBER"
-            else:
-                kind = group or ""  # the four string terminals
-            tok: Token | None = None
-            if kind in kept:
-                tok = new_token(Token, value)
-                tok.type = kind
-                tok.value = value
-                tok.start_pos = start_pos
-                tok.line = line
-                tok.column = column = start_pos - line_start + 1
-                newlines = value.count("\n")
-                if newlines:
-                    tok.end_line = line = line + newlines
-                    tok.end_column = len(value) - value.rindex("\n")
-                    line_start = start_pos + value.rindex("\n") + 1
-                else:
-                    tok.end_line = line
-                    tok.end_column = column + len(value)
-                tok.end_pos = start_pos + len(value)
-            pos = match.end()
-            # shift the token, after the reductions it causes (`feed`, inlined: most of
-            # the parse runs here)
-            while True:
-                action = row.get(kind)
-                if action is None:
-                    raise Fallback
-                if action >= 0:
-                    states.append(action)
-                    values.append(tok)
-                    break
-                size, origin, callback = rules[~action]
-                if callback is None:
-                    states[-1] = actions[states[-2]][origin]
-                elif size == 1:
-                    values[-1] = callback([values[-1]])
-                    states[-1] = actions[states[-2]][origin]
-                elif size:
-                    children = values[-size:]
-                    del values[-size:]
-                    del states[-size:]
-                    values.append(callback(children))
-                    states.append(actions[states[-1]][origin])
-                else:
-                    values.append(callback([]))
-                    states.append(actions[states[-1]][origin])
+        pos = 0
+        finditer = self.scanner.finditer
+        groups = self.scanner.groupindex
+        g_word, g_op, g_nl, g_dec = groups["WORD"], groups["OP"], groups["NL"], groups["DEC"]
+        g_dots, g_scoped, g_float = groups["DOTS"], groups["SCOPED"], groups["FLOAT"]
+        g_ws, g_err = groups["WS"], groups["ERR"]
+        strings = {groups[kind]: kind for kind in _STRINGS}
+        while True:
+            for match in finditer(text, pos):
+                # the lexeme's group, the last one to close (every alternative is a group)
+                group: int = match.lastindex  # type: ignore[assignment]
+                value = match.group(group)
+                start_pos = match.start(group)
                 row = actions[states[-1]]
+                if group == g_word:
+                    # a keyword is a keyword only where the parser state accepts it
+                    kind = keywords.get(value, "NAME")
+                    if kind not in row:
+                        kind = "NAME"
+                    if kind == "NAME":
+                        if value in reserved:
+                            raise Fallback
+                    elif kind == "LAMBDA":
+                        brackets[-1][1] += 1
+                elif group == g_op:
+                    kind = ""
+                    for candidate in literals[value]:
+                        if candidate in row:
+                            kind = candidate
+                            break
+                    if value == "::":
+                        if not kind:
+                            # Lark lexes one ':' here and the next lexeme from the second
+                            if "COLON" not in row:
+                                raise Fallback
+                            feed("COLON")
+                            pos = start_pos + 1
+                            break
+                        if brackets[-1][1] > 0:
+                            brackets[-1][1] -= 1
+                        elif brackets[-1][0] == "LSQB":  # `x[a::2]`: two slice colons
+                            feed("COLON")
+                            feed("COLON")
+                            continue
+                    elif value == "->" and brackets[-1][1] > 0:
+                        brackets[-1][1] -= 1
+                    if not kind:
+                        raise Fallback
+                    if kind in _OPEN:
+                        brackets.append([kind, 0])
+                        paren_level += 1
+                    elif kind in _CLOSE:
+                        if len(brackets) > 1:
+                            brackets.pop()
+                        paren_level -= 1
+                        if paren_level < 0:
+                            raise Fallback
+                elif group == g_nl:
+                    if paren_level:
+                        if "\n" in value:
+                            line += value.count("\n")
+                            line_start = start_pos + value.rindex("\n") + 1
+                        continue
+                    kind = "_NEWLINE"  # shifted below; the indentation after it
+                elif group == g_dec:
+                    kind = "DEC_NUMBER"
+                elif group == g_dots:
+                    kind = "DOTS" if "DOTS" in row or value != "." else "DOT"
+                elif group == g_scoped:
+                    kind = "SCOPED_NAME"
+                elif group == g_float:
+                    kind = "FLOAT_NUMBER"
+                elif group == g_ws:
+                    continue
+                elif group == g_err:
+                    raise Fallback
+                else:
+                    kind = strings[group]  # the four string terminals
+                # shift the token, after the reductions it causes (`feed`, inlined: most of
+                # the parse runs here); a KeyError is an action the table does not have
+                try:
+                    action = row[kind]
+                    while action < 0:
+                        size, origin, callback = by_action[action]
+                        if callback is None:
+                            states[-1] = actions[states[-2]][origin]
+                        elif size == 1:
+                            values[-1] = callback([values[-1]])
+                            states[-1] = actions[states[-2]][origin]
+                        elif size:
+                            children = values[-size:]
+                            del values[-size:]
+                            del states[-size:]
+                            values.append(callback(children))
+                            states.append(actions[states[-1]][origin])
+                        else:
+                            values.append(callback([]))
+                            states.append(actions[states[-1]][origin])
+                        row = actions[states[-1]]
+                        action = row[kind]
+                except KeyError:
+                    raise Fallback from None
+                if action < fused:
+                    states.append(action)
+                    if kind in kept:
+                        values.append(
+                            token(kind, value, start_pos, line, start_pos - line_start + 1)
+                        )
+                    else:
+                        values.append(None)
+                else:
+                    # the state shifted to only reduces the token (`atom_expr: NAME`, ...):
+                    # reduce it now, with no token for the literals' builders
+                    action -= fused
+                    maker = makers[action]
+                    size, origin, callback = rules[action]
+                    states.append(row[origin])
+                    column = start_pos - line_start + 1
+                    if maker is not None:
+                        values.append(maker(value, kind, line, column))
+                    else:
+                        tok = token(kind, value, start_pos, line, column) if kind in kept else None
+                        values.append(tok if callback is None else callback([tok]))
+                if kind in _MULTILINE:
+                    if kind == "_NEWLINE":
+                        indent_str = value.rsplit("\n", 1)[1]
+                        indent = indent_str.count(" ") + indent_str.count("\t") * _TAB_LEN
+                        if indent > indents[-1]:
+                            indents.append(indent)
+                            feed("_INDENT")
+                        else:
+                            while indent < indents[-1]:
+                                indents.pop()
+                                feed("_DEDENT")
+                            if indent != indents[-1]:
+                                raise Fallback
+                    if "\n" in value:
+                        line += value.count("\n")
+                        line_start = start_pos + value.rindex("\n") + 1
+            else:
+                break
         while len(indents) > 1:
             indents.pop()
             feed("_DEDENT")
         # $END: reduce until the start rule is complete
         while True:
-            action = actions[states[-1]].get("$END")
-            if action is None or action >= 0:
+            end_action = actions[states[-1]].get("$END")
+            if end_action is None or end_action >= 0:
                 raise Fallback
-            reduce(~action)
+            reduce(end_action)
             if states[-1] == end_state:
                 return values[-1]
