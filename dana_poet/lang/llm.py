@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import types
 import typing
 from typing import Any
@@ -221,7 +222,7 @@ def reason(prompt: Any, options: Any = None, **kwargs: Any) -> Any:
     else:
         answer = mock_answer(text, base) if _mock_enabled(opts) else _complete(text, opts)
     if opts.get("format") == "json":
-        return json.loads(answer)
+        return _json_or_text(answer)
     if fields:
         from dana_poet.lang.runtime import struct_from_json
 
@@ -229,6 +230,18 @@ def reason(prompt: Any, options: Any = None, **kwargs: Any) -> Any:
     if target is not None:
         return answer
     return _post_process(answer)
+
+
+def _json_or_text(answer: str) -> Any:
+    """`format="json"`: the parsed answer (code fences stripped), or, when the answer is not
+    JSON, the text itself with a warning on stderr, as the reference does."""
+    from dana_poet.lang.runtime import strip_fences
+
+    try:
+        return json.loads(strip_fences(answer))
+    except ValueError:
+        print(f"Warning: could not parse the LLM answer as JSON: {answer[:100]}", file=sys.stderr)
+        return answer
 
 
 def _options(options: Any) -> dict[str, Any]:

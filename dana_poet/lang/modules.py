@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 import types
 from pathlib import Path
@@ -103,7 +104,9 @@ class ModuleLoader:
             pkg_parts = package.split(".")[: len(package.split(".")) - (level - 1)]
             prefix = ".".join(pkg_parts)
         else:
-            roots = [Path(importer_file).resolve().parent, *self.program.search_path]
+            roots = list(
+                dict.fromkeys([Path(importer_file).resolve().parent, *self.program.search_path])
+            )
             prefix = ""
         for root in roots:
             candidate = root.joinpath(*parts) if parts else root
@@ -128,12 +131,10 @@ class ModuleLoader:
         """Load `module` (once per program) and return it, or its top package when
         `bind_leaf` is false. Parent packages load first, as in Python."""
         if "." in module and level == 0:
-            root = self.import_module(module.split(".")[0], 0, importer_file, package, True)
+            root = self._package(module.split(".")[0], importer_file, package)
             parent_name, _, leaf = module.rpartition(".")
             parent = (
-                self.import_module(parent_name, 0, importer_file, package, True)
-                if "." in parent_name
-                else root
+                self._package(parent_name, importer_file, package) if "." in parent_name else root
             )
             mod = self._load(module, level, importer_file, package)
             if leaf not in parent.__dict__:
@@ -149,6 +150,16 @@ class ModuleLoader:
             if leaf not in parent.__dict__:
                 setattr(parent, leaf, mod)
         return mod
+
+    def _package(self, module: str, importer_file: str, package: str) -> Any:
+        """The package that holds a submodule being imported; while the package's own
+        `__init__.na` runs (`from utils.text import f` inside utils/__init__.na), the part of
+        it loaded so far, as in Python."""
+        path, _, _ = self.resolve(module, 0, importer_file, package)
+        partial = self.loading.get(_key(path))
+        if partial is not None and partial.__dict__.get("__path__"):
+            return partial
+        return self.import_module(module, 0, importer_file, package, True)
 
     def _load(self, module: str, level: int, importer_file: str, package: str) -> Any:
         path, qual, pkg = self.resolve(module, level, importer_file, package)
@@ -166,11 +177,16 @@ class ModuleLoader:
             self.modules[key] = mod
             return mod
         self.loading[key] = mod
+        public = self.program.public
+        before = {name: id(value) for name, value in public.items()}
         try:
             g = self.program.new_globals(str(path), qual, qual if is_package else pkg)
-            self.program.run_source(read_source(path), str(path), g)
+            source = read_source(path)
+            self.program.run_source(source, str(path), g)
         finally:
             del self.loading[key]
+        for name in _public_writes(public, before, source):
+            setattr(mod, name, public[name])
         for name, value in g.items():
             if not name.startswith("__") or name == "__all__":
                 setattr(mod, name, value)
@@ -214,6 +230,17 @@ class ModuleLoader:
                 del sys.modules[module]
             raise
         return mod
+
+
+_PUBLIC_WRITE = re.compile(r"\bpublic:\s*([A-Za-z_]\w*)\s*(?:[-+*/]?=)(?!=)")
+
+
+def _public_writes(public: dict[str, Any], before: dict[str, int], source: str) -> list[str]:
+    """The `public:` names a module set while it ran: those that are new or changed, and
+    those its source assigns (a value set again to the very same object)."""
+    written = {name for name, value in public.items() if before.get(name) != id(value)}
+    written.update(n for n in _PUBLIC_WRITE.findall(source) if n in public)
+    return sorted(n for n in written if not n.startswith("_"))
 
 
 def _key(path: Path) -> str:

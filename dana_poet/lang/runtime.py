@@ -347,7 +347,7 @@ def semantic_bool(value: Any) -> bool:
     return bool(value)
 
 
-def _strip_fences(text: str) -> str:
+def strip_fences(text: str) -> str:
     t = text.strip()
     if t.startswith("```"):
         t = t.split("\n", 1)[1] if "\n" in t else ""
@@ -394,7 +394,7 @@ def coerce_assignment(value: Any, annotation: Any, name: str) -> Any:
             if isinstance(value, str):
                 import json
 
-                parsed = json.loads(_strip_fences(value))
+                parsed = json.loads(strip_fences(value))
                 if isinstance(parsed, target):
                     return parsed
         elif target in (tuple, set):
@@ -422,7 +422,7 @@ def struct_from_json(value: Any, target: type) -> Any:
     if isinstance(value, str):
         import json
 
-        value = json.loads(_strip_fences(value))
+        value = json.loads(strip_fences(value))
     if not isinstance(value, dict):
         raise TypeError(f"cannot build {target.__name__} from {value!r}")
     fields = target.__dana_fields__  # type: ignore[attr-defined]
