@@ -17,11 +17,14 @@ from __future__ import annotations
 import _thread
 import contextvars
 import ctypes
+import functools
 import itertools
 import os
 import random
 import threading
 import time
+from _queue import Empty, SimpleQueue
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -119,16 +122,16 @@ class CircuitBreaker:
 # --------------------------------------------------------------------------- worker pool
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+_get_ident = _thread.get_ident
+_copy_context = contextvars.copy_context
 
-_RUNNING, _CANCELLED, _FINISHED = "running", "cancelled", "finished"
 _MAX_IDLE = 16
-_IDLE: list[_Worker] = []
+_IDLE: deque[_Worker] = deque()
+# Every live worker by its thread's ident: a timed call made inside a worker finds the
+# deadline that worker's attempt runs under (and so whether that interrupt covers it).
+_BY_THREAD: dict[int, _Worker] = {}
 _NAMES = itertools.count(1)
-
-# (worker thread ident, deadline) of the timed call this context runs inside.
-_ENCLOSING: contextvars.ContextVar[tuple[int, float] | None] = contextvars.ContextVar(
-    "poet_enclosing_deadline", default=None
-)
+_FAILED = object()  # the attempt raised; the exception is in the worker's `error`
 
 # The deadline of the whole POET call this context runs in, when its stages share the
 # function's `timeout=` with Operate (poet/stage_runner.py sets it): attempts stop there.
@@ -137,87 +140,128 @@ CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 )
 
 
-class _Job:
-    __slots__ = ("fn", "args", "kwargs", "ctx", "deadline", "done", "state", "ok", "value")
+def attempt_deadline() -> float | None:
+    """The deadline of the timed attempt running in this thread, if it runs in a worker."""
+    worker = _BY_THREAD.get(_get_ident())
+    return None if worker is None else worker.deadline
 
-    def __init__(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float
-    ) -> None:
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.ctx = contextvars.copy_context()
-        self.deadline = deadline
-        self.done = _thread.allocate_lock()
-        self.done.acquire()
-        self.state = _RUNNING
-        self.ok = False
-        self.value: Any = None
+
+def _eventfd_channel() -> tuple[tuple[int, ...], Callable[[], Any], Callable[[], Any]]:
+    """(descriptors, wait, wake) of one counter descriptor (Linux)."""
+    fd = os.eventfd(0)
+    return (fd,), functools.partial(os.eventfd_read, fd), functools.partial(os.eventfd_write, fd, 1)
+
+
+def _pipe_channel() -> tuple[tuple[int, ...], Callable[[], Any], Callable[[], Any]]:
+    """(descriptors, wait, wake) of a pipe, where there is no eventfd."""
+    wait_fd, wake_fd = os.pipe()
+    return (
+        (wait_fd, wake_fd),
+        functools.partial(os.read, wait_fd, 1),
+        functools.partial(os.write, wake_fd, b"\0"),
+    )
+
+
+# How a caller wakes a worker: a write to a descriptor the worker reads, which releases
+# the GIL before the worker wakes (the class docstring says why that matters).
+_channel = _eventfd_channel if hasattr(os, "eventfd") else _pipe_channel
 
 
 class _Worker:
-    """A daemon thread that runs one job at a time and returns itself to the pool.
+    """A daemon thread that runs one attempt at a time, in a copy of its caller's context.
 
-    Each job's state changes only under `lock`, so the caller sends the
-    interrupt only while the job is still running, and the worker knows
-    whether one was sent: if it finished before the interrupt arrived, it
-    clears the pending exception; if the interrupt arrived, it unwinds to the
-    loop. Either way the thread is healthy for the next job.
+    The hand-off (docs/operate.md, "What a timeout costs"): the caller writes the attempt
+    into `call`, puts one `ticket` in, and wakes the worker with a write to a descriptor
+    (`_channel`), a call that releases the GIL before the worker wakes, so the worker does
+    not wake only to wait for the GIL (a lock released by the caller wakes it while the
+    caller still holds the GIL). The caller waits on `results` with the time left; the
+    worker puts the value there (or `_FAILED`, the exception in `error`), and the caller
+    gives the worker back to the pool.
+
+    Finishing and giving up race for the one ticket, each side taking it with one
+    `deque.pop` (atomic under the GIL): the worker takes it before it puts its result; a
+    caller giving up (`_cancel`) takes it and, holding `lock`, interrupts the worker.
+    A worker that finds the ticket gone takes `lock` (so the interrupt, if one was sent,
+    has been), clears any interrupt still pending, and goes back to the pool itself, as
+    does a worker the interrupt reached. So an interrupt never reaches a later attempt,
+    and a result never reaches a caller that gave up.
     """
 
-    __slots__ = ("wake_r", "wake_w", "lock", "job", "thread", "ident")
+    __slots__ = (
+        "fds",
+        "wait",
+        "wake",
+        "results",
+        "ticket",
+        "lock",
+        "call",
+        "deadline",
+        "error",
+        "ident",
+    )
 
     def __init__(self) -> None:
-        self.wake_r, self.wake_w = os.pipe()
+        self.fds, self.wait, self.wake = _channel()
+        self.results: SimpleQueue[Any] = SimpleQueue()
+        self.ticket: deque[bool] = deque()
         self.lock = _thread.allocate_lock()
-        self.job: _Job | None = None
-        self.thread = threading.Thread(
+        self.call: (
+            tuple[contextvars.Context, Callable[..., Any], tuple[Any, ...], dict[str, Any]] | None
+        ) = None
+        self.deadline = 0.0
+        self.error: BaseException | None = None
+        thread = threading.Thread(
             target=self._serve, name=f"poet-worker-{next(_NAMES)}", daemon=True
         )
-        self.thread.start()
-        self.ident: int = self.thread.ident or 0
+        thread.start()
+        self.ident: int = thread.ident or 0
+        _BY_THREAD[self.ident] = self
 
     def _serve(self) -> None:
-        wake, lock = self.wake_r, self.lock
+        wait = self.wait
+        take_ticket, put = self.ticket.pop, self.results.put
+        call: Any = None
+        value: Any = None
         while True:
             try:
                 while True:
-                    os.read(wake, 1)
-                    job = self.job
-                    if job is None:
-                        os.close(self.wake_r)
-                        os.close(self.wake_w)
+                    wait()
+                    call = self.call
+                    if call is None:
+                        _BY_THREAD.pop(self.ident, None)
+                        for fd in self.fds:
+                            os.close(fd)
                         return
-                    self.job = None
+                    self.call = None
                     try:
-                        job.ctx.run(_ENCLOSING.set, (self.ident, job.deadline))
-                        value = job.ctx.run(job.fn, *job.args, **job.kwargs)
-                        ok = True
+                        if call[3]:
+                            value = call[0].run(call[1], *call[2], **call[3])
+                        else:
+                            value = call[0].run(call[1], *call[2])
                     except _Interrupted:
                         raise
                     except BaseException as exc:  # handed to the caller, who raises it
-                        value, ok = exc, False
-                    with lock:
-                        cancelled = job.state is _CANCELLED
-                        if not cancelled:
-                            job.ok, job.value = ok, value
-                            job.done.release()
-                        job.state = _FINISHED
-                    job = value = None
-                    if cancelled:
-                        _set_async_exc(ctypes.c_ulong(self.ident), None)
-                    _give_back(self)
+                        self.error = exc
+                        value = _FAILED
+                    try:
+                        take_ticket()
+                    except IndexError:  # the caller gave up on this attempt
+                        call = value = None
+                        self.error = None
+                        with self.lock:  # any interrupt it sent has been sent: drop it
+                            _set_async_exc(ctypes.c_ulong(self.ident), None)
+                        _give_back(self)
+                        continue
+                    put(value)
+                    call = value = None
             except _Interrupted:
-                job = value = None
+                call = value = None
+                self.error = None
                 _give_back(self)
 
-    def start(self, job: _Job) -> None:
-        self.job = job
-        os.write(self.wake_w, b"\0")  # releases the GIL before the worker wakes up
-
     def retire(self) -> None:
-        self.job = None
-        os.write(self.wake_w, b"\0")
+        self.call = None
+        self.wake()
 
 
 def _give_back(worker: _Worker) -> None:
@@ -227,19 +271,24 @@ def _give_back(worker: _Worker) -> None:
         worker.retire()
 
 
-def _take_worker() -> _Worker:
-    try:
-        return _IDLE.pop()
-    except IndexError:
-        return _Worker()
+def _cancel(worker: _Worker) -> bool:
+    """Interrupt the attempt `worker` runs unless it has finished; False if it has."""
+    with worker.lock:
+        try:
+            worker.ticket.pop()
+        except IndexError:
+            return False
+        _set_async_exc(ctypes.c_ulong(worker.ident), ctypes.py_object(_Interrupted))
+        return True
 
 
 def _forget_workers_after_fork() -> None:
     """The child has none of the parent's threads: drop their pipes and start a fresh pool."""
     for worker in _IDLE:
-        os.close(worker.wake_r)
-        os.close(worker.wake_w)
+        for fd in worker.fds:
+            os.close(fd)
     _IDLE.clear()
+    _BY_THREAD.clear()
 
 
 os.register_at_fork(after_in_child=_forget_workers_after_fork)
@@ -297,25 +346,47 @@ class Operator:
         return self.rng.uniform(0, cap) if self._full_jitter else cap
 
     def run(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if self._timeout is None and self.breaker.state == "closed":
-            try:
-                result = fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - retried or raised again below
-                failed = exc
-            else:
-                self.attempts_last_call = 1
-                if self.breaker.failures:
-                    self.breaker.record_success()
-                return result
-            return self.after_failed_attempt(failed, fn, args, kwargs)
-        self.breaker.before_call()
-        deadline = None
-        if self._timeout is not None:
-            deadline = self.clock() + self._timeout
+        breaker = self.breaker
+        if breaker.state == "closed":
+            timeout = self._timeout
+            if timeout is None:
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - retried or raised again below
+                    failed = exc
+                else:
+                    self.attempts_last_call = 1
+                    if breaker.failures:
+                        breaker.record_success()
+                    return result
+                return self.after_failed_attempt(failed, fn, args, kwargs)
+            # the first attempt of a timed call, as `_run_attempts` makes it, without its loop
+            now = self.clock()
+            deadline = now + timeout
             shared = CALL_DEADLINE.get()
             if shared is not None and shared < deadline:
                 deadline = shared
-        return self._run_attempts(fn, args, kwargs, deadline, 0)
+            self.attempts_last_call = 1
+            try:
+                result = self._attempt_before(deadline, deadline - now, fn, args, kwargs)
+            except Exception as exc:  # noqa: BLE001 - retried or raised again below
+                failed = exc
+            else:
+                if result is _TIMED_OUT:
+                    breaker.record_failure()
+                    raise self._timeout_error()
+                if breaker.failures:
+                    breaker.record_success()
+                return result
+            return self.after_failed_attempt(failed, fn, args, kwargs, deadline)
+        breaker.before_call()
+        limit = None
+        if self._timeout is not None:
+            limit = self.clock() + self._timeout
+            shared = CALL_DEADLINE.get()
+            if shared is not None and shared < limit:
+                limit = shared
+        return self._run_attempts(fn, args, kwargs, limit, 0)
 
     def after_failed_attempt(
         self,
@@ -323,6 +394,7 @@ class Operator:
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        deadline: float | None = None,
     ) -> Any:
         """The first attempt (run in the fast path) failed with `failed`."""
         self.attempts_last_call = 1
@@ -331,8 +403,8 @@ class Operator:
         if self._attempts == 1 or (self._refuses is not None and self._refuses(failed)):
             self.breaker.record_failure()
             raise failed
-        self._wait(0, None)
-        return self._run_attempts(fn, args, kwargs, None, 1)
+        self._wait(0, deadline)
+        return self._run_attempts(fn, args, kwargs, deadline, 1)
 
     def _run_attempts(
         self,
@@ -350,7 +422,9 @@ class Operator:
                 if deadline is None:
                     result = fn(*args, **kwargs)
                 else:
-                    result = self._attempt_before(deadline, fn, args, kwargs)
+                    result = self._attempt_before(
+                        deadline, deadline - self.clock(), fn, args, kwargs
+                    )
             except NOT_RETRIED:
                 breaker.record_neutral()
                 raise
@@ -459,50 +533,54 @@ class Operator:
         )
 
     def _attempt_before(
-        self, deadline: float, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        deadline: float,
+        remaining: float,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> Any:
-        """One attempt that must end by `deadline`; returns `_TIMED_OUT` if it did not."""
-        enclosing = _ENCLOSING.get()
-        if (
-            enclosing is not None
-            and enclosing[1] <= deadline
-            and enclosing[0] == threading.get_ident()
-        ):
+        """One attempt that must end by `deadline`, `remaining` seconds from now; returns
+        `_TIMED_OUT` if it did not."""
+        enclosing = _BY_THREAD.get(_get_ident())
+        if enclosing is not None and enclosing.deadline <= deadline:
             # Inside a worker whose own (earlier) deadline will interrupt this thread.
             return fn(*args, **kwargs)
-        remaining = deadline - self.clock()
         if remaining <= 0:
             return _TIMED_OUT
-        job = _Job(fn, args, kwargs, deadline)
-        worker = _take_worker()
-        worker.start(job)
         try:
-            finished = job.done.acquire(True, remaining)
-        except BaseException:  # e.g. Ctrl-C in the waiting caller: stop the work too
-            _cancel(worker, job)
-            raise
-        if not finished:
-            if _cancel(worker, job):
+            worker = _IDLE.pop()
+        except IndexError:
+            worker = _Worker()
+        worker.deadline = deadline
+        worker.call = (_copy_context(), fn, args, kwargs)
+        worker.ticket.append(True)
+        worker.wake()  # releases the GIL before the worker wakes up
+        try:
+            value = worker.results.get(True, remaining)
+        except Empty:
+            if _cancel(worker):
                 return _TIMED_OUT
-            job.done.acquire()  # it finished while we were giving up: use its outcome
-        value = job.value
-        job.value = None
-        if job.ok:
-            return value
-        try:
-            raise value
-        finally:
-            value = None
-
-
-def _cancel(worker: _Worker, job: _Job) -> bool:
-    """Interrupt `job` if it is still running in `worker`; False if it has already finished."""
-    with worker.lock:
-        if job.state is not _RUNNING:
-            return False
-        job.state = _CANCELLED
-        _set_async_exc(ctypes.c_ulong(worker.ident), ctypes.py_object(_Interrupted))
-        return True
+            value = worker.results.get()  # it finished as we gave up: use its outcome
+        except BaseException:  # e.g. Ctrl-C in the waiting caller: stop the work too
+            if not _cancel(worker):
+                worker.results.get()
+                worker.error = None
+                _give_back(worker)
+            raise
+        if value is _FAILED:
+            error = worker.error
+            worker.error = None
+            _give_back(worker)
+            try:
+                raise error  # type: ignore[misc]
+            finally:
+                del error
+        if len(_IDLE) < _MAX_IDLE:  # _give_back(worker), inline
+            _IDLE.append(worker)
+        else:
+            worker.retire()
+        return value
 
 
 def _matches(matcher: Any, exc: Exception) -> bool:

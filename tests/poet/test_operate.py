@@ -5,6 +5,7 @@ from __future__ import annotations
 import _thread
 import contextlib
 import contextvars
+import os
 import random
 import sys
 import threading
@@ -381,6 +382,123 @@ def test_concurrent_callers_get_their_own_results() -> None:
     for t in threads:
         t.join()
     assert wrong == []
+
+
+class Boom(Exception):
+    """An exception a weak reference can follow."""
+
+
+class Payload:
+    """An argument a weak reference can follow."""
+
+
+def test_a_worker_keeps_nothing_of_the_attempt_it_ran() -> None:
+    import gc
+    import weakref
+
+    op = Operator("keeps", POETConfig(timeout=5, retries=0))
+    payload = Payload()
+    seen = weakref.ref(payload)
+    assert op.run(lambda p: type(p).__name__, (payload,), {}) == "Payload"
+    errors: list[weakref.ref[Boom]] = []
+
+    def fails(p: Payload) -> None:
+        error = Boom("no")
+        errors.append(weakref.ref(error))
+        raise error
+
+    with pytest.raises(Boom):
+        op.run(fails, (payload,), {})
+    del payload
+    time.sleep(0.05)  # the worker clears its locals after handing the result over
+    gc.collect()
+    assert seen() is None, "the pool kept the last attempt's argument alive"
+    assert errors[0]() is None, "the pool kept the last attempt's exception alive"
+
+
+def test_ctrl_c_in_the_waiting_caller_stops_the_work(worker_crashes) -> None:
+    import signal
+
+    progress = {"n": 0}
+    workers: list[int] = []
+
+    def spin() -> None:
+        workers.append(threading.get_ident())
+        while True:
+            progress["n"] += 1
+
+    def ctrl_c(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    op = Operator("spin", POETConfig(timeout=30, retries=3))
+    previous = signal.signal(signal.SIGALRM, ctrl_c)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            op.run(spin, (), {})
+        assert time.monotonic() - started < 10, "the caller waited out the timeout"
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert len(workers) == 1, "Ctrl-C is not retried"
+    wait_until_idle(workers[0])
+    seen = progress["n"]
+    time.sleep(0.2)
+    assert progress["n"] == seen, "the interrupted work kept running"
+    assert op.run(threading.get_ident, (), {}) in set(workers) | {w.ident for w in operate._IDLE}
+    assert worker_crashes == []
+
+
+def test_the_pipe_wake_serves_where_there_is_no_eventfd(monkeypatch, worker_crashes) -> None:
+    monkeypatch.setattr(operate, "_channel", operate._pipe_channel)
+    monkeypatch.setattr(operate, "_IDLE", type(operate._IDLE)())  # a pool of pipe workers
+    op = Operator("piped", POETConfig(timeout=5, retries=0))
+    slow = Operator("slow", POETConfig(timeout=0.1, retries=0))
+    assert [op.run(lambda k: k * k, (k,), {}) for k in range(20)] == [k * k for k in range(20)]
+    (worker,) = operate._IDLE
+    assert len(worker.fds) == 2, "a pipe: one end to wait on, one to wake"
+    with pytest.raises(POETTimeoutError):
+        slow.run(lambda: time.sleep(0.01) or spin_forever(), (), {})
+    wait_until_idle(worker.ident)
+    assert op.run(threading.get_ident, (), {}) == worker.ident
+    assert worker_crashes == []
+
+
+def spin_forever() -> None:
+    while True:
+        pass
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_gets_a_pool_of_its_own() -> None:
+    op = Operator("forked", POETConfig(timeout=5, retries=0))
+    slow = Operator("slow", POETConfig(timeout=0.1, retries=0))
+    parent_worker = op.run(threading.get_ident, (), {})
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running pytest's teardown
+        code = 1
+        try:
+            fresh = not operate._IDLE and not operate._BY_THREAD
+            worker = op.run(threading.get_ident, (), {})
+            try:
+                slow.run(spin_forever, (), {})
+                timed_out = False
+            except POETTimeoutError:
+                timed_out = True
+            answer = op.run(lambda: 6 * 7, (), {})
+            os.write(write_end, repr((fresh, worker != parent_worker, timed_out, answer)).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    with os.fdopen(read_end) as report:
+        text = report.read()
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert text == "(True, True, True, 42)"
+    assert op.run(threading.get_ident, (), {}) == parent_worker, "the parent's pool is intact"
 
 
 def test_nested_timed_calls_do_not_deadlock() -> None:

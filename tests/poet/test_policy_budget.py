@@ -56,9 +56,9 @@ def test_perceive_operate_and_enforce_share_one_deadline(deadlines):
 
     @poet(timeout=30, _stage_code=perceive_code(3) + enforce_code(3), _stage_language="python")
     def double(n: int) -> int:
-        enclosing = operate._ENCLOSING.get()  # the deadline the Operate attempt runs under
+        enclosing = operate.attempt_deadline()  # the deadline the Operate attempt runs under
         assert enclosing is not None
-        body_deadlines.append(enclosing[1])
+        body_deadlines.append(enclosing)
         return 2 * n
 
     started = time.monotonic()
@@ -79,9 +79,9 @@ def test_a_slow_perceive_leaves_the_body_less_time(deadlines):
     @poet(timeout=1.5, _stage_code=perceive_code(60_000), _stage_language="python")
     def slow(n: int) -> int:
         entered.append(time.monotonic())
-        enclosing = operate._ENCLOSING.get()
+        enclosing = operate.attempt_deadline()
         assert enclosing is not None
-        entered.append(enclosing[1])
+        entered.append(enclosing)
         while True:  # runs until the call's deadline interrupts it
             time.sleep(0.01)
 
