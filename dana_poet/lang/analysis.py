@@ -225,8 +225,13 @@ def read_before_write(body: tuple[A.Stmt, ...], candidates: set[str]) -> set[str
     return read_first
 
 
+_LEAVES = frozenset({A.Name, A.Constant})
+
+
 def is_pure(expr: Any) -> bool:
     """True when evaluating `expr` twice is harmless (no calls, lambdas or comprehensions)."""
+    if expr.__class__ in _LEAVES:
+        return True
     for node in walk(expr):
         if isinstance(node, A.Call | A.Lambda | A.Comprehension | A.Placeholder | A.AugAssignExpr):
             return False

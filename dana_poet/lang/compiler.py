@@ -63,10 +63,10 @@ from dana_poet.lang.helpers import (
     SCOPE_DICTS,
 )
 from dana_poet.lang.pipelines import PipelineCompiler
+from dana_poet.lang.pyast import LOAD, STORE, TOP, Where, fill_locations, where
 from dana_poet.lang.pyast import at as _at
 from dana_poet.lang.pyast import call as _call
 from dana_poet.lang.pyast import const as _const
-from dana_poet.lang.pyast import fill_locations
 from dana_poet.lang.pyast import load as _load
 from dana_poet.lang.pyast import no_args as _no_args
 from dana_poet.lang.pyast import store as _store
@@ -337,6 +337,20 @@ class _LoopDepth:
         self.ctx.loop_depth = self.saved
 
 
+class _Placed:
+    __slots__ = ("compiler", "w", "saved")
+
+    def __init__(self, compiler: Compiler, w: Where | None) -> None:
+        self.compiler, self.saved = compiler, compiler.w
+        self.w = self.saved if w is None else w
+
+    def __enter__(self) -> None:
+        self.compiler.w = self.w
+
+    def __exit__(self, *exc: object) -> None:
+        self.compiler.w = self.saved
+
+
 def _method_table(cls: type, prefix: str) -> dict[type, Any]:
     """Node class -> the compiler's method for it (`e_Name` for `A.Name`), built once per
     compiler class: a lookup by class is cheaper than `getattr` of a built name per node."""
@@ -378,6 +392,9 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         self._receiver_tested = False
         self._lines = None
         self._plain_comprehension: A.Comprehension | None = None
+        # the Python position of the innermost Dana node being compiled that has one: the
+        # position of every node made for it
+        self.w: Where = TOP
 
     # ------------------------------------------------------------ scoped compiler state
     # (small classes rather than `@contextmanager` generators: entered a few times per
@@ -401,6 +418,11 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
     def outside_loops(self) -> _LoopDepth:
         return _LoopDepth(self.ctx, 0)
 
+    def placed(self, span: A.Span) -> _Placed:
+        """Make nodes at `span` (kept where they were when the span has no position).
+        `stmt` and `expr` do the same inline for each Dana node they compile."""
+        return _Placed(self, where(span))
+
     def is_function_local(self, name: str) -> bool:
         owner = self.ctx.owner(name)
         return owner is not None and owner.kind != "module"
@@ -410,7 +432,13 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         tree = self.module_ast(module)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return compile(tree, self.filename, "exec", dont_inherit=True, optimize=0)
+            try:
+                return compile(tree, self.filename, "exec", dont_inherit=True, optimize=0)
+            except TypeError:
+                # a node made without a position (tests/lang check that none is): the
+                # standard rule places it at its nearest placed ancestor's
+                fill_locations(tree)
+                return compile(tree, self.filename, "exec", dont_inherit=True, optimize=0)
 
     def module_ast(self, module: A.Module) -> py.Module:
         found = binders(module.body)
@@ -436,10 +464,9 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             for s in module.body
             if isinstance(s, A.TypeDecl) and s.name in self.struct_types and s.base is None
         }
+        self.w = TOP
         body = self.stmts(module.body)
-        tree = py.Module(body=body or [py.Pass()], type_ignores=[])
-        fill_locations(tree)
-        return tree
+        return py.Module(body or [_at(py.Pass(), TOP)], [])
 
     def error(self, message: str, span: A.Span) -> DanaSyntaxError:
         return DanaSyntaxError(
@@ -458,10 +485,12 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         return out
 
     def stmt(self, s: A.Stmt) -> list[py.stmt]:
-        result = self._stmt_methods[s.__class__](self, s)
-        for node in result:
-            if not hasattr(node, "lineno"):
-                _at(node, s.span)
+        outer = self.w
+        w = where(s.span)
+        if w is not None:
+            self.w = w
+        result: list[py.stmt] = self._stmt_methods[s.__class__](self, s)
+        self.w = outer
         return result
 
     def guarded(self, s: A.Stmt, build: Any, exprs: list[Any]) -> list[py.stmt]:
@@ -476,23 +505,24 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         with self.add_mode("helper"):
             helper = build()
         if all(is_pure(e) for e in exprs):
-            handler = py.ExceptHandler(type=self._retry_on(probe), name=None, body=helper)
-            return [_at(py.Try(body=plain, handlers=[handler], orelse=[], finalbody=[]), s.span)]
+            w = self.w
+            handler = _at(py.ExceptHandler(self._retry_on(probe), None, helper), w)
+            return [_at(py.Try(plain, [handler], [], []), w)]
         return helper
 
-    @staticmethod
-    def _retry_on(probe: _Probe) -> py.expr:
-        names = [n for n, on in (("TypeError", probe.add), ("AttributeError", probe.attr)) if on]
-        if len(names) == 1:
-            return _load(names[0])
-        return py.Tuple(elts=[_load(n) for n in names], ctx=py.Load())
+    def _retry_on(self, probe: _Probe) -> py.expr:
+        w = self.w
+        if probe.add and probe.attr:
+            return _at(py.Tuple([_load("TypeError", w), _load("AttributeError", w)], LOAD), w)
+        return _load("TypeError" if probe.add else "AttributeError", w)
 
-    def _mark(self, name: str, span: A.Span) -> list[py.stmt]:
+    def _mark(self, name: str) -> list[py.stmt]:
         """Implicit return bookkeeping for `name = ...`: remember which name, not its value
         (a second reference to a string would defeat CPython's in-place `s = s + x`)."""
-        test = py.Compare(left=_load(name), ops=[py.IsNot()], comparators=[_const(None)])
-        mark = py.Assign(targets=[_store(MARK)], value=_const(self.ctx.tracked[name]))
-        return [_at(py.If(test=test, body=[mark], orelse=[]), span)]
+        w = self.w
+        test = _at(py.Compare(_load(name, w), [py.IsNot()], [_const(None, w)]), w)
+        mark = _at(py.Assign([_store(MARK, w)], _const(self.ctx.tracked[name], w)), w)
+        return [_at(py.If(test, [mark], []), w)]
 
     def _tracked_name(self, target: A.Expr) -> str | None:
         if isinstance(target, A.Name) and target.scope in (None, "local"):
@@ -500,42 +530,41 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 return target.id
         return None
 
-    def _track(self, value: py.expr, span: A.Span) -> list[py.stmt]:
+    def _track(self, value: py.expr) -> list[py.stmt]:
         """`__dana_last = value` when value is not None (implicit return bookkeeping)."""
-        self.ctx.last_written = True
-        test = py.Compare(left=value, ops=[py.IsNot()], comparators=[_const(None)])
-        body: list[py.stmt] = [py.Assign(targets=[_store(LAST)], value=value)]
-        if self.ctx.tracked:
-            body.append(py.Assign(targets=[_store(MARK)], value=_const(0)))
-        return [_at(py.If(test=test, body=body, orelse=[]), span)]
+        w = self.w
+        test = _at(py.Compare(value, [py.IsNot()], [_const(None, w)]), w)
+        return [_at(py.If(test, self._track_value(value), []), w)]
 
     def s_ExprStmt(self, s: A.ExprStmt) -> list[py.stmt]:
+        w = self.w
         if self.ctx.track_last:
 
             def build() -> list[py.stmt]:
-                return [_at(py.Assign(targets=[_store(VALUE)], value=self.expr(s.value)), s.span)]
+                return [_at(py.Assign([_store(VALUE, w)], self.expr(s.value)), w)]
 
-            return self.guarded(s, build, [s.value]) + self._track(_load(VALUE), s.span)
-        return self.guarded(s, lambda: [py.Expr(value=self.expr(s.value))], [s.value])
+            return self.guarded(s, build, [s.value]) + self._track(_load(VALUE, w))
+        return self.guarded(s, lambda: [_at(py.Expr(self.expr(s.value)), w)], [s.value])
 
     def s_Pass(self, s: A.Pass) -> list[py.stmt]:
-        return [py.Pass()]
+        return [_at(py.Pass(), self.w)]
 
     def s_Break(self, s: A.Break) -> list[py.stmt]:
         if self.ctx.loop_depth == 0:
             raise self.error("'break' outside a loop", s.span)
-        return [py.Break()]
+        return [_at(py.Break(), self.w)]
 
     def s_Continue(self, s: A.Continue) -> list[py.stmt]:
         if self.ctx.loop_depth == 0:
             raise self.error("'continue' outside a loop", s.span)
-        return [py.Continue()]
+        return [_at(py.Continue(), self.w)]
 
     def s_Return(self, s: A.Return) -> list[py.stmt]:
         if self.ctx.kind == "module":
             raise self.error("'return' outside a function", s.span)
+        w = self.w
         if s.value is None:
-            return [py.Return(value=None)]
+            return [_at(py.Return(None), w)]
         value = s.value
         if (
             isinstance(value, A.BinOp)
@@ -543,16 +572,14 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             and not is_pure(value)
             and self._add_is_ambiguous(value.left, value.right)
         ):
-            return self._hoisted_add(value, lambda v: [_at(py.Return(value=v), s.span)], s.span)
+            return self._hoisted_add(value, lambda v: [_at(py.Return(v), w)])
         if isinstance(value, A.Comprehension):
-            guarded = self._guarded_comprehension(value, lambda v: [py.Return(value=v)], s.span)
+            guarded = self._guarded_comprehension(value, lambda v: [_at(py.Return(v), w)])
             if guarded is not None:
                 return guarded
-        return self.guarded(s, lambda: [py.Return(value=self.expr(value))], [value])
+        return self.guarded(s, lambda: [_at(py.Return(self.expr(value)), w)], [value])
 
-    def _guarded_comprehension(
-        self, comp: A.Comprehension, finish: Any, span: A.Span
-    ) -> list[py.stmt] | None:
+    def _guarded_comprehension(self, comp: A.Comprehension, finish: Any) -> list[py.stmt] | None:
         """`[x + 1 for x in xs]` with plain `+` for every element: when the iterable is a
         re-iterable collection, a TypeError re-runs the comprehension with Dana's rule;
         an iterator (which a retry would find half consumed) gets the rule from the start."""
@@ -569,24 +596,29 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             finally:
                 self._plain_comprehension = None
         if not probe:
-            return [_at(n, span) for n in finish(plain)]
+            return finish(plain)  # type: ignore[no-any-return]
         with self.add_mode("helper"):
             helper = self.expr(comp)
             helper_again = self.expr(comp)
             iterable = self.expr(gen.iter)
-        handler = py.ExceptHandler(type=self._retry_on(probe), name=None, body=finish(helper))
-        retry = py.Try(body=finish(plain), handlers=[handler], orelse=[], finalbody=[])
-        reiterable = py.Compare(
-            left=py.Attribute(value=iterable, attr="__class__", ctx=py.Load()),
-            ops=[py.In()],
-            comparators=[_load(H_REITERABLE)],
+        w = self.w
+        handler = _at(py.ExceptHandler(self._retry_on(probe), None, finish(helper)), w)
+        retry = _at(py.Try(finish(plain), [handler], [], []), w)
+        reiterable = _at(
+            py.Compare(
+                _at(py.Attribute(iterable, "__class__", LOAD), w),
+                [py.In()],
+                [_load(H_REITERABLE, w)],
+            ),
+            w,
         )
-        return [_at(py.If(test=reiterable, body=[retry], orelse=finish(helper_again)), span)]
+        return [_at(py.If(reiterable, [retry], finish(helper_again)), w)]
 
-    def _hoisted_add(self, value: A.BinOp, finish: Any, span: A.Span) -> list[py.stmt]:
+    def _hoisted_add(self, value: A.BinOp, finish: Any) -> list[py.stmt]:
         """`a + f()`: evaluate the impure operand(s) once, then add plainly, with Dana's rule
         on TypeError. A pure left operand is not copied into a temporary, so `s = s + f()`
         keeps CPython's in-place string concatenation."""
+        w = self.w
         out: list[py.stmt] = []
         with self.add_mode("helper"):
             if is_pure(value.left):
@@ -594,62 +626,56 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 left_again = self.expr(value.left)
             else:
                 name = self.tmp("l")
-                out.append(
-                    _at(py.Assign(targets=[_store(name)], value=self.expr(value.left)), span)
-                )
-                left, left_again = _load(name), _load(name)
+                out.append(_at(py.Assign([_store(name, w)], self.expr(value.left)), w))
+                left, left_again = _load(name, w), _load(name, w)
             right = self.tmp("r")
-            out.append(_at(py.Assign(targets=[_store(right)], value=self.expr(value.right)), span))
-        plain = py.BinOp(left=left, op=py.Add(), right=_load(right))
-        helper = _call(H_ADD, left_again, _load(right))
-        handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=finish(helper))
-        out.append(
-            _at(py.Try(body=finish(plain), handlers=[handler], orelse=[], finalbody=[]), span)
-        )
+            out.append(_at(py.Assign([_store(right, w)], self.expr(value.right)), w))
+        plain = _at(py.BinOp(left, py.Add(), _load(right, w)), w)
+        helper = _call(H_ADD, w, left_again, _load(right, w))
+        handler = _at(py.ExceptHandler(_load("TypeError", w), None, finish(helper)), w)
+        out.append(_at(py.Try(finish(plain), [handler], [], []), w))
         return out
 
     def s_Raise(self, s: A.Raise) -> list[py.stmt]:
-        exc = _call(H_EXC, self.expr(s.exc)) if s.exc is not None else None
-        cause = _call(H_EXC, self.expr(s.cause)) if s.cause is not None else None
-        return [py.Raise(exc=exc, cause=cause)]
+        w = self.w
+        exc = _call(H_EXC, w, self.expr(s.exc)) if s.exc is not None else None
+        cause = _call(H_EXC, w, self.expr(s.cause)) if s.cause is not None else None
+        return [_at(py.Raise(exc, cause), w)]
 
     def s_Assert(self, s: A.Assert) -> list[py.stmt]:
         with self.add_mode("helper"):  # asserts are not hot: always concatenate-aware
             return self._assert(s)
 
     def _assert(self, s: A.Assert) -> list[py.stmt]:
+        w = self.w
         source = self._assert_source(s) or "assertion"
-        msg = self.expr(s.msg) if s.msg is not None else _const(None)
+        msg = self.expr(s.msg) if s.msg is not None else _const(None, w)
         test = s.test
         if isinstance(test, A.Compare) and len(test.ops) == 1:
             left, right = self.tmp("l"), self.tmp("r")
             out: list[py.stmt] = [
-                py.Assign(targets=[_store(left)], value=self.expr(test.left)),
-                py.Assign(targets=[_store(right)], value=self.expr(test.comparators[0])),
+                _at(py.Assign([_store(left, w)], self.expr(test.left)), w),
+                _at(py.Assign([_store(right, w)], self.expr(test.comparators[0])), w),
             ]
-            cond: py.expr = py.Compare(
-                left=_load(left), ops=[_CMP[test.ops[0]]()], comparators=[_load(right)]
+            cond: py.expr = _at(
+                py.Compare(_load(left, w), [_CMP[test.ops[0]]()], [_load(right, w)]), w
             )
             fail = _call(
-                H_ASSERT, msg, _const(source), _load(left), _load(right), _const(test.ops[0])
+                H_ASSERT,
+                w,
+                msg,
+                _const(source, w),
+                _load(left, w),
+                _load(right, w),
+                _const(test.ops[0], w),
             )
-            out.append(
-                py.If(
-                    test=py.UnaryOp(op=py.Not(), operand=cond),
-                    body=[py.Raise(exc=fail, cause=None)],
-                    orelse=[],
-                )
-            )
-            return [_at(n, s.span) for n in out]
-        cond = self.expr(test)
-        fail = _call(H_ASSERT, msg, _const(source))
-        return [
-            py.If(
-                test=py.UnaryOp(op=py.Not(), operand=cond),
-                body=[py.Raise(exc=fail, cause=None)],
-                orelse=[],
-            )
-        ]
+        else:
+            out = []
+            cond = self.expr(test)
+            fail = _call(H_ASSERT, w, msg, _const(source, w))
+        failed = _at(py.UnaryOp(py.Not(), cond), w)
+        out.append(_at(py.If(failed, [_at(py.Raise(fail, None), w)], []), w))
+        return out
 
     def _assert_source(self, s: A.Assert) -> str:
         """The asserted expression as written (the whole line when the assert fits on one)."""
@@ -682,9 +708,10 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         return lines[span.line - 1][span.column - 1 :].strip()
 
     def s_Assign(self, s: A.Assign) -> list[py.stmt]:
+        w = self.w
         source = s.value
         if source is None:
-            return [py.Pass()]
+            return [_at(py.Pass(), w)]
         target = s.target
 
         def value_expr() -> py.expr:
@@ -700,11 +727,11 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
 
             def build() -> list[py.stmt]:
                 return [
-                    _at(py.Assign(targets=[_store(VALUE)], value=value_expr()), s.span),
-                    _at(py.Assign(targets=[self.target(target)], value=_load(VALUE)), s.span),
+                    _at(py.Assign([_store(VALUE, w)], value_expr()), w),
+                    _at(py.Assign([self.target(target)], _load(VALUE, w)), w),
                 ]
 
-            return self.guarded(s, build, [s.value, target]) + self._track(_load(VALUE), s.span)
+            return self.guarded(s, build, [s.value, target]) + self._track(_load(VALUE, w))
         out: list[py.stmt] | None = None
         if s.annotation is None and is_pure(target):
             if (
@@ -714,45 +741,41 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 and self._add_is_ambiguous(s.value.left, s.value.right)
             ):
                 out = self._hoisted_add(
-                    s.value,
-                    lambda v: [_at(py.Assign(targets=[self.target(target)], value=v), s.span)],
-                    s.span,
+                    s.value, lambda v: [_at(py.Assign([self.target(target)], v), w)]
                 )
             elif isinstance(s.value, A.Comprehension):
                 out = self._guarded_comprehension(
-                    s.value, lambda v: [py.Assign(targets=[self.target(target)], value=v)], s.span
+                    s.value, lambda v: [_at(py.Assign([self.target(target)], v), w)]
                 )
         if out is None:
             out = self.guarded(
                 s,
-                lambda: [py.Assign(targets=[self.target(target)], value=value_expr())],
+                lambda: [_at(py.Assign([self.target(target)], value_expr()), w)],
                 [s.value, target],
             )
         if tracked is not None:
-            out += self._mark(tracked, s.span)
+            out += self._mark(tracked)
         return out
 
     def _assign_attribute(self, s: A.Assign, target: A.Attribute, value_expr: Any) -> list[py.stmt]:
         """`obj.f = v`: the value first, then the object, then a checked field store."""
+        w = self.w
         direct = self._direct_value(s, target)
         if direct is not None:  # a local or a literal stored on a local: no temporary
-            obj, _ = self._store_base(target.value, s.span)
+            obj, _ = self._store_base(target.value)
             return self._store_field(
                 obj,
                 target.attr,
                 direct(),
-                s.span,
                 target.value,
                 s.value,
                 self.ctx.track_last,
                 s is self.ctx.tail,
             )
         out = self.guarded(
-            s,
-            lambda: [_at(py.Assign(targets=[_store(VALUE)], value=value_expr()), s.span)],
-            [s.value],
+            s, lambda: [_at(py.Assign([_store(VALUE, w)], value_expr()), w)], [s.value]
         )
-        obj, setup = self._store_base(target.value, s.span)
+        obj, setup = self._store_base(target.value)
         source = s.value if s.annotation is None else None
         return (
             out
@@ -760,8 +783,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             + self._store_field(
                 obj,
                 target.attr,
-                _load(VALUE),
-                s.span,
+                _load(VALUE, w),
                 target.value,
                 source,
                 self.ctx.track_last,
@@ -775,30 +797,31 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         base, value = target.value, s.value
         if s.annotation is not None or not self._is_local_name(base):
             return None
+        w = self.w
         if isinstance(value, A.Constant) and type(value.value) in (int, float, str, bool):
-            return lambda: _const(value.value)
+            return lambda: _const(value.value, w)
         if isinstance(value, A.Name) and self._is_local_name(value):
-            return lambda: _load(value.id)
+            return lambda: _load(value.id, w)
         return None
 
     def _is_local_name(self, e: A.Expr) -> bool:
         return isinstance(e, A.Name) and e.scope is None and self.is_function_local(e.id)
 
-    def _store_base(self, base: A.Expr, span: A.Span) -> tuple[py.expr, list[py.stmt]]:
+    def _store_base(self, base: A.Expr) -> tuple[py.expr, list[py.stmt]]:
         """The object a field is stored on, evaluated once (a local name is used as it is)."""
+        w = self.w
         if isinstance(base, A.Name) and base.scope is None and self.ctx.resolves(base.id):
-            return _load(base.id), []
+            return _load(base.id, w), []
         with self.add_mode("helper"):
             value = self._vivified(base) if self._scoped_root(base) else self.expr(base)
         name = self.tmp("o")
-        return _load(name), [_at(py.Assign(targets=[_store(name)], value=value), span)]
+        return _load(name, w), [_at(py.Assign([_store(name, w)], value), w)]
 
     def _store_field(
         self,
         obj: py.expr,
         attr: str,
         value: py.expr,
-        span: A.Span,
         base: A.Expr,
         source: A.Expr | None = None,
         track: bool = False,
@@ -810,90 +833,81 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         `source`, the Dana expression of the value, may show its type at compile time;
         `track` adds the implicit-return bookkeeping of the stored value; `tail` says the
         store is the function's last statement."""
-        plain: list[py.stmt] = [
-            py.Assign(targets=[py.Attribute(value=obj, attr=attr, ctx=py.Store())], value=value)
+        w = self.w
+        field = _at(py.Attribute(obj, attr, STORE), w)
+        plain: list[py.stmt] = [_at(py.Assign([field], value), w)]
+        checked: list[py.stmt] = [
+            _at(py.Expr(_call(H_SET_FIELD, w, obj, _const(attr, w), value)), w)
         ]
-        checked: list[py.stmt] = [py.Expr(value=_call(H_SET_FIELD, obj, _const(attr), value))]
         if track and tail and not self.ctx.last_written and not self.ctx.tracked:
             # nothing before it gave a value: the implicit return is this one
-            plain.append(py.Return(value=value))
-            checked.append(py.Return(value=value))
+            plain.append(_at(py.Return(value), w))
+            checked.append(_at(py.Return(value), w))
             track = False
         known = self._known_field_type(base, attr)
         if known is None:
-            out = self._store_by_class_type(obj, attr, value, span, plain, checked)
-            return out + (self._track(value, span) if track else [])
+            out = self._store_by_class_type(obj, attr, value, plain, checked)
+            return out + (self._track(value) if track else [])
         struct, field_type, certain = known
         if track:  # a value of a builtin field type is never None
             plain += self._track_value(value)
-            checked += self._track(value, span)
+            checked += self._track(value)
         if certain and self._conforms(source, field_type):
-            return [_at(stmt, span) for stmt in plain]  # stored unchanged, on a known struct
+            return plain  # stored unchanged, on a known struct
         # the value's real type (`__class__` can lie: a Mock(spec=int) claims int); the
         # receiver's may be taken from `__class__`: an object lying about being this struct
         # is not a Dana struct, so a plain store on it breaks no field's type
-        test: py.expr = py.Compare(
-            left=_call(H_PYTYPE, value),
-            ops=[py.Is()],
-            comparators=[_load(f"__dana_{field_type}_t")],
+        test: py.expr = _at(
+            py.Compare(_call(H_PYTYPE, w, value), [py.Is()], [_load(f"__dana_{field_type}_t", w)]),
+            w,
         )
         receiver = isinstance(base, A.Name) and base.id == self.ctx.receiver
         if not certain and not (receiver and self.ctx.receiver_exact):
             self.ctx.receiver_tested = self.ctx.receiver_tested or receiver
-            is_struct = py.Compare(
-                left=py.Attribute(value=obj, attr="__class__", ctx=py.Load()),
-                ops=[py.Is()],
-                comparators=[_load(struct)],
+            is_struct = _at(
+                py.Compare(
+                    _at(py.Attribute(obj, "__class__", LOAD), w), [py.Is()], [_load(struct, w)]
+                ),
+                w,
             )
-            test = py.BoolOp(op=py.And(), values=[test, is_struct])
-        return [_at(py.If(test=test, body=plain, orelse=checked), span)]
+            test = _at(py.BoolOp(py.And(), [test, is_struct]), w)
+        return [_at(py.If(test, plain, checked), w)]
 
     def _store_by_class_type(
         self,
         obj: py.expr,
         attr: str,
         value: py.expr,
-        span: A.Span,
         plain: list[py.stmt],
         checked: list[py.stmt],
     ) -> list[py.stmt]:
         """The store when the compiler does not know the struct: the class names the field's
         exact type as `__dana_ft_<field>` (absent: not a struct field with one exact type)."""
+        w = self.w
+        field_type = _at(py.Attribute(obj, f"__dana_ft_{attr}", LOAD), w)
+        absent = _at(py.Assign([_store(FIELD_TYPE, w)], _const(None, w)), w)
         lookup = py.Try(
-            body=[
-                py.Assign(
-                    targets=[_store(FIELD_TYPE)],
-                    value=py.Attribute(value=obj, attr=f"__dana_ft_{attr}", ctx=py.Load()),
-                )
-            ],
-            handlers=[
-                py.ExceptHandler(
-                    type=_load("AttributeError"),
-                    name=None,
-                    body=[py.Assign(targets=[_store(FIELD_TYPE)], value=_const(None))],
-                )
-            ],
-            orelse=[],
-            finalbody=[],
+            [_at(py.Assign([_store(FIELD_TYPE, w)], field_type), w)],
+            [_at(py.ExceptHandler(_load("AttributeError", w), None, [absent]), w)],
+            [],
+            [],
         )
-        test = py.Compare(
-            left=_load(FIELD_TYPE),
-            ops=[py.Is()],
-            comparators=[_call(H_PYTYPE, value)],
-        )
-        return [_at(lookup, span), _at(py.If(test=test, body=plain, orelse=checked), span)]
+        test = _at(py.Compare(_load(FIELD_TYPE, w), [py.Is()], [_call(H_PYTYPE, w, value)]), w)
+        return [_at(lookup, w), _at(py.If(test, plain, checked), w)]
 
     def _track_value(self, value: py.expr) -> list[py.stmt]:
         """`__dana_last = value` for a value known not to be None."""
+        w = self.w
         self.ctx.last_written = True
-        out: list[py.stmt] = [py.Assign(targets=[_store(LAST)], value=value)]
+        out: list[py.stmt] = [_at(py.Assign([_store(LAST, w)], value), w)]
         if self.ctx.tracked:
-            out.append(py.Assign(targets=[_store(MARK)], value=_const(0)))
+            out.append(_at(py.Assign([_store(MARK, w)], _const(0, w)), w))
         return out
 
     def _typed_value(
         self, source: A.Expr, value: py.expr, annotation: A.TypeExpr, target: A.Expr
     ) -> py.expr:
+        w = self.w
         type_expr = self.type_expr(annotation)
         if (
             isinstance(source, A.Call)
@@ -902,14 +916,15 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             and not self.ctx.resolves("reason")
             and isinstance(value, py.Call)
         ):
-            value.keywords.append(py.keyword(arg="_dana_type", value=type_expr))
+            value.keywords.append(_at(py.keyword("_dana_type", type_expr), w))
         name = target.id if isinstance(target, A.Name) else self._source_of(target.span)
-        return _call(H_COERCE, value, type_expr, _const(name))
+        return _call(H_COERCE, w, value, type_expr, _const(name, w))
 
     def s_AugAssign(self, s: A.AugAssign) -> list[py.stmt]:
         target = s.target
         if isinstance(target, A.Attribute):
             return self._aug_attribute(s, target)
+        w = self.w
         op = _BIN[s.op]
         ambiguous = s.op == "+" and self._add_is_ambiguous(target, s.value)
         out: list[py.stmt]
@@ -917,58 +932,49 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             # `s += f()`: the value once into a temporary, the name itself left alone
             right = self.tmp("r")
             with self.add_mode("helper"):
-                out = [_at(py.Assign(targets=[_store(right)], value=self.expr(s.value)), s.span)]
+                out = [_at(py.Assign([_store(right, w)], self.expr(s.value)), w)]
                 current = self.expr(target)
-            plain = py.AugAssign(target=self.target(target), op=py.Add(), value=_load(right))
-            helper = py.Assign(
-                targets=[self.target(target)], value=_call(H_ADD, current, _load(right))
+            plain = _at(py.AugAssign(self.target(target), py.Add(), _load(right, w)), w)
+            helper = _at(
+                py.Assign([self.target(target)], _call(H_ADD, w, current, _load(right, w))), w
             )
-            handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=[helper])
-            out.append(
-                _at(py.Try(body=[plain], handlers=[handler], orelse=[], finalbody=[]), s.span)
-            )
+            handler = _at(py.ExceptHandler(_load("TypeError", w), None, [helper]), w)
+            out.append(_at(py.Try([plain], [handler], [], []), w))
         else:
 
             def build() -> list[py.stmt]:
                 if ambiguous and self._add_mode == "helper":
-                    value = _call(H_ADD, self.expr(target), self.expr(s.value))
-                    return [py.Assign(targets=[self.target(target)], value=value)]
+                    value = _call(H_ADD, w, self.expr(target), self.expr(s.value))
+                    return [_at(py.Assign([self.target(target)], value), w)]
                 if ambiguous:
                     self._probe.add = True
-                return [py.AugAssign(target=self.target(target), op=op(), value=self.expr(s.value))]
+                return [_at(py.AugAssign(self.target(target), op(), self.expr(s.value)), w)]
 
             out = self.guarded(s, build, [s.value, target]) if is_pure(target) else build()
         tracked = self._tracked_name(target)
         if tracked is not None:
-            out += self._mark(tracked, s.span)
+            out += self._mark(tracked)
         elif self.ctx.track_last:
             with self.add_mode("helper"):
-                out += self._track(self.expr(target), s.span)
+                out += self._track(self.expr(target))
         return out
 
     def _aug_attribute(self, s: A.AugAssign, target: A.Attribute) -> list[py.stmt]:
         """`obj.f += v`: read the field, combine (Dana's `+` on TypeError), checked store."""
         if self._plain_attribute_base(target.value) and self._is_simple(s.value):
             return self._aug_field(s, target)
-        obj, out = self._store_base(target.value, s.span)
+        w = self.w
+        obj, out = self._store_base(target.value)
         current, right = self.tmp("c"), self.tmp("r")
         with self.add_mode("helper"):
-            out.append(
-                _at(
-                    py.Assign(
-                        targets=[_store(current)],
-                        value=py.Attribute(value=obj, attr=target.attr, ctx=py.Load()),
-                    ),
-                    s.span,
-                )
-            )
-            out.append(_at(py.Assign(targets=[_store(right)], value=self.expr(s.value)), s.span))
-        out.append(_at(self._combine(s.op, _load(current), _load(right)), s.span))
+            field = _at(py.Attribute(obj, target.attr, LOAD), w)
+            out.append(_at(py.Assign([_store(current, w)], field), w))
+            out.append(_at(py.Assign([_store(right, w)], self.expr(s.value)), w))
+        out.append(self._combine(s.op, _load(current, w), _load(right, w)))
         return out + self._store_field(
             obj,
             target.attr,
-            _load(VALUE),
-            s.span,
+            _load(VALUE, w),
             target.value,
             None,
             self.ctx.track_last,
@@ -980,18 +986,18 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         combined value (reading `p.f` again only if `+` needs Dana's rule)."""
         base = target.value
         assert isinstance(base, A.Name)
+        w = self.w
 
         def current() -> py.expr:
-            return py.Attribute(value=_load(base.id), attr=target.attr, ctx=py.Load())
+            return _at(py.Attribute(_load(base.id, w), target.attr, LOAD), w)
 
         with self.add_mode("helper"):
             right = self.expr(s.value)
-        combine = _at(self._combine(s.op, current(), right, current()), s.span)
+        combine = self._combine(s.op, current(), right, current())
         stores = self._store_field(
-            _load(base.id),
+            _load(base.id, w),
             target.attr,
-            _load(VALUE),
-            s.span,
+            _load(VALUE, w),
             base,
             None,
             self.ctx.track_last,
@@ -1006,7 +1012,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         ):
             # the last statement: the fast store returns from the `try`'s `else`, without
             # the jump over the handler; Dana's `+` and failed tests reach the checked store
-            combine.orelse = [_at(py.If(test=guard.test, body=guard.body, orelse=[]), s.span)]
+            combine.orelse = [_at(py.If(guard.test, guard.body, []), w)]
             return [combine, *guard.orelse]
         return [combine, *stores]
 
@@ -1020,120 +1026,104 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         self, op: str, left: py.expr, right: py.expr, left_again: py.expr | None = None
     ) -> py.stmt:
         """`__dana_v = left op right`; for `+`, Dana's rule when Python's raises TypeError."""
-        compute: py.stmt = py.Assign(
-            targets=[_store(VALUE)], value=py.BinOp(left=left, op=_BIN[op](), right=right)
+        w = self.w
+        compute: py.stmt = _at(
+            py.Assign([_store(VALUE, w)], _at(py.BinOp(left, _BIN[op](), right), w)), w
         )
         if op != "+":
             return compute
         again = left_again if left_again is not None else left
-        helper = py.Assign(targets=[_store(VALUE)], value=_call(H_ADD, again, right))
-        handler = py.ExceptHandler(type=_load("TypeError"), name=None, body=[helper])
-        return py.Try(body=[compute], handlers=[handler], orelse=[], finalbody=[])
+        helper = _at(py.Assign([_store(VALUE, w)], _call(H_ADD, w, again, right)), w)
+        handler = _at(py.ExceptHandler(_load("TypeError", w), None, [helper]), w)
+        return _at(py.Try([compute], [handler], [], []), w)
 
     def s_If(self, s: A.If) -> list[py.stmt]:
-        body = self.stmts(s.body) or [py.Pass()]
+        w = self.w
+        body = self.stmts(s.body) or [_at(py.Pass(), w)]
         orelse = self.stmts(s.orelse)
-        return self._with_guarded_test(
-            s.test, s.span, lambda t: [py.If(test=t, body=body, orelse=orelse)]
-        )
+        return self._with_guarded_test(s.test, lambda t: [_at(py.If(t, body, orelse), w)])
 
-    def _with_guarded_test(self, test: A.Expr, span: A.Span, finish: Any) -> list[py.stmt]:
+    def _with_guarded_test(self, test: A.Expr, finish: Any) -> list[py.stmt]:
         with self.probing() as probe:
             plain = self.expr(test)
         if not probe:
-            return finish(plain)
+            return finish(plain)  # type: ignore[no-any-return]
+        w = self.w
         tmp = self.tmp("c")
         with self.add_mode("helper"):
             helper = self.expr(test)
         if is_pure(test):
-            handler = py.ExceptHandler(
-                type=self._retry_on(probe),
-                name=None,
-                body=[_at(py.Assign(targets=[_store(tmp)], value=helper), span)],
+            handler = _at(
+                py.ExceptHandler(
+                    self._retry_on(probe), None, [_at(py.Assign([_store(tmp, w)], helper), w)]
+                ),
+                w,
             )
-            compute: list[py.stmt] = [
-                _at(
-                    py.Try(
-                        body=[_at(py.Assign(targets=[_store(tmp)], value=plain), span)],
-                        handlers=[handler],
-                        orelse=[],
-                        finalbody=[],
-                    ),
-                    span,
-                )
-            ]
+            attempt = _at(py.Assign([_store(tmp, w)], plain), w)
+            compute: list[py.stmt] = [_at(py.Try([attempt], [handler], [], []), w)]
         else:
-            compute = [_at(py.Assign(targets=[_store(tmp)], value=helper), span)]
-        return compute + finish(_load(tmp))
+            compute = [_at(py.Assign([_store(tmp, w)], helper), w)]
+        return compute + finish(_load(tmp, w))
 
     def s_While(self, s: A.While) -> list[py.stmt]:
+        w = self.w
         with self.loop():
-            body = self.stmts(s.body) or [py.Pass()]
+            body = self.stmts(s.body) or [_at(py.Pass(), w)]
         with self.probing() as probe:
             test = self.expr(s.test)
         if not probe:
-            return [py.While(test=test, body=body, orelse=[])]
-        check = self._with_guarded_test(
-            s.test,
-            s.span,
-            lambda t: [
-                py.If(test=py.UnaryOp(op=py.Not(), operand=t), body=[py.Break()], orelse=[])
-            ],
-        )
-        return [py.While(test=_const(True), body=check + body, orelse=[])]
+            return [_at(py.While(test, body, []), w)]
+
+        def stop_unless(t: py.expr) -> list[py.stmt]:
+            return [_at(py.If(_at(py.UnaryOp(py.Not(), t), w), [_at(py.Break(), w)], []), w)]
+
+        check = self._with_guarded_test(s.test, stop_unless)
+        return [_at(py.While(_const(True, w), check + body, []), w)]
 
     def s_For(self, s: A.For) -> list[py.stmt]:
+        w = self.w
         if len(s.targets) == 1:
-            target: py.expr = _store(s.targets[0])
+            target: py.expr = _store(s.targets[0], w)
         else:
-            target = py.Tuple(elts=[_store(n) for n in s.targets], ctx=py.Load())
-            target.ctx = py.Store()
+            target = _at(py.Tuple([_store(n, w) for n in s.targets], STORE), w)
         with self.loop():
-            body = self.stmts(s.body) or [py.Pass()]
+            body = self.stmts(s.body) or [_at(py.Pass(), w)]
         return self._with_guarded_test(
-            s.iter, s.span, lambda it: [py.For(target=target, iter=it, body=body, orelse=[])]
+            s.iter, lambda it: [_at(py.For(target, it, body, [], None), w)]
         )
 
     def s_Try(self, s: A.Try) -> list[py.stmt]:
-        body = self.stmts(s.body) or [py.Pass()]
+        w = self.w
+        body = self.stmts(s.body) or [_at(py.Pass(), w)]
         handlers = []
         for h in s.handlers:
             handler_body = self.stmts(h.body)
-            exc_type: py.expr = self.expr(h.type) if h.type is not None else _load("Exception")
+            hw = where(h.span) or w
+            exc_type: py.expr
+            if h.type is not None:
+                exc_type = self.expr(h.type)
+            else:
+                exc_type = _load("Exception", hw)
             if h.name:
                 caught = self.tmp("e")
                 bind = _at(
-                    py.Assign(targets=[_store(h.name)], value=_call(H_CAUGHT, _load(caught))),
-                    h.span,
+                    py.Assign([_store(h.name, hw)], _call(H_CAUGHT, hw, _load(caught, hw))), hw
                 )
-                handlers.append(
-                    _at(
-                        py.ExceptHandler(type=exc_type, name=caught, body=[bind] + handler_body),
-                        h.span,
-                    )
-                )
+                handler = py.ExceptHandler(exc_type, caught, [bind] + handler_body)
             else:
-                handlers.append(
-                    _at(
-                        py.ExceptHandler(
-                            type=exc_type, name=None, body=handler_body or [py.Pass()]
-                        ),
-                        h.span,
-                    )
-                )
+                handler = py.ExceptHandler(exc_type, None, handler_body or [_at(py.Pass(), hw)])
+            handlers.append(_at(handler, hw))
         orelse = self.stmts(s.orelse)
         finalbody = self.stmts(s.finalbody)
-        return [py.Try(body=body, handlers=handlers, orelse=orelse, finalbody=finalbody)]
+        return [_at(py.Try(body, handlers, orelse, finalbody), w)]
 
     def s_With(self, s: A.With) -> list[py.stmt]:
+        w = self.w
         items = [
-            py.withitem(
-                context_expr=self._with_context(item),
-                optional_vars=_store(item.name) if item.name else None,
-            )
+            py.withitem(self._with_context(item), _store(item.name, w) if item.name else None)
             for item in s.items
         ]
-        return [py.With(items=items, body=self.stmts(s.body) or [py.Pass()])]
+        return [_at(py.With(items, self.stmts(s.body) or [_at(py.Pass(), w)], None), w)]
 
     def _with_context(self, item: A.WithItem) -> py.expr:
         """`with use("mcp", url=u) as client:` names the resource after the variable (spec
@@ -1150,7 +1140,8 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             and not any(k.name == "_name" for k in call.keywords)
             and isinstance(context, py.Call)
         ):
-            context.keywords.append(py.keyword(arg="_name", value=_const(item.name)))
+            name = _const(item.name, self.w)
+            context.keywords.append(_at(py.keyword("_name", name), self.w))
         return context
 
     # ------------------------------------------------------------ definitions
@@ -1158,36 +1149,28 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         args = []
         defaults = []
         for p in params:
-            annotation = self.type_expr(p.annotation) if p.annotation is not None else None
-            args.append(_at(py.arg(arg=p.name, annotation=annotation), p.span))
+            with self.placed(p.span):
+                annotation = self.type_expr(p.annotation) if p.annotation is not None else None
+                args.append(_at(py.arg(p.name, annotation), self.w))
             if p.default is not None:
                 defaults.append(self.expr(p.default))
-        return py.arguments(
-            posonlyargs=[],
-            args=args,
-            vararg=None,
-            kwonlyargs=[],
-            kw_defaults=[],
-            kwarg=None,
-            defaults=defaults,
-        )
+        return py.arguments([], args, None, [], [], None, defaults)
 
     def _decorators(self, decorators: tuple[A.Decorator, ...]) -> list[py.expr]:
         out = []
         for d in decorators:
-            parts = d.name.split(".")
-            func: py.expr = self.expr(A.Name(parts[0], None, d.span))
-            for part in parts[1:]:
-                func = py.Attribute(value=func, attr=part, ctx=py.Load())
-            if d.args is None or (not d.args and not d.keywords):
-                out.append(_at(func, d.span))
-            else:
-                call = py.Call(
-                    func=func,
-                    args=[self.expr(a) for a in d.args],
-                    keywords=[py.keyword(arg=k.name, value=self.expr(k.value)) for k in d.keywords],
-                )
-                out.append(_at(call, d.span))
+            with self.placed(d.span):
+                w = self.w
+                parts = d.name.split(".")
+                func: py.expr = self.expr(A.Name(parts[0], None, d.span))
+                for part in parts[1:]:
+                    func = _at(py.Attribute(func, part, LOAD), w)
+                if d.args is None or (not d.args and not d.keywords):
+                    out.append(func)
+                else:
+                    args = [self.expr(a) for a in d.args]
+                    keywords = [_at(py.keyword(k.name, self.expr(k.value)), w) for k in d.keywords]
+                    out.append(_at(py.Call(func, args, keywords), w))
         return out
 
     def _function_body(
@@ -1201,6 +1184,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         """The body of a function; `receiver` names the parameter a method is called on,
         `exact` compiles the copy whose receiver has exactly its declared struct type
         (whether that copy would differ is left in `_receiver_tested`)."""
+        w = self.w
         param_names = {p.name for p in params}
         found = binders(body)
         assigned = bound_names(body, found)
@@ -1234,48 +1218,45 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 # `x = x + 1` where x is an enclosing variable: start from its current value
                 owner = parent.owner(n)
                 if owner is None or owner.kind == "module":
-                    get = _call(
-                        py.Attribute(value=_load(H_GLOBALS), attr="get", ctx=py.Load()), _const(n)
-                    )
-                    prologue.append(py.Assign(targets=[_store(n)], value=get))
+                    lookup = _at(py.Attribute(_load(H_GLOBALS, w), "get", LOAD), w)
+                    get = _call(lookup, w, _const(n, w))
+                    prologue.append(_at(py.Assign([_store(n, w)], get), w))
                 else:
                     getter = f"__dana_get_{n}"
-                    getters.append(
-                        py.Assign(
-                            targets=[_store(getter)],
-                            value=py.Lambda(args=_no_args(), body=_load(n)),
-                        )
-                    )
-                    prologue.append(py.Assign(targets=[_store(n)], value=_call(getter)))
+                    read = _at(py.Lambda(_no_args(), _load(n, w)), w)
+                    getters.append(_at(py.Assign([_store(getter, w)], read), w))
+                    prologue.append(_at(py.Assign([_store(n, w)], _call(getter, w)), w))
             self._getters_for_parent = getters
             docstring: list[py.stmt] = []
             if body and isinstance(body[0], A.ExprStmt) and isinstance(body[0].value, A.Constant):
                 if isinstance(body[0].value.value, str) and len(body) > 1:
-                    docstring = [_at(py.Expr(value=_const(body[0].value.value)), body[0].span)]
+                    dw = where(body[0].span) or w
+                    docstring = [_at(py.Expr(_const(body[0].value.value, dw)), dw)]
                     body = body[1:]
             compiled = self.stmts(body)
             if track:
                 if ctx.last_written:
-                    prologue.append(py.Assign(targets=[_store(LAST)], value=_const(None)))
+                    prologue.append(_at(py.Assign([_store(LAST, w)], _const(None, w)), w))
                 if ctx.tracked:
-                    prologue.append(py.Assign(targets=[_store(MARK)], value=_const(0)))
+                    prologue.append(_at(py.Assign([_store(MARK, w)], _const(0, w)), w))
             out = docstring + prologue + compiled
             if track:
                 out += self._implicit_return(ctx)
             self._receiver_tested = ctx.receiver_tested
-            return out or [py.Pass()]
+            return out or [_at(py.Pass(), w)]
 
-    @staticmethod
-    def _implicit_return(ctx: _Context) -> list[py.stmt]:
+    def _implicit_return(self, ctx: _Context) -> list[py.stmt]:
         """Return the last non-None value: a tracked name's current value, or `__dana_last`."""
+        w = self.w
         out: list[py.stmt] = []
         for tracked, marker in ctx.tracked.items():
-            test = py.Compare(left=_load(MARK), ops=[py.Eq()], comparators=[_const(marker)])
-            out.append(py.If(test=test, body=[py.Return(value=_load(tracked))], orelse=[]))
-        out.append(py.Return(value=_load(LAST) if ctx.last_written else None))
+            test = _at(py.Compare(_load(MARK, w), [py.Eq()], [_const(marker, w)]), w)
+            out.append(_at(py.If(test, [_at(py.Return(_load(tracked, w)), w)], []), w))
+        out.append(_at(py.Return(_load(LAST, w) if ctx.last_written else None), w))
         return out
 
     def s_FunctionDef(self, s: A.FunctionDef) -> list[py.stmt]:
+        w = self.w
         if (
             s.receiver is not None
             and s.name in self.builtin_names
@@ -1284,15 +1265,8 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             # `def (s: Sys) log(...)` is a method; a plain `log(...)` call stays the builtin
             hidden = A.replace(s, name=f"__dana_method_{s.name}")
             out = self.s_FunctionDef(hidden)
-            rename = _at(
-                py.Assign(
-                    targets=[
-                        py.Attribute(value=_load(hidden.name), attr="__name__", ctx=py.Store())
-                    ],
-                    value=_const(s.name),
-                ),
-                s.span,
-            )
+            function_name = _at(py.Attribute(_load(hidden.name, w), "__name__", STORE), w)
+            rename = _at(py.Assign([function_name], _const(s.name, w)), w)
             out.insert(len(out) - 1, rename)  # before the receiver registration (reads __name__)
             return out
         params = s.params
@@ -1318,82 +1292,57 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             getters = self._getters_for_parent
             if self._receiver_tested:
                 exact_body = self._function_body(params, s.body, s.name, method_of, exact=True)
-        fn = _at(
-            py.FunctionDef(
-                name=s.name,
-                args=args,
-                body=body,
-                decorator_list=decorators,
-                returns=returns,
-                type_comment=None,
-            ),
-            s.span,
-        )
-        out = [_at(g, s.span) for g in getters]
+        fn = _at(py.FunctionDef(s.name, args, body, decorators, returns, None), w)
+        out = list(getters)
         if exact_body is not None:
-            out += self._exact_method(fn, exact_body, s.span)
+            out += self._exact_method(fn, exact_body)
         else:
             out.append(fn)
         if receiver is not None and receiver.annotation is not None:
             implicit = s.receiver is None
             if not (implicit and is_builtin_type(receiver.annotation)):
-                out.append(
-                    _at(
-                        py.Expr(
-                            value=_call(
-                                H_RECEIVER,
-                                _load(s.name),
-                                self.type_expr(receiver.annotation),
-                                _const(implicit),
-                            )
-                        ),
-                        s.span,
-                    )
+                register = _call(
+                    H_RECEIVER,
+                    w,
+                    _load(s.name, w),
+                    self.type_expr(receiver.annotation),
+                    _const(implicit, w),
                 )
+                out.append(_at(py.Expr(register), w))
         return out
 
-    def _exact_method(
-        self, fn: py.FunctionDef, exact_body: list[py.stmt], span: A.Span
-    ) -> list[py.stmt]:
+    def _exact_method(self, fn: py.FunctionDef, exact_body: list[py.stmt]) -> list[py.stmt]:
         """`fn`, and as its `__dana_exact__` the same function with `exact_body`: the method
         its struct gets, whose field stores need not test the receiver's type."""
+        w = self.w
         exact = copy.copy(fn)
         exact.body = exact_body
         exact.args = copy.copy(fn.args)
         exact.args.defaults = []  # evaluated once, for `fn`; the runtime shares them
         holder = f"__dana_exact_{fn.name}"
+        exact_attribute = _at(py.Attribute(_load(fn.name, w), EXACT_METHOD, STORE), w)
         return [
-            _at(exact, span),
-            _at(py.Assign(targets=[_store(holder)], value=_load(fn.name)), span),
+            exact,
+            _at(py.Assign([_store(holder, w)], _load(fn.name, w)), w),
             fn,
-            _at(
-                py.Assign(
-                    targets=[py.Attribute(value=_load(fn.name), attr=EXACT_METHOD, ctx=py.Store())],
-                    value=_load(holder),
-                ),
-                span,
-            ),
+            _at(py.Assign([exact_attribute], _load(holder, w)), w),
         ]
 
     # ------------------------------------------------------------ targets
     def target(self, t: A.Expr) -> py.Name | py.Attribute | py.Subscript:
-        if isinstance(t, A.Name):
-            if t.scope in SCOPE_DICTS:
-                return _at(
-                    py.Subscript(
-                        value=_load(SCOPE_DICTS[t.scope]), slice=_const(t.id), ctx=py.Store()
-                    ),
-                    t.span,
-                )
-            return _at(_store(t.id), t.span)
-        if isinstance(t, A.Attribute):
-            base = self._vivified(t.value) if self._scoped_root(t.value) else self.expr(t.value)
-            return _at(py.Attribute(value=base, attr=t.attr, ctx=py.Store()), t.span)
-        if isinstance(t, A.Subscript):
-            return _at(
-                py.Subscript(value=self.expr(t.value), slice=self._index(t.index), ctx=py.Store()),
-                t.span,
-            )
+        with self.placed(t.span):
+            w = self.w
+            if isinstance(t, A.Name):
+                if t.scope in SCOPE_DICTS:
+                    scope = _load(SCOPE_DICTS[t.scope], w)
+                    return _at(py.Subscript(scope, _const(t.id, w), STORE), w)
+                return _store(t.id, w)
+            if isinstance(t, A.Attribute):
+                value = t.value
+                base = self._vivified(value) if self._scoped_root(value) else self.expr(value)
+                return _at(py.Attribute(base, t.attr, STORE), w)
+            if isinstance(t, A.Subscript):
+                return _at(py.Subscript(self.expr(t.value), self._index(t.index), STORE), w)
         raise self.error("cannot assign to this expression", t.span)
 
     @staticmethod
@@ -1404,58 +1353,63 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
 
     def _vivified(self, e: A.Expr) -> py.expr:
         """`private:cfg.a.b = v` creates `private:cfg` and `.a` as namespaces when missing."""
+        w = self.w
         if isinstance(e, A.Name):
-            return _call(H_VIVIFY, _load(SCOPE_DICTS[e.scope or ""]), _const(e.id))
+            return _call(H_VIVIFY, w, _load(SCOPE_DICTS[e.scope or ""], w), _const(e.id, w))
         assert isinstance(e, A.Attribute)
-        return _call(H_VIVIFY, self._vivified(e.value), _const(e.attr))
+        return _call(H_VIVIFY, w, self._vivified(e.value), _const(e.attr, w))
 
     # ------------------------------------------------------------ expressions
     def expr(self, e: A.Expr) -> py.expr:
-        node = self._expr_methods[e.__class__](self, e)
-        return _at(node, e.span) if not hasattr(node, "lineno") else node
+        outer = self.w
+        w = where(e.span)
+        if w is not None:
+            self.w = w
+        node: py.expr = self._expr_methods[e.__class__](self, e)
+        self.w = outer
+        return node
 
     def e_Name(self, e: A.Name) -> py.expr:
+        w = self.w
         if e.scope in SCOPE_DICTS:
-            return py.Subscript(
-                value=_load(SCOPE_DICTS[e.scope]), slice=_const(e.id), ctx=py.Load()
-            )
+            return _at(py.Subscript(_load(SCOPE_DICTS[e.scope], w), _const(e.id, w), LOAD), w)
         if self.ctx.resolves(e.id) or e.id in self.builtin_names:
-            return _load(e.id)
-        return _call(H_LOOKUP, _const(e.id))
+            return _load(e.id, w)
+        return _call(H_LOOKUP, w, _const(e.id, w))
 
     def e_Constant(self, e: A.Constant) -> py.expr:
-        return _const(e.value)
+        return _const(e.value, self.w)
 
     def e_FString(self, e: A.FString) -> py.expr:
+        w = self.w
         values: list[py.expr] = []
         for part in e.parts:
             if isinstance(part, str):
-                values.append(_const(part))
+                values.append(_const(part, w))
             else:
-                values.append(self.e_FormattedValue(part))
-        return py.JoinedStr(values=values)
+                values.append(self.expr(part))
+        return _at(py.JoinedStr(values), w)
 
     def e_FormattedValue(self, e: A.FormattedValue) -> py.expr:
         conversion = {"s": 115, "r": 114, "a": 97}.get(e.conversion or "", -1)
         spec = self.e_FString(e.format_spec) if e.format_spec is not None else None
-        return _at(
-            py.FormattedValue(value=self.expr(e.value), conversion=conversion, format_spec=spec),
-            e.span,
-        )
+        return _at(py.FormattedValue(self.expr(e.value), conversion, spec), self.w)
 
     def e_ListExpr(self, e: A.ListExpr) -> py.expr:
-        return py.List(elts=[self.expr(x) for x in e.elts], ctx=py.Load())
+        return _at(py.List([self.expr(x) for x in e.elts], LOAD), self.w)
 
     def e_TupleExpr(self, e: A.TupleExpr) -> py.expr:
-        return py.Tuple(elts=[self.expr(x) for x in e.elts], ctx=py.Load())
+        return _at(py.Tuple([self.expr(x) for x in e.elts], LOAD), self.w)
 
     def e_SetExpr(self, e: A.SetExpr) -> py.expr:
-        return py.Set(elts=[self.expr(x) for x in e.elts])
+        return _at(py.Set([self.expr(x) for x in e.elts]), self.w)
 
     def e_DictExpr(self, e: A.DictExpr) -> py.expr:
-        return py.Dict(keys=[self.expr(k) for k in e.keys], values=[self.expr(v) for v in e.values])
+        keys: list[py.expr | None] = [self.expr(k) for k in e.keys]
+        return _at(py.Dict(keys, [self.expr(v) for v in e.values]), self.w)
 
     def e_Comprehension(self, e: A.Comprehension) -> py.expr:
+        w = self.w
         names: set[str] = set()
         for g in e.generators:
             names.update(g.targets)
@@ -1464,26 +1418,22 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             gens = []
             for g in e.generators:
                 if len(g.targets) == 1:
-                    target: py.expr = _store(g.targets[0])
+                    target: py.expr = _store(g.targets[0], w)
                 else:
-                    target = py.Tuple(elts=[_store(n) for n in g.targets], ctx=py.Store())
+                    target = _at(py.Tuple([_store(n, w) for n in g.targets], STORE), w)
+                iterable = self.expr(g.iter)
                 gens.append(
-                    py.comprehension(
-                        target=target,
-                        iter=self.expr(g.iter),
-                        ifs=[self.expr(c) for c in g.conditions],
-                        is_async=0,
-                    )
+                    py.comprehension(target, iterable, [self.expr(c) for c in g.conditions], 0)
                 )
             elt = self.expr(e.element)
             if e.kind == "list":
-                return py.ListComp(elt=elt, generators=gens)
+                return _at(py.ListComp(elt, gens), w)
             if e.kind == "set":
-                return py.SetComp(elt=elt, generators=gens)
+                return _at(py.SetComp(elt, gens), w)
             if e.kind == "gen":
-                return py.GeneratorExp(elt=elt, generators=gens)
+                return _at(py.GeneratorExp(elt, gens), w)
             assert e.value is not None  # a dict comprehension has a value
-            return py.DictComp(key=elt, value=self.expr(e.value), generators=gens)
+            return _at(py.DictComp(elt, self.expr(e.value), gens), w)
 
     def e_Lambda(self, e: A.Lambda) -> py.expr:
         params = e.params if e.receiver is None else (e.receiver,) + e.params
@@ -1492,22 +1442,23 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             a.annotation = None
         with self.add_mode("helper"), self.scope("lambda", {p.name for p in params}):
             body = self.expr(e.body)
-        return py.Lambda(args=args, body=body)
+        return _at(py.Lambda(args, body), self.w)
 
     def e_Call(self, e: A.Call) -> py.expr:
+        w = self.w
         if isinstance(e.func, A.Attribute):
             base = self.expr(e.func.value)
+            fw = where(e.func.span) or w
             if e.func.attr in self.fallback_methods and not self._is_module(e.func.value):
                 # `obj.f(args)` may mean the visible function `f(obj, args)` (spec §8.6)
-                func: py.expr = _call(H_METHOD, base, _const(e.func.attr))
+                func: py.expr = _call(H_METHOD, fw, base, _const(e.func.attr, fw))
             else:
-                func = py.Attribute(value=base, attr=e.func.attr, ctx=py.Load())
-            _at(func, e.func.span)
+                func = _at(py.Attribute(base, e.func.attr, LOAD), fw)
         elif self._builds_known_struct(e):
-            func = py.Attribute(value=self.expr(e.func), attr=MAKE, ctx=py.Load())
+            func = _at(py.Attribute(self.expr(e.func), MAKE, LOAD), w)
         else:
             func = self.expr(e.func)
-        return py.Call(func=func, args=[self.expr(a) for a in e.args], keywords=self._keywords(e))
+        return _at(py.Call(func, [self.expr(a) for a in e.args], self._keywords(e)), w)
 
     def _builds_known_struct(self, e: A.Call) -> bool:
         """`S(...)` of a struct declared once at this module's top level, with arguments that
@@ -1535,20 +1486,22 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
     def _keywords(self, e: A.Call) -> list[py.keyword]:
         """Many keywords go in one `**{...}`: CPython checks keyword names pairwise (quadratic);
         the builder has already refused repeated names."""
+        w = self.w
         if len(e.keywords) <= _MANY_KEYWORDS:
-            return [py.keyword(arg=k.name, value=self.expr(k.value)) for k in e.keywords]
-        names: list[py.expr | None] = [_const(k.name) for k in e.keywords]
+            return [_at(py.keyword(k.name, self.expr(k.value)), w) for k in e.keywords]
+        names: list[py.expr | None] = [_const(k.name, w) for k in e.keywords]
         values = [self.expr(k.value) for k in e.keywords]
-        return [py.keyword(arg=None, value=py.Dict(keys=names, values=values))]
+        return [_at(py.keyword(None, _at(py.Dict(names, values), w)), w)]
 
     def e_Attribute(self, e: A.Attribute) -> py.expr:
         base = self.expr(e.value)
+        w = self.w
         if self._plain_attribute_base(e.value):
-            return py.Attribute(value=base, attr=e.attr, ctx=py.Load())
+            return _at(py.Attribute(base, e.attr, LOAD), w)
         if self._add_mode == "plain":
             self._probe.attr = True
-            return py.Attribute(value=base, attr=e.attr, ctx=py.Load())
-        return _call(H_ATTR, base, _const(e.attr))
+            return _at(py.Attribute(base, e.attr, LOAD), w)
+        return _call(H_ATTR, w, base, _const(e.attr, w))
 
     def exact_type(self, e: A.Expr) -> str | None:
         """The exact builtin type of `e`'s every value, from the literals, `range()` loops and
@@ -1608,17 +1561,16 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
     def _index(self, index: tuple[A.Expr, ...]) -> py.expr:
         if len(index) == 1:
             return self.expr(index[0])
-        return py.Tuple(elts=[self.expr(i) for i in index], ctx=py.Load())
+        return _at(py.Tuple([self.expr(i) for i in index], LOAD), self.w)
 
     def e_Subscript(self, e: A.Subscript) -> py.expr:
-        return py.Subscript(value=self.expr(e.value), slice=self._index(e.index), ctx=py.Load())
+        return _at(py.Subscript(self.expr(e.value), self._index(e.index), LOAD), self.w)
 
     def e_Slice(self, e: A.Slice) -> py.expr:
-        return py.Slice(
-            lower=self.expr(e.lower) if e.lower is not None else None,
-            upper=self.expr(e.upper) if e.upper is not None else None,
-            step=self.expr(e.step) if e.step is not None else None,
-        )
+        lower = self.expr(e.lower) if e.lower is not None else None
+        upper = self.expr(e.upper) if e.upper is not None else None
+        step = self.expr(e.step) if e.step is not None else None
+        return _at(py.Slice(lower, upper, step), self.w)
 
     def _numeric_evident(self, e: A.Expr) -> bool:
         if isinstance(e, A.Constant):
@@ -1649,11 +1601,12 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             if self._add_mode == "helper":
                 return self._dana_add_inline(e, left, right)
             self._probe.add = True
-        return py.BinOp(left=left, op=_BIN[e.op](), right=right)
+        return _at(py.BinOp(left, _BIN[e.op](), right), self.w)
 
     def _dana_add_inline(self, e: A.BinOp, left: py.expr, right: py.expr) -> py.expr:
         """Dana's `+` inside an expression. `x + 1` (a local and a number) only differs from
         Python's when `x` is a string, so it is tested inline instead of calling the helper."""
+        w = self.w
         for number, other in ((e.right, e.left), (e.left, e.right)):
             if (
                 isinstance(number, A.Constant)
@@ -1662,63 +1615,62 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 and other.scope is None
                 and self.ctx.resolves(other.id)
             ):
-                test = py.Compare(
-                    left=py.Attribute(value=_load(other.id), attr="__class__", ctx=py.Load()),
-                    ops=[py.IsNot()],
-                    comparators=[_load(H_PYSTR)],
-                )
-                plain = py.BinOp(left=left, op=py.Add(), right=right)
-                helper = _call(H_ADD, self.expr(e.left), self.expr(e.right))
-                return py.IfExp(test=test, body=plain, orelse=helper)
-        return _call(H_ADD, left, right)
+                kind = _at(py.Attribute(_load(other.id, w), "__class__", LOAD), w)
+                test = _at(py.Compare(kind, [py.IsNot()], [_load(H_PYSTR, w)]), w)
+                plain = _at(py.BinOp(left, py.Add(), right), w)
+                helper = _call(H_ADD, w, self.expr(e.left), self.expr(e.right))
+                return _at(py.IfExp(test, plain, helper), w)
+        return _call(H_ADD, w, left, right)
 
     def e_UnaryOp(self, e: A.UnaryOp) -> py.expr:
+        w = self.w
         if e.op == "not":
-            return py.UnaryOp(op=py.Not(), operand=self.expr(e.operand))
+            return _at(py.UnaryOp(py.Not(), self.expr(e.operand)), w)
         if (
             e.op == "-"
             and isinstance(e.operand, A.Constant)
             and type(e.operand.value) in (int, float)
         ):
-            return _const(-e.operand.value)
+            return _const(-e.operand.value, w)
         op = py.USub() if e.op == "-" else py.UAdd()
-        return py.UnaryOp(op=op, operand=self.expr(e.operand))
+        return _at(py.UnaryOp(op, self.expr(e.operand)), w)
 
     def e_BoolOp(self, e: A.BoolOp) -> py.expr:
         op = py.And() if e.op == "and" else py.Or()
-        return py.BoolOp(op=op, values=[self.expr(v) for v in e.values])
+        return _at(py.BoolOp(op, [self.expr(v) for v in e.values]), self.w)
 
     def e_Compare(self, e: A.Compare) -> py.expr:
-        return py.Compare(
-            left=self.expr(e.left),
-            ops=[_CMP[o]() for o in e.ops],
-            comparators=[self.expr(c) for c in e.comparators],
-        )
+        left = self.expr(e.left)
+        comparators = [self.expr(c) for c in e.comparators]
+        return _at(py.Compare(left, [_CMP[o]() for o in e.ops], comparators), self.w)
 
     def e_IfExp(self, e: A.IfExp) -> py.expr:
-        return py.IfExp(test=self.expr(e.test), body=self.expr(e.body), orelse=self.expr(e.orelse))
+        test, body, orelse = self.expr(e.test), self.expr(e.body), self.expr(e.orelse)
+        return _at(py.IfExp(test, body, orelse), self.w)
 
     def e_AugAssignExpr(self, e: A.AugAssignExpr) -> py.expr:
         """`(x += v)` as an expression: a walrus for names, a helper for items and fields."""
+        w = self.w
         target = e.target
         value = self.expr(e.value)
         if isinstance(target, A.Name) and target.scope in (None, "local"):
             current = self.expr(target)
             combined: py.expr = (
-                _call(H_ADD, current, value)
+                _call(H_ADD, w, current, value)
                 if e.op == "+"
-                else py.BinOp(left=current, op=_BIN[e.op](), right=value)
+                else _at(py.BinOp(current, _BIN[e.op](), value), w)
             )
-            return py.NamedExpr(target=_store(target.id), value=combined)
+            return _at(py.NamedExpr(_store(target.id, w), combined), w)
+        op = _const(e.op, w)
         if isinstance(target, A.Name):
             scope = SCOPE_DICTS[target.scope or ""]  # a scoped name (unscoped ones are above)
-            return _call(H_AUG_ITEM, _load(scope), _const(target.id), _const(e.op), value)
+            return _call(H_AUG_ITEM, w, _load(scope, w), _const(target.id, w), op, value)
         if isinstance(target, A.Subscript):
             return _call(
-                H_AUG_ITEM, self.expr(target.value), self._index(target.index), _const(e.op), value
+                H_AUG_ITEM, w, self.expr(target.value), self._index(target.index), op, value
             )
         assert isinstance(target, A.Attribute)
-        return _call(H_AUG_ATTR, self.expr(target.value), _const(target.attr), _const(e.op), value)
+        return _call(H_AUG_ATTR, w, self.expr(target.value), _const(target.attr, w), op, value)
 
     def e_Captured(self, e: A.Captured) -> py.expr:
         raise self.error("'as' captures are only allowed on pipeline stages", e.span)

@@ -23,7 +23,7 @@ from dana_poet.lang.helpers import (
     H_TYPE_VALUE,
     H_UNION,
 )
-from dana_poet.lang.pyast import at, call, const, load, store
+from dana_poet.lang.pyast import LOAD, Where, at, call, const, load, store
 
 NO_DEFAULT = "__dana_NO_DEFAULT"
 
@@ -39,31 +39,32 @@ def is_builtin_type(t: A.TypeExpr) -> bool:
 
 
 class DeclarationCompiler:
+    w: Where  # the position of the nodes being made (see Compiler)
+
     if TYPE_CHECKING:  # provided by the Compiler this is mixed into
 
         def expr(self, e: A.Expr) -> py.expr: ...
         def target(self, t: A.Expr) -> py.Name | py.Attribute | py.Subscript: ...
-        def s_FunctionDef(self, s: A.FunctionDef) -> list[py.stmt]: ...
+        def stmt(self, s: A.Stmt) -> list[py.stmt]: ...
         def is_function_local(self, name: str) -> bool: ...
 
     def s_TypeDecl(self, s: A.TypeDecl) -> list[py.stmt]:
+        w = self.w
         fields: list[py.expr] = []
         for f in s.fields:
-            default = self.expr(f.default) if f.default is not None else load(NO_DEFAULT)
-            fields.append(
-                py.Tuple(elts=[const(f.name), self.type_expr(f.annotation), default], ctx=py.Load())
-            )
+            default = self.expr(f.default) if f.default is not None else load(NO_DEFAULT, w)
+            field = [const(f.name, w), self.type_expr(f.annotation), default]
+            fields.append(at(py.Tuple(field, LOAD), w))
         value = call(
             H_STRUCT,
-            const(s.kind),
-            const(s.name),
-            py.List(elts=fields, ctx=py.Load()),
-            const(s.docstring),
-            const(s.base),
+            w,
+            const(s.kind, w),
+            const(s.name, w),
+            at(py.List(fields, LOAD), w),
+            const(s.docstring, w),
+            const(s.base, w),
         )
-        out: list[py.stmt] = [
-            at(py.Assign(targets=[self.target(A.Name(s.name))], value=value), s.span)
-        ]
+        out: list[py.stmt] = [at(py.Assign([self.target(A.Name(s.name))], value), w)]
         for method in s.methods:
             receiver = method.receiver or A.Param("self", A.TypeRef(s.name), None, method.span)
             params = method.params
@@ -80,28 +81,26 @@ class DeclarationCompiler:
                 method.is_sync,
                 method.span,
             )
-            out.extend(self.s_FunctionDef(fixed))
+            out.extend(self.stmt(fixed))
         return out
 
     def s_AgentDecl(self, s: A.AgentDecl) -> list[py.stmt]:
-        blueprint = self.expr(A.Name(s.blueprint, None, s.span)) if s.blueprint else const(None)
-        overrides = py.Dict(
-            keys=[const(k.name) for k in s.overrides],
-            values=[self.expr(k.value) for k in s.overrides],
-        )
-        return [
-            py.Assign(
-                targets=[store(s.name)], value=call(H_AGENT, const(s.name), blueprint, overrides)
-            )
-        ]
+        w = self.w
+        blueprint = self.expr(A.Name(s.blueprint, None, s.span)) if s.blueprint else const(None, w)
+        keys: list[py.expr | None] = [const(k.name, w) for k in s.overrides]
+        overrides = at(py.Dict(keys, [self.expr(k.value) for k in s.overrides]), w)
+        value = call(H_AGENT, w, const(s.name, w), blueprint, overrides)
+        return [at(py.Assign([store(s.name, w)], value), w)]
 
     def s_InterfaceDecl(self, s: A.InterfaceDecl) -> list[py.stmt]:
-        methods = py.List(elts=[const(m.name) for m in s.methods], ctx=py.Load())
-        embeds = py.List(elts=[const(e) for e in s.embeds], ctx=py.Load())
-        value = call(H_INTERFACE, const(s.name), methods, embeds, const(s.docstring))
-        return [py.Assign(targets=[store(s.name)], value=value)]
+        w = self.w
+        methods = at(py.List([const(m.name, w) for m in s.methods], LOAD), w)
+        embeds = at(py.List([const(e, w) for e in s.embeds], LOAD), w)
+        value = call(H_INTERFACE, w, const(s.name, w), methods, embeds, const(s.docstring, w))
+        return [at(py.Assign([store(s.name, w)], value), w)]
 
     def s_Import(self, s: A.Import) -> list[py.stmt]:
+        w = self.w
         module = s.module
         is_python = module.endswith(".py")
         if is_python:
@@ -109,36 +108,44 @@ class DeclarationCompiler:
         bind = s.alias or module.split(".")[0]
         value = call(
             H_IMPORT,
-            const(module),
-            const(is_python),
-            const(s.alias is not None or "." not in module),
+            w,
+            const(module, w),
+            const(is_python, w),
+            const(s.alias is not None or "." not in module, w),
         )
-        return [py.Assign(targets=[store(bind)], value=value)]
+        return [at(py.Assign([store(bind, w)], value), w)]
 
     def s_ImportFrom(self, s: A.ImportFrom) -> list[py.stmt]:
+        w = self.w
         module = s.module
         is_python = module.endswith(".py")
         if is_python:
             module = module[:-3]
         if not s.names:
-            star = call(H_IMPORT_STAR, const(module), const(s.level), const(is_python))
-            return [py.Expr(value=star)]
+            star = call(H_IMPORT_STAR, w, const(module, w), const(s.level, w), const(is_python, w))
+            return [at(py.Expr(star), w)]
         out: list[py.stmt] = []
         for name, alias in s.names:
             value = call(
-                H_IMPORT_FROM, const(module), const(s.level), const(is_python), const(name)
+                H_IMPORT_FROM,
+                w,
+                const(module, w),
+                const(s.level, w),
+                const(is_python, w),
+                const(name, w),
             )
-            out.append(py.Assign(targets=[store(alias or name)], value=value))
+            out.append(at(py.Assign([store(alias or name, w)], value), w))
         return out
 
     def type_expr(self, t: A.TypeExpr) -> py.expr:
+        w = self.w
         if isinstance(t, A.TypeUnion):
-            return call(H_UNION, *[self.type_expr(o) for o in t.options])
+            return call(H_UNION, w, *[self.type_expr(o) for o in t.options])
         if (
             t.name not in BUILTIN_TYPE_NAMES
             and "." not in t.name
             and self.is_function_local(t.name)
         ):
             # a type declared inside a function is that function's local, not a module name
-            return call(H_TYPE_VALUE, load(t.name), *[self.type_expr(a) for a in t.args])
-        return call(H_TYPE, const(t.name), *[self.type_expr(a) for a in t.args])
+            return call(H_TYPE_VALUE, w, load(t.name, w), *[self.type_expr(a) for a in t.args])
+        return call(H_TYPE, w, const(t.name, w), *[self.type_expr(a) for a in t.args])

@@ -1,58 +1,89 @@
-"""Small constructors for Python `ast` nodes, shared by the compiler modules."""
+"""Small constructors for Python `ast` nodes, shared by the compiler modules.
+
+Every node is placed when it is made: `where(span)` turns a Dana span into Python's
+position (`Where`), and the constructors here (and `at` for any other node) set it, so
+no pass over the finished tree is needed. The compiler keeps the position of the Dana
+node it is compiling; a node it makes takes that position unless it stands for another
+Dana node."""
 
 from __future__ import annotations
 
 import ast as py
-from typing import Any
+from typing import Any, TypeVar
 
 from dana_poet.lang import ast as A
 
 LOAD = py.Load()
 STORE = py.Store()
 
+# Python's (lineno, col_offset, end_lineno, end_col_offset)
+Where = tuple[int, int, int, int]
+TOP: Where = (1, 0, 1, 0)
+
+_Node = TypeVar("_Node", bound=py.AST)
+
+
+def where(span: A.Span | None) -> Where | None:
+    """The Python position of a Dana span (1-based columns become 0-based offsets);
+    None for a node without a position."""
+    if not span or not span[0]:
+        return None
+    line, column, end_line, end_column = span
+    if (
+        column > 0
+        and end_column > 0
+        and (end_line > line or (end_line == line and end_column >= column))
+    ):
+        return (line, column - 1, end_line, end_column - 1)
+    col = column - 1 if column > 0 else 0
+    if end_line < line:
+        end_line = line
+    end_col = end_column - 1 if end_column > 0 else 0
+    if end_line == line and end_col < col:
+        end_col = col
+    return (line, col, end_line, end_col)
+
+
+def at(node: _Node, w: Where) -> _Node:
+    """`node` placed at `w`."""
+    node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = w  # type: ignore[attr-defined]
+    return node
+
 
 # Positional arguments: building a node with keywords costs twice as much.
-def load(name: str) -> py.Name:
-    return py.Name(name, LOAD)
+def load(name: str, w: Where) -> py.Name:
+    node = py.Name(name, LOAD)
+    node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = w
+    return node
 
 
-def store(name: str) -> py.Name:
-    return py.Name(name, STORE)
+def store(name: str, w: Where) -> py.Name:
+    node = py.Name(name, STORE)
+    node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = w
+    return node
 
 
-def const(value: Any) -> py.Constant:
-    return py.Constant(value)
+def const(value: Any, w: Where) -> py.Constant:
+    node = py.Constant(value)
+    node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = w
+    return node
 
 
-def call(func: py.expr | str, *args: py.expr, **kwargs: py.expr) -> py.Call:
-    f = py.Name(func, LOAD) if isinstance(func, str) else func
-    return py.Call(f, list(args), [py.keyword(k, v) for k, v in kwargs.items()] if kwargs else [])
+def call(func: py.expr | str, w: Where, *args: py.expr, **kwargs: py.expr) -> py.Call:
+    f = load(func, w) if isinstance(func, str) else func
+    keywords = [at(py.keyword(k, v), w) for k, v in kwargs.items()] if kwargs else []
+    node = py.Call(f, list(args), keywords)
+    node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = w
+    return node
 
 
 def no_args() -> py.arguments:
     return py.arguments([], [], None, [], [], None, [])
 
 
-def at(node: Any, span: A.Span | None) -> Any:
-    """`node` placed at a Dana span (1-based columns become Python's 0-based offsets)."""
-    if span is not None and span[0]:
-        line, column, end_line, end_column = span
-        col = column - 1 if column > 0 else 0
-        if end_line < line:
-            end_line = line
-        end_col = end_column - 1 if end_column > 0 else 0
-        if end_line == line and end_col < col:
-            end_col = col
-        attrs = node.__dict__
-        attrs["lineno"] = line
-        attrs["col_offset"] = col
-        attrs["end_lineno"] = end_line
-        attrs["end_col_offset"] = end_col
-    return node
-
-
 def fill_locations(tree: py.AST) -> py.AST:
-    """`ast.fix_missing_locations`, iteratively: a node without a position takes its
+    """The compiler's fallback for a node made without a position (tests check that there
+    is none): `ast.fix_missing_locations`, iteratively: a node without a position takes its
     nearest placed ancestor's (the standard one recurses through generators and was a
     third of compile).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast as py
 import copy
+import warnings
 from pathlib import Path
 
 import pytest
@@ -28,28 +29,52 @@ def _parsed(path: Path) -> A.Module | None:
 PARSED = [p for p in PROGRAMS if _parsed(p) is not None]
 
 
-def _unlocated(compiler: Compiler, module: A.Module) -> py.Module:
-    """The Python AST before positions are filled in."""
-    import dana_poet.lang.compiler as C
-
-    saved = C.fill_locations
-    C.fill_locations = lambda tree: tree  # type: ignore[assignment]
+def _compiled(path: Path) -> py.Module | None:
+    """The Python AST of a fixture (None for the compile-time error fixtures)."""
+    module = _parsed(path)
+    assert module is not None
+    text = path.read_text(encoding="utf-8")
     try:
-        return compiler.module_ast(module)
-    finally:
-        C.fill_locations = saved
+        return Compiler(str(path), new_program(None).builtin_names, text).module_ast(module)
+    except DanaSyntaxError:
+        return None
+
+
+def _positioned(tree: py.AST) -> list[py.AST]:
+    return [n for n in py.walk(tree) if "lineno" in n._attributes]
+
+
+@pytest.mark.parametrize("path", PARSED, ids=[p.name for p in PARSED])
+def test_every_node_is_placed_when_made(path: Path) -> None:
+    """No pass fills positions in: each node the compiler makes has one, on a line of the
+    file, within the lines of the top-level statement it belongs to."""
+    tree = _compiled(path)
+    if tree is None:
+        return
+    last_line = max(1, len(path.read_text(encoding="utf-8").splitlines()))
+    for top in tree.body:
+        first, last = top.lineno, top.end_lineno or top.lineno
+        for node in _positioned(top):
+            assert "lineno" in node.__dict__ and "col_offset" in node.__dict__, py.dump(node)
+            assert 1 <= node.lineno <= last_line
+            if not isinstance(top, py.FunctionDef | py.ClassDef):  # decorators come first
+                assert first <= node.lineno <= last, py.dump(node)
+    with warnings.catch_warnings():  # the compiler's own compile() silences them too
+        warnings.simplefilter("ignore")
+        compile(tree, str(path), "exec", dont_inherit=True)
 
 
 @pytest.mark.parametrize("path", PARSED, ids=[p.name for p in PARSED])
 def test_fill_locations_is_fix_missing_locations(path: Path) -> None:
-    module = _parsed(path)
-    assert module is not None
-    text = path.read_text(encoding="utf-8")
-    compiler = Compiler(str(path), new_program(None).builtin_names, text)
-    try:
-        tree = _unlocated(compiler, module)
-    except DanaSyntaxError:  # a compile-time error fixture: nothing to place
+    """The fallback for a node made without a position places it as the standard pass
+    does (checked on compiled fixtures with every other position taken away)."""
+    tree = _compiled(path)
+    if tree is None:
         return
+    for i, node in enumerate(_positioned(tree)):
+        if i % 2:
+            for name in ("lineno", "col_offset", "end_lineno", "end_col_offset"):
+                node.__dict__.pop(name, None)
     ours, standard = fill_locations(copy.deepcopy(tree)), py.fix_missing_locations(tree)
     assert py.dump(ours, include_attributes=True) == py.dump(standard, include_attributes=True)
 
