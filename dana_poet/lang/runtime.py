@@ -736,7 +736,11 @@ def make_agent(name: str, blueprint: Any, overrides: dict[str, Any]) -> Any:
         cls: Any = make_struct("agent_blueprint", name, own, None, None, None)
         return cls(**{"name": name, **overrides})
     fields = getattr(blueprint, "__dana_fields__", {})
-    values = {"name": name} if "name" in fields else {}
+    defaults = getattr(blueprint, "__dana_defaults__", {})
+    # a `name` the blueprint declares is kept (`agent Jimmy(Person)` is named "Person", as in
+    # the reference); a blueprint without one names the singleton after itself
+    named = "name" in fields and defaults.get("name", "unnamed_agent") != "unnamed_agent"
+    values = {} if named or "name" not in fields else {"name": name}
     values.update(overrides)
     return blueprint(**values)
 
