@@ -471,6 +471,8 @@ class Program:
         self.loader = ModuleLoader(self)
         self.module_globals: list[dict[str, Any]] = []
         self.declared_types: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+        # a declaration run again exactly as before gives the same type, receivers included
+        self.declared_structs: dict[tuple[str, str], tuple[Any, type]] = {}
         self.main_dir = Path(main_path).resolve().parent if main_path else Path.cwd()
         self.search_path = self._search_path()
 
@@ -548,7 +550,18 @@ class Program:
             key = (filename, name)
             if program.declared_types.setdefault(key, shape) != shape:
                 raise TypeError(f"{kind} '{name}' is already declared with different fields")
-            return make_struct(kind, name, fields, doc, base_cls, program)
+            try:
+                exact = (kind, shape, tuple(repr(f[2]) for f in fields), doc, base_cls)
+                hash(exact)
+            except TypeError:
+                exact = None
+            known = program.declared_structs.get(key)
+            if exact is not None and known is not None and known[0] == exact:
+                return known[1]
+            cls = make_struct(kind, name, fields, doc, base_cls, program)
+            if exact is not None:
+                program.declared_structs[key] = (exact, cls)
+            return cls
 
         loader = self.loader
 
@@ -586,7 +599,9 @@ class Program:
             H.H_STRUCT: struct,
             H.H_RECEIVER: register_receiver,
             H.H_AGENT: make_agent,
-            H.H_INTERFACE: make_interface,
+            H.H_INTERFACE: lambda name, methods, embeds, doc: make_interface(
+                name, methods, embeds, doc, lookup
+            ),
             H.H_IMPORT: importer,
             H.H_IMPORT_FROM: import_from,
             H.H_IMPORT_STAR: import_star,
@@ -746,26 +761,46 @@ def make_agent(name: str, blueprint: Any, overrides: dict[str, Any]) -> Any:
 
 
 class DanaInterface:
-    def __init__(self, name: str, methods: list[str], embeds: list[str], doc: str | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        methods: list[str],
+        embeds: list[str],
+        doc: str | None,
+        resolve: Any = None,
+    ) -> None:
         self.__name__ = name
         self.methods = methods
         self.embeds = embeds
         self.__doc__ = doc
+        self._resolve = resolve  # finds an embedded interface by name, where it was declared
 
     def __repr__(self) -> str:
         return f"Interface[{self.__name__}]"
 
+    def all_methods(self, seen: frozenset[str] = frozenset()) -> list[str]:
+        """Its own methods and those of the interfaces it embeds (transitively)."""
+        found = list(self.methods)
+        for embed in self.embeds:
+            try:
+                other = self._resolve(embed) if self._resolve is not None else None
+            except NameError:
+                other = None
+            if isinstance(other, DanaInterface) and other.__name__ not in seen:
+                found.extend(other.all_methods(seen | {self.__name__}))
+        return found
+
     def __instancecheck__(self, obj: Any) -> bool:
-        """Structural: every method is defined on the value's type (receivers count; the
-        `obj.f()` fallback to any visible function does not)."""
+        """Structural: every method, embedded interfaces' too, is defined on the value's type
+        (receivers count; the `obj.f()` fallback to any visible function does not)."""
         mro = type(obj).__mro__
-        return all(any(callable(c.__dict__.get(m)) for c in mro) for m in self.methods)
+        return all(any(callable(c.__dict__.get(m)) for c in mro) for m in self.all_methods())
 
 
 def make_interface(
-    name: str, methods: list[str], embeds: list[str], doc: str | None
+    name: str, methods: list[str], embeds: list[str], doc: str | None, resolve: Any = None
 ) -> DanaInterface:
-    return DanaInterface(name, methods, embeds, doc)
+    return DanaInterface(name, methods, embeds, doc, resolve)
 
 
 _SOURCES: dict[str, str] = {}
