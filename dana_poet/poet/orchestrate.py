@@ -550,9 +550,11 @@ def _stage_warm_source(name: str, plan: StageWarmPlan) -> str:
     """The source of the warm-path wrapper of a function with generated stages (our own
     template; the stage code runs as admitted, called by position).
 
-    Per call: one `type(x) is T` per parameter, the audit flag and the deadline set around
-    each stage (one thread-local slot), the stage's answer checked as the stage engines
-    check it, the body, the record. Anything unusual leaves through the slow exits of
+    Per call: one `type(x) is T` per parameter, each stage called by position (it starts
+    its own budget only if a check needs one; the audit hook finds its frames by their
+    file name, poet/safety.py), the stage's answer checked as the stage engines check it,
+    the body, the record. With `timeout=` the call's deadline is set once (the stages'
+    budgets end at it). Anything unusual leaves through the slow exits of
     `Steps`, which answer exactly as the general path does from that point.
     """
     names = [n for n, _, _, _ in plan.params]
@@ -574,20 +576,14 @@ def _stage_warm_source(name: str, plan: StageWarmPlan) -> str:
         f"_p_mine(_p_a{i}), " if copied else f"_p_a{i}, "
         for i, (_, _, _, copied) in enumerate(plan.params)
     )
-    deadline = "_p_deadline" if timed else "_p_clock() + _p_limit"
-    body = ["_p_saved = _p_state.running"]
+    body: list[str] = []
     if plan.skip_perceive:  # an identity stage on exactly-typed scalars (identity_stages)
         body += [f"_p_a{i} = {n}" for i, n in enumerate(names)]
     perceive = [
-        f"_p_given = ({given})",
-        f"_p_state.running = [{deadline}, _p_PLABEL, 0, _p_given]",
         "try:",
-        "    _p_out = _p_perceive(*_p_given)",
+        f"    _p_out = _p_perceive({given})",
         "except Exception as _p_exc:",
-        "    _p_state.running = _p_saved",
         f"    return _p_perceive_failed(_p_exc, ({values}))",
-        "finally:",
-        "    _p_state.running = _p_saved",
         "if type(_p_out) is not dict or _p_out.keys() != _p_PARAMS:",
         f"    return _p_perceive_recheck(_p_out, ({values}))",
     ]
@@ -618,15 +614,10 @@ def _stage_warm_source(name: str, plan: StageWarmPlan) -> str:
         "_p_r = _p_result if type(_p_result) is _p_RT else _p_mine(_p_result)"
         if scalar_result
         else "_p_r = _p_mine(_p_result)",
-        f"_p_given = (_p_r, {for_enforce})",
-        f"_p_state.running = [{deadline}, _p_ELABEL, 0, _p_given]",
         "try:",
-        "    _p_checked = _p_enforce(*_p_given)",
+        f"    _p_checked = _p_enforce(_p_r, {for_enforce})",
         "except Exception as _p_exc:",
-        "    _p_state.running = _p_saved",
         f"    return _p_enforce_failed(_p_exc, _p_result, ({perceived}), _p_attempts)",
-        "finally:",
-        "    _p_state.running = _p_saved",
     ]
     if not plan.any_result:
         enforce += [
@@ -670,8 +661,8 @@ def _stage_warm_source(name: str, plan: StageWarmPlan) -> str:
             ]
         )
     lines = [
-        "def make(_p_fn, _p_record, _p_append, _p_operator, _p_unpacked, _p_guarded, _p_state,",
-        "         _p_clock, _p_limit, _p_timeout, _p_perceive, _p_enforce, _p_PLABEL, _p_ELABEL,",
+        "def make(_p_fn, _p_record, _p_append, _p_operator, _p_unpacked, _p_guarded,",
+        "         _p_clock, _p_timeout, _p_perceive, _p_enforce,",
         "         _p_PARAMS, _p_mine, _p_perceive_failed, _p_perceive_recheck, _p_after_failure,",
         "         _p_enforce_failed, _p_enforce_recheck, _p_attach, _p_IDS, _p_NO_KWARGS,",
         "         _p_MISSING, _p_WARM, _p_RT, _p_CARRIER, _p_POETError, _p_clean,",
@@ -711,7 +702,6 @@ def stage_warm_wrapper(
 ) -> Callable[..., Any]:
     """The warm path of a function with generated stages; `general` answers every call it
     does not take (the general path, with the call's own time budget when `timeout=`)."""
-    from dana_poet.poet import policy
     from dana_poet.poet.operate import CALL_DEADLINE
     from dana_poet.poet.stage_runner import private
 
@@ -735,14 +725,10 @@ def stage_warm_wrapper(
         steps.operator,
         _unpacking([n for n, _, _, _ in plan.params], lambda a, k: general(*a, **k)),
         guarded,
-        policy.STATE,
         time.monotonic,
-        plan.limit,
         plan.timeout,
         guarded.stages.perceive,
         guarded.stages.enforce,
-        f"{guarded.function}() perceive stage",
-        f"{guarded.function}() enforce stage",
         guarded.param_set,
         private,
         steps.perceive_failed,

@@ -139,43 +139,71 @@ def _length(value: Any) -> int:
 # ------------------------------------------------------------------ the deadline
 
 
-STATE = safety.FLAG
-"""This thread's stage slot (poet/safety.py): (deadline, stage label) while stage code runs."""
 _clock = time.monotonic
+DEFAULT_STAGE_SECONDS = 2.0
+"""Seconds a stage may run when whoever loads it says nothing else (stage_runner: the
+function's `timeout=`, or `STAGE_DEFAULT_TIMEOUT`)."""
+
+# A stage call's budget is a list [deadline, label, items built, values passed in]. It is
+# created by the first check that needs it (`__poet_start`, see `_Guard`), kept in a hidden
+# local of the stage function that stage code cannot name, and handed to every guard and
+# helper that checks time or size; a call in which no such check runs creates none.
+Budget = list
 
 
-def tick(_state: Any = STATE, _clock: Callable[[], float] = _clock) -> bool:
+def tick(budget: Budget, _clock: Callable[[], float] = _clock) -> bool:
     """One loop iteration of stage code: stop it once its deadline has passed."""
-    running = _state.running
-    if running is not None and _clock() > running[0]:
-        raise StageTimeout(f"{running[1]} ran past its deadline")
+    if _clock() > budget[0]:
+        raise StageTimeout(f"{budget[1]} ran past its deadline")
     return True
 
 
 _SIZED = frozenset({str, list, tuple, dict, set, frozenset, bytes})
 
 
-def tock(value: Any, _state: Any = STATE, _clock: Callable[[], float] = _clock) -> Any:
+def tock(value: Any, budget: Budget, _clock: Callable[[], float] = _clock) -> Any:
     """After one operation that may cost time or memory: check the deadline, count the size
     of what was built against `MAX_BUILT`, and pass the value on.
 
     Stage code without loops is bounded this way too: every such operation is followed by
     this check, so a stage stops within one (size-limited) operation of its deadline.
     """
-    running = _state.running
-    if running is not None:
-        if _clock() > running[0]:
-            raise StageTimeout(f"{running[1]} ran past its deadline")
-        if type(value) in _SIZED:
-            running[2] += len(value)
-            if running[2] > MAX_BUILT:
-                raise LimitExceeded(
-                    f"stage code may not build more than {MAX_BUILT:,} items in one call"
-                )
+    if _clock() > budget[0]:
+        raise StageTimeout(f"{budget[1]} ran past its deadline")
+    if type(value) in _SIZED:
+        budget[2] += len(value)
+        if budget[2] > MAX_BUILT:
+            raise LimitExceeded(
+                f"stage code may not build more than {MAX_BUILT:,} items in one call"
+            )
     return value
 
 
-def formatted(value: Any, conversion: int, spec: str) -> str:
+def budget_starter(
+    label: str, limit: float, shared: Callable[[], float | None] | None = None
+) -> Callable[[str, tuple[Any, ...]], Budget]:
+    """(stage, values passed in) -> a new budget for one call of that stage of `label`.
+
+    The deadline is `shared()` when it gives one (the call's deadline with `timeout=`), else
+    `limit` seconds from the stage's first check: before it the stage ran only operations
+    that need no check (each bounded by the size limits). Inside `safety.contain` the
+    budget given there is used instead (one budget for everything contained).
+    """
+    contained = safety.contained_state
+
+    def start(stage: str, inputs: tuple[Any, ...]) -> Budget:
+        running = contained()
+        if running is not None:
+            return running  # type: ignore[no-any-return]
+        deadline = shared() if shared is not None else None
+        if deadline is None:
+            deadline = _clock() + limit
+        return [deadline, f"{label} {stage} stage", 0, inputs]
+
+    return start
+
+
+def formatted(value: Any, conversion: int, spec: str, budget: Budget) -> str:
     """One `{value!conversion:spec}` of an f-string, formatted, then checked like `tock`."""
     if conversion == 114:
         value = repr(value)
@@ -183,7 +211,7 @@ def formatted(value: Any, conversion: int, spec: str) -> str:
         value = ascii(value)
     elif conversion == 115:
         value = str(value)
-    return tock(format(value, spec))  # type: ignore[no-any-return]
+    return tock(format(value, spec), budget)  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------ run-time guards
@@ -866,6 +894,14 @@ G_SETITEM = "__poet_setitem"
 G_TICK = "__poet_tick"
 G_TOCK = "__poet_tock"
 G_FORMAT = "__poet_format"
+G_START = "__poet_start"
+G_BUDGET = "__poet_b"
+G_INPUT = "__poet_i"
+G_TYPE = "__poet_type"
+G_EXACT = "__poet_exact_"
+"""+ a parameter name: the exact type `coerce(x, "name")` hands back unchanged."""
+G_RETURNS = "__poet_returns"
+"""The exact type `check_output(x)` hands back unchanged."""
 _G_BINOPS = {
     py.Pow: "__poet_pow",
     py.Mult: "__poet_mul",
@@ -879,9 +915,8 @@ def _gcall(name: str, *args: py.expr) -> py.Call:
     return py.Call(func=py.Name(id=name, ctx=py.Load()), args=list(args), keywords=[])
 
 
-def _checked(node: py.expr, at: py.AST) -> py.expr:
-    """`node`, followed by the deadline and size check (`tock`)."""
-    return py.copy_location(_gcall(G_TOCK, node), at)
+def _name(name: str) -> py.Name:
+    return py.Name(id=name, ctx=py.Load())
 
 
 def _constant(node: py.expr) -> bool:
@@ -897,92 +932,81 @@ class _Guard(py.NodeTransformer):
     """Routes attribute/item reads, growing operators and loop iterations through guards,
     and follows every operation that may cost time or memory with `tock`.
 
-    Cheap on purpose where it can be: a call of a stage helper checks the deadline itself
-    (after its slow path only), and comparisons with literals, items read with a literal
-    key and displays with literal keys run unchecked, so the usual stage code pays nothing.
+    Cheap on purpose where it can be: comparisons with literals, items read with a literal
+    key and displays with literal keys run unchecked, and a helper call whose value needs
+    no work (`coerce(x, "p")` given exactly p's type, `check_output(x)` given exactly the
+    return type) is an inline type test; so the usual stage code pays nothing.
+
+    The budget: each stage function starts with `__poet_b = None` and hidden copies of its
+    parameters (`__poet_i0`, ...). Every check that needs the budget is handed
+    `(__poet_b := __poet_b or __poet_start("perceive", (__poet_i0, ...)))`, so the first
+    one creates it and the rest reuse it; inside a comprehension's iterable, where Python
+    allows no `:=`, the statement is preceded by `__poet_b = __poet_b or __poet_start(...)`.
+    Stage code cannot name any of these (names starting with `_` are refused).
     """
 
-    def visit_Call(self, node: py.Call) -> py.AST:
-        func = node.func
-        node.args = [self.visit(a) for a in node.args]
-        node.keywords = [self.visit(k) for k in node.keywords]
-        if isinstance(func, py.Attribute):
-            node.func = py.copy_location(
-                _gcall(G_METHOD, self.visit(func.value), py.Constant(func.attr)), func
-            )
-        else:
-            node.func = self.visit(func)
-            if isinstance(func, py.Name) and func.id in STAGE_HELPERS:
-                return node
-        return _checked(node, node)
+    def __init__(self) -> None:
+        self.stage = ""
+        self.inputs: list[str] = []
+        self.in_iterable = 0
+        self.needs_start = False
 
-    def visit_Attribute(self, node: py.Attribute) -> py.AST:
-        value = self.visit(node.value)
-        return _checked(_gcall(G_ATTR, value, py.Constant(node.attr)), node)
+    # -------------------------------------------------------------- the budget
 
-    def visit_Subscript(self, node: py.Subscript) -> py.AST:
-        if not isinstance(node.ctx, py.Load):
-            self.generic_visit(node)
-            return node
-        value = self.visit(node.value)
-        index = self.visit(node.slice)
-        if isinstance(index, py.Slice):
-            return _checked(
-                _gcall(G_ITEM, value, _gcall("__poet_slice", *_slice_parts(index))), node
-            )
-        read = py.copy_location(_gcall(G_ITEM, value, index), node)
-        return read if isinstance(index, py.Constant) else _checked(read, node)
+    def _start(self) -> py.Call:
+        inputs = py.Tuple(elts=[_name(n) for n in self.inputs], ctx=py.Load())
+        return _gcall(G_START, py.Constant(self.stage), inputs)
 
-    def visit_BinOp(self, node: py.BinOp) -> py.AST:
-        left, right = self.visit(node.left), self.visit(node.right)
-        guard = _G_BINOPS.get(type(node.op))
-        if guard is None:
-            node.left, node.right = left, right
-            return _checked(node, node)
-        return _checked(_gcall(guard, left, right), node)
+    def _started(self) -> py.expr:
+        return py.BoolOp(op=py.Or(), values=[_name(G_BUDGET), self._start()])
 
-    def visit_Compare(self, node: py.Compare) -> py.AST:
-        self.generic_visit(node)
-        if all(_constant(c) for c in node.comparators):
-            return node
-        return _checked(node, node)
+    def _budget(self) -> py.expr:
+        if self.in_iterable:
+            self.needs_start = True
+            return _name(G_BUDGET)
+        return py.NamedExpr(target=py.Name(id=G_BUDGET, ctx=py.Store()), value=self._started())
 
-    def visit_JoinedStr(self, node: py.JoinedStr) -> py.AST:
-        values: list[py.expr] = []
-        for part in node.values:
-            if not isinstance(part, py.FormattedValue) or isinstance(part.value, py.Constant):
-                values.append(part)
-                continue
-            spec = "".join(
-                v.value
-                for v in getattr(part.format_spec, "values", [])
-                if isinstance(v, py.Constant) and isinstance(v.value, str)
-            )
-            text = _gcall(
-                G_FORMAT, self.visit(part.value), py.Constant(part.conversion), py.Constant(spec)
-            )
-            values.append(
-                py.copy_location(
-                    py.FormattedValue(value=text, conversion=-1, format_spec=None), part
+    def _checked(self, node: py.expr, at: py.AST) -> py.expr:
+        """`node`, followed by the deadline and size check (`tock`)."""
+        return py.copy_location(_gcall(G_TOCK, node, self._budget()), at)
+
+    def _block(self, body: list[py.stmt]) -> list[py.stmt]:
+        out: list[py.stmt] = []
+        for statement in body:
+            saved, self.needs_start = self.needs_start, False
+            visited = self.visit(statement)
+            if self.needs_start:
+                start = py.Assign(
+                    targets=[py.Name(id=G_BUDGET, ctx=py.Store())], value=self._started()
                 )
-            )
-        node.values = values
+                out.append(py.copy_location(start, statement))
+            out.append(visited)
+            self.needs_start = saved
+        return out
+
+    def visit_FunctionDef(self, node: py.FunctionDef) -> py.AST:
+        params = [a.arg for a in node.args.args]
+        self.stage = node.name
+        self.inputs = [f"{G_INPUT}{i}" for i in range(len(params))]
+        prologue: list[py.stmt] = [
+            py.Assign(targets=[py.Name(id=G_BUDGET, ctx=py.Store())], value=py.Constant(None))
+        ]
+        prologue += [
+            py.Assign(targets=[py.Name(id=hidden, ctx=py.Store())], value=_name(param))
+            for hidden, param in zip(self.inputs, params, strict=True)
+        ]
+        for statement in prologue:
+            py.copy_location(statement, node)
+        node.body = prologue + self._block(node.body)
         return node
 
-    def visit_Set(self, node: py.Set) -> py.AST:
-        self.generic_visit(node)
-        return node if all(_constant(e) for e in node.elts) else _checked(node, node)
+    # -------------------------------------------------------------- statements
 
-    def visit_Dict(self, node: py.Dict) -> py.AST:
-        self.generic_visit(node)
-        keys = [k for k in node.keys if k is not None]
-        return node if all(_constant(k) for k in keys) else _checked(node, node)
-
-    def _comprehension(self, node: py.ListComp | py.SetComp | py.DictComp) -> py.AST:
-        self.generic_visit(node)
-        return _checked(node, node)
-
-    visit_ListComp = visit_SetComp = visit_DictComp = _comprehension
+    def visit_If(self, node: py.If) -> py.AST:
+        node.test = self.visit(node.test)
+        node.body = self._block(node.body)
+        node.orelse = self._block(node.orelse)
+        return node
 
     def visit_Assign(self, node: py.Assign) -> py.AST:
         value = self.visit(node.value)
@@ -1003,31 +1027,155 @@ class _Guard(py.NodeTransformer):
         assert isinstance(node.target, py.Name)
         current = py.Name(id=node.target.id, ctx=py.Load())
         combined: py.expr = (
-            _gcall(guard, current, value)
+            self._checked(_gcall(guard, current, value), node)  # counted like `x = x + y`
             if guard
             else py.BinOp(left=current, op=node.op, right=value)
         )
         return py.copy_location(py.Assign(targets=[node.target], value=combined), node)
 
     def _loop_body(self, body: list[py.stmt], at: py.AST) -> list[py.stmt]:
-        check = py.copy_location(py.Expr(value=_gcall(G_TICK)), at)
-        return [check, *[self.visit(s) for s in body]]
+        check = py.copy_location(py.Expr(value=_gcall(G_TICK, self._budget())), at)
+        return [check, *self._block(body)]
 
     def visit_While(self, node: py.While) -> py.AST:
         node.test = self.visit(node.test)
         node.body = self._loop_body(node.body, node)
-        node.orelse = [self.visit(s) for s in node.orelse]
+        node.orelse = self._block(node.orelse)
         return node
 
     def visit_For(self, node: py.For) -> py.AST:
         node.iter = self.visit(node.iter)
+        node.target = self.visit(node.target)
         node.body = self._loop_body(node.body, node)
-        node.orelse = [self.visit(s) for s in node.orelse]
+        node.orelse = self._block(node.orelse)
         return node
 
+    # -------------------------------------------------------------- expressions
+
+    def visit_Call(self, node: py.Call) -> py.AST:
+        func = node.func
+        node.args = [self.visit(a) for a in node.args]
+        node.keywords = [self.visit(k) for k in node.keywords]
+        if isinstance(func, py.Attribute):
+            node.func = py.copy_location(
+                _gcall(G_METHOD, self.visit(func.value), py.Constant(func.attr)), func
+            )
+        elif isinstance(func, py.Name) and func.id in STAGE_HELPERS:
+            return self._helper_call(func.id, node)
+        else:
+            node.func = self.visit(func)
+        return self._checked(node, node)
+
+    def _helper_call(self, helper: str, node: py.Call) -> py.expr:
+        """A stage helper's call: `fail` as it is (it only raises); `coerce`/`check_output`
+        through their in-stage forms, which take the budget (checked after their slow path),
+        behind an inline type test when their first argument is a plain name."""
+        if helper == "fail":
+            return node
+        args, keywords = node.args, node.keywords
+        exact = None
+        if helper == "coerce" and len(args) == 2 and not keywords:
+            parameter = args[1]
+            if (
+                isinstance(parameter, py.Constant)
+                and type(parameter.value) is str
+                and parameter.value.isidentifier()
+            ):
+                exact = G_EXACT + parameter.value
+        elif helper == "check_output" and len(args) == 1 and not keywords:
+            exact = G_RETURNS
+        call = py.Call(
+            func=_name(f"__poet_{helper}"), args=[self._budget(), *args], keywords=keywords
+        )
+        value = args[0] if args else None
+        if exact is None or not isinstance(value, py.Name):
+            return py.copy_location(call, node)
+        test = py.Compare(
+            left=_gcall(G_TYPE, _name(value.id)), ops=[py.Is()], comparators=[_name(exact)]
+        )
+        inline = py.IfExp(test=test, body=_name(value.id), orelse=call)
+        return py.copy_location(inline, node)
+
+    def visit_Attribute(self, node: py.Attribute) -> py.AST:
+        value = self.visit(node.value)
+        return self._checked(_gcall(G_ATTR, value, py.Constant(node.attr)), node)
+
+    def visit_Subscript(self, node: py.Subscript) -> py.AST:
+        if not isinstance(node.ctx, py.Load):
+            self.generic_visit(node)
+            return node
+        value = self.visit(node.value)
+        index = self.visit(node.slice)
+        if isinstance(index, py.Slice):
+            return self._checked(
+                _gcall(G_ITEM, value, _gcall("__poet_slice", *_slice_parts(index))), node
+            )
+        read = py.copy_location(_gcall(G_ITEM, value, index), node)
+        return read if isinstance(index, py.Constant) else self._checked(read, node)
+
+    def visit_BinOp(self, node: py.BinOp) -> py.AST:
+        left, right = self.visit(node.left), self.visit(node.right)
+        guard = _G_BINOPS.get(type(node.op))
+        if guard is None:
+            node.left, node.right = left, right
+            return self._checked(node, node)
+        return self._checked(_gcall(guard, left, right), node)
+
+    def visit_Compare(self, node: py.Compare) -> py.AST:
+        self.generic_visit(node)
+        if all(_constant(c) for c in node.comparators):
+            return node
+        return self._checked(node, node)
+
+    def visit_JoinedStr(self, node: py.JoinedStr) -> py.AST:
+        values: list[py.expr] = []
+        for part in node.values:
+            if not isinstance(part, py.FormattedValue) or isinstance(part.value, py.Constant):
+                values.append(part)
+                continue
+            spec = "".join(
+                v.value
+                for v in getattr(part.format_spec, "values", [])
+                if isinstance(v, py.Constant) and isinstance(v.value, str)
+            )
+            text = _gcall(
+                G_FORMAT,
+                self.visit(part.value),
+                py.Constant(part.conversion),
+                py.Constant(spec),
+                self._budget(),
+            )
+            values.append(
+                py.copy_location(
+                    py.FormattedValue(value=text, conversion=-1, format_spec=None), part
+                )
+            )
+        node.values = values
+        return node
+
+    def visit_Set(self, node: py.Set) -> py.AST:
+        self.generic_visit(node)
+        return node if all(_constant(e) for e in node.elts) else self._checked(node, node)
+
+    def visit_Dict(self, node: py.Dict) -> py.AST:
+        self.generic_visit(node)
+        keys = [k for k in node.keys if k is not None]
+        return node if all(_constant(k) for k in keys) else self._checked(node, node)
+
+    def _comprehension(self, node: py.ListComp | py.SetComp | py.DictComp) -> py.AST:
+        self.generic_visit(node)
+        return self._checked(node, node)
+
+    visit_ListComp = visit_SetComp = visit_DictComp = _comprehension
+
     def visit_comprehension(self, node: py.comprehension) -> py.AST:
-        node.iter = self.visit(node.iter)
-        node.ifs = [_gcall(G_TICK), *[self.visit(c) for c in node.ifs]]
+        self.in_iterable += 1
+        try:
+            node.iter = self.visit(node.iter)
+        finally:
+            self.in_iterable -= 1
+        node.target = self.visit(node.target)
+        node.ifs = [_gcall(G_TICK, self._budget()), *[self.visit(c) for c in node.ifs]]
         return node
 
     def visit_GeneratorExp(self, node: py.GeneratorExp) -> py.AST:
@@ -1044,7 +1192,8 @@ def _slice_parts(index: py.Slice) -> list[py.expr]:
 
 
 def guard_tree(tree: py.Module) -> py.Module:
-    """The admitted tree with every guarded operation routed through its guard."""
+    """The admitted tree with every guarded operation routed through its guard (and the
+    budget threaded through them, see `_Guard`)."""
     guarded = _Guard().visit(tree)
     py.fix_missing_locations(guarded)
     return guarded
@@ -1063,7 +1212,12 @@ class StageFunctions:
 
 
 def stage_globals(helpers: dict[str, Any]) -> dict[str, Any]:
-    """A fresh globals dict for stage code: guards, pure builtins, the helpers, nothing else."""
+    """A fresh globals dict for stage code: guards, pure builtins, the helpers, nothing else.
+
+    `helpers` holds `coerce`, `check_output`, `fail` (as trusted code calls them) and may
+    hold their in-stage forms (`__poet_coerce(budget, value, parameter)`, ...), the exact
+    types their inline tests compare with (`__poet_exact_<parameter>`, `__poet_returns`)
+    and the budget starter (`__poet_start`, see `budget_starter`)."""
     table = dict(PURE_BUILTINS)
     g: dict[str, Any] = {
         "__builtins__": table,
@@ -1075,6 +1229,7 @@ def stage_globals(helpers: dict[str, Any]) -> dict[str, Any]:
         G_TICK: tick,
         G_TOCK: tock,
         G_FORMAT: formatted,
+        G_TYPE: type,
         "__poet_slice": slice,
     }
     for op, name in _G_BINOPS.items():
@@ -1082,7 +1237,33 @@ def stage_globals(helpers: dict[str, Any]) -> dict[str, Any]:
     for name in STAGE_HELPERS:
         if name in helpers:
             g[name] = helpers[name]
+            g[f"__poet_{name}"] = helpers.get(f"__poet_{name}") or _budgeted(helpers[name])
+    for name, value in helpers.items():
+        if name.startswith(G_EXACT) or name in (G_RETURNS, G_START):
+            g[name] = value
+    g.setdefault(G_START, budget_starter("stage code", DEFAULT_STAGE_SECONDS))
     return g
+
+
+class _Never:
+    """The exact type of no value: an inline helper test against it always takes the call."""
+
+
+def _budgeted(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The in-stage form of a helper given as a plain callable: its answer checked like `tock`."""
+
+    @safety.trusted_code
+    def helper(budget: Budget, /, *args: Any, **kwargs: Any) -> Any:
+        return tock(fn(*args, **kwargs), budget)
+
+    return helper
+
+
+def _names_of(code: Any) -> Iterable[str]:
+    yield from code.co_names
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            yield from _names_of(const)
 
 
 _BINOP_GUARDS: dict[type, Callable[[Any, Any], Any]] = {
@@ -1375,7 +1556,8 @@ def admit_with_tree(
         else:
             raise PolicyError([f"unknown stage language {language!r}"])
         plain_form = copy.deepcopy(tree)
-        return compile(guard_tree(tree), filename, "exec", dont_inherit=True), plain_form
+        guarded = guard_tree(tree)
+        return compile(guarded, safety.STAGE_FILENAME, "exec", dont_inherit=True), plain_form
     except (RecursionError, MemoryError):
         raise PolicyError([f"stage code is nested too deeply (limit {MAX_DEPTH} levels)"]) from None
 
@@ -1383,6 +1565,9 @@ def admit_with_tree(
 def load(code: Any, language: str, helpers: dict[str, Any]) -> StageFunctions:
     """Run an admitted module (it only defines functions) in its own globals."""
     g = stage_globals(helpers)
+    for name in _names_of(code):  # an inline test for a parameter no helper knows
+        if (name.startswith(G_EXACT) or name == G_RETURNS) and name not in g:
+            g[name] = _Never
     exec(code, g)  # noqa: S102 - admitted and guarded above; defines the stage functions only
     return StageFunctions(g.get("perceive"), g.get("enforce"), language)
 
@@ -1397,6 +1582,10 @@ __all__ = [
     "MAX_SOURCE_CHARS",
     "STAGE_FUNCTIONS",
     "STAGE_HELPERS",
+    "Budget",
+    "budget_starter",
+    "tick",
+    "tock",
     "LimitExceeded",
     "PolicyError",
     "PolicyViolation",

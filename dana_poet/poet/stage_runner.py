@@ -26,7 +26,7 @@ from dana_poet.poet import policy, safety
 from dana_poet.poet.errors import POETInputError, POETOutputError, POETTimeoutError
 
 EMPTY = inspect.Parameter.empty
-STAGE_DEFAULT_TIMEOUT = 2.0
+STAGE_DEFAULT_TIMEOUT = policy.DEFAULT_STAGE_SECONDS
 """Seconds each of Perceive and Enforce may run when the function sets no `timeout=` (with
 one, the whole call -- Perceive, Operate's attempts, Enforce -- shares that one budget)."""
 
@@ -39,7 +39,6 @@ _clock = time.monotonic
 _SCALARS = frozenset({int, float, str, bool, type(None)})
 """Immutable values a stage may receive as they are (anything else gets a private copy)."""
 _EXACT = (int, float, str, bool, list, dict, tuple, set)
-_NO_KWARGS: dict[str, Any] = {}
 
 
 def run_until(
@@ -49,41 +48,47 @@ def run_until(
     kwargs: dict[str, Any],
     deadline: float,
 ) -> Any:
-    """Call stage function `fn` with the audit flag raised, stopping it at `deadline`."""
-    state = policy.STATE
-    saved = state.running
-    state.running = [deadline, label, 0, (*args, *kwargs.values())]
-    try:
+    """Call `fn` as stage code is run, with one budget ending at `deadline` for every stage
+    call inside (the smoke test's way; also any callable: its system access is refused)."""
+    with safety.contain([deadline, label, 0, (*args, *kwargs.values())]):
         return fn(*args, **kwargs)
-    finally:
-        state.running = saved
 
 
 def run_contained(
     label: str, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], limit: float
 ) -> Any:
-    """Call stage function `fn` with the audit flag raised and a deadline `limit` seconds away."""
+    """`run_until` with a deadline `limit` seconds away."""
     return run_until(label, fn, args, kwargs, _clock() + limit)
 
 
-def _passed_in(value: Any, running: list[Any] | None) -> bool:
+def _passed_in(value: Any, budget: list[Any]) -> bool:
     """Whether `value` is one of the values the running stage was called with (the caller's
     own text may be as long as it is; text the stage built is bounded)."""
-    return running is not None and any(value is given for given in running[3])
+    return any(value is given for given in budget[3])
 
 
 def stage_helpers(
-    function: str, hints: dict[str, Any], domain: Any, defaults: dict[str, Any] | None = None
+    function: str,
+    hints: dict[str, Any],
+    domain: Any,
+    defaults: dict[str, Any] | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
-    """The `coerce`, `check_output` and `fail` helpers bound for one function (trusted code).
+    """The `coerce`, `check_output` and `fail` helpers bound for one function (trusted code),
+    their in-stage forms, the exact types of their inline tests and the budget starter
+    (poet/policy.py's `stage_globals` says what each is).
 
-    Each helper lowers the audit flag while it works (it is trusted code acting for the
-    stage) and raises it again. A value that already has its parameter's exact type, with
-    no domain coercer to pass through, is returned before that, as the built-in engine does.
+    A value that already has its parameter's exact type, with no domain coercer to pass
+    through, is returned as it is, as the built-in engine does: stage code tests that
+    inline (`__poet_exact_<parameter>`) and calls the helper only otherwise. The in-stage
+    forms take the stage's budget: they refuse long text the stage built and check the
+    deadline and size after their work. The audit hook lets what a helper does through
+    (poet/safety.py); the helpers themselves never run stage code.
     """
     import typing
 
     from dana_poet.poet.enforce import build_enforcer
+    from dana_poet.poet.operate import CALL_DEADLINE
     from dana_poet.poet.perceive import coerce_value, exact_type, null_means_default
 
     check = build_enforcer(function, hints.get("return", EMPTY), domain)
@@ -97,9 +102,10 @@ def stage_helpers(
             if domain.coercers_for(name, typing.get_origin(annotation) or annotation):
                 exact = None  # domain coercers see even well-typed values
         plans[name] = (annotation, exact, defaults.get(name, EMPTY))
-    state, tock = policy.STATE, policy.tock
+    tock = policy.tock
     exact_of = {name: plan[1] for name, plan in plans.items()}
 
+    @safety.trusted_code
     def coerce(value: Any, parameter: Any) -> Any:
         if type(parameter) is not str:
             return value
@@ -109,56 +115,72 @@ def stage_helpers(
         if plan is None:
             return value
         annotation, exact, default = plan
-        was = state.running
-        if type(value) is str and len(value) > MAX_HELPER_TEXT and not _passed_in(value, was):
+        if value is None and null_means_default(annotation, default):
+            return default
+        return coerce_value(
+            value, annotation, domain=domain, parameter=parameter, function=function
+        )
+
+    @safety.trusted_code
+    def stage_coerce(budget: list[Any], /, value: Any, parameter: Any) -> Any:
+        if type(parameter) is not str or type(value) is exact_of.get(parameter):
+            return value
+        if parameter not in plans:
+            return value
+        if type(value) is str and len(value) > MAX_HELPER_TEXT and not _passed_in(value, budget):
             raise policy.PolicyViolation(
                 f"coerce() takes text of at most {MAX_HELPER_TEXT:,} characters built by stage code"
             )
-        state.running = None
-        try:
-            if value is None and null_means_default(annotation, default):
-                return default
-            coerced = coerce_value(
-                value, annotation, domain=domain, parameter=parameter, function=function
-            )
-        finally:
-            state.running = was
-        return tock(coerced)
+        return tock(coerce(value, parameter), budget)
 
     empty: dict[str, Any] = {}
     returns = hints.get("return", EMPTY)
     # a result of exactly the return type passes unchanged when no domain rule looks at it
     passes = returns if returns in _EXACT and not (domain and domain.output_rules) else None
 
+    @safety.trusted_code
     def check_output(value: Any) -> Any:
         if type(value) is passes:
             return value
-        was = state.running
-        if type(value) is str and len(value) > MAX_HELPER_TEXT and not _passed_in(value, was):
+        return check(value, empty)
+
+    @safety.trusted_code
+    def stage_check_output(budget: list[Any], /, value: Any) -> Any:
+        if type(value) is passes:
+            return value
+        if type(value) is str and len(value) > MAX_HELPER_TEXT and not _passed_in(value, budget):
             raise policy.PolicyViolation(
                 f"check_output() takes text of at most {MAX_HELPER_TEXT:,} characters built "
                 "by stage code"
             )
-        state.running = None
-        try:
-            checked = check(value, empty)
-        finally:
-            state.running = was
-        return tock(checked)
+        return tock(check_output(value), budget)
 
+    @safety.trusted_code
     def fail(rule: Any, message: Any = "") -> Any:
-        was = state.running
-        state.running = None
-        try:
-            exc = POETOutputError(
-                f"{function}(): {message} (rule: {rule})", function=function, rule=str(rule)
-            )
-            exc.from_stage_rule = True  # type: ignore[attr-defined]
-        finally:
-            state.running = was
+        exc = POETOutputError(
+            f"{function}(): {message} (rule: {rule})", function=function, rule=str(rule)
+        )
+        exc.from_stage_rule = True  # type: ignore[attr-defined]
         raise exc
 
-    return {"coerce": coerce, "check_output": check_output, "fail": fail}
+    helpers: dict[str, Any] = {
+        "coerce": coerce,
+        "check_output": check_output,
+        "fail": fail,
+        "__poet_coerce": stage_coerce,
+        "__poet_check_output": stage_check_output,
+        policy.G_START: policy.budget_starter(
+            f"{function}()",
+            timeout or STAGE_DEFAULT_TIMEOUT,
+            CALL_DEADLINE.get if timeout else None,
+        ),
+    }
+    for name, exact in exact_of.items():
+        if exact is not None:
+            helpers[policy.G_EXACT + name] = exact
+    if passes is not None:
+        helpers[policy.G_RETURNS] = passes
+    return helpers
 
 
 def _type_checker(function: str, annotation: Any) -> Callable[[Any], Any]:
@@ -382,22 +404,6 @@ class GuardedStages:
 
         return start
 
-    def budget_left(self) -> Callable[[], float]:
-        """() -> the deadline of the call in progress (Enforce's), or a fresh one outside."""
-        from dana_poet.poet.operate import CALL_DEADLINE
-
-        timeout = self.timeout
-        if timeout is None:
-            limit = self.limit
-            return lambda: _clock() + limit
-        shared = CALL_DEADLINE.get
-
-        def deadline() -> float:
-            at = shared()
-            return at if at is not None else _clock() + timeout
-
-        return deadline
-
     def timing_perceive(self, builtin: Engine) -> Engine:
         """The built-in Perceive, starting the call's budget (code with an Enforce stage only)."""
         start = self.start_budget()
@@ -494,8 +500,7 @@ class GuardedStages:
     def perceive_engine(self, builtin: Engine) -> Engine:
         fn = self.stages.perceive
         assert fn is not None
-        label = f"{self.function}() perceive stage"
-        state, deadline_of = policy.STATE, self.start_budget()
+        begin = self.start_budget() if self.timeout is not None else None
         arity = len(self.params) if self.positional_perceive else -1
         scalars, param_set = _SCALARS, self.param_set
         checks = tuple(self.annotations.items())
@@ -508,17 +513,13 @@ class GuardedStages:
                 return builtin(args, kwargs)  # type: ignore[no-any-return]
             try:
                 positional = not kwargs and len(args) == arity
+                if begin is not None:
+                    begin()  # the call's one budget starts with Perceive
                 if positional:
                     given = args if scalars.issuperset(map(type, args)) else tuple(map(_mine, args))
-                    named = _NO_KWARGS
+                    out = fn(*given)
                 else:
-                    given, named = (), self._bind(args, kwargs)
-                saved = state.running
-                state.running = [deadline_of(), label, 0, given or tuple(named.values())]
-                try:
-                    out = fn(*given, **named)
-                finally:
-                    state.running = saved
+                    out = fn(**self._bind(args, kwargs))
                 if type(out) is not dict or out.keys() != param_set:
                     out = self._recoerce(out)
                 else:
@@ -557,8 +558,6 @@ class GuardedStages:
     def enforce_engine(self, builtin: Engine) -> Engine:
         fn = self.stages.enforce
         assert fn is not None
-        label = f"{self.function}() enforce stage"
-        state, deadline_of = policy.STATE, self.budget_left()
         scalars, exact, any_result = _SCALARS, self.exact_result, self.any_result
         params = self.params
         pick = _picker(params) if self.positional_enforce else None
@@ -571,21 +570,9 @@ class GuardedStages:
                     given = (result, *pick(inputs))
                     if not scalars.issuperset(map(type, given)):
                         given = tuple(map(_mine, given))
-                    named = _NO_KWARGS
+                    out = fn(*given)
                 else:
-                    given = (_mine(result),)
-                    named = {k: _mine(v) for k, v in inputs.items()}
-                saved = state.running
-                state.running = [
-                    deadline_of(),
-                    label,
-                    0,
-                    given if not named else (*given, *named.values()),
-                ]
-                try:
-                    out = fn(*given, **named)
-                finally:
-                    state.running = saved
+                    out = fn(_mine(result), **{k: _mine(v) for k, v in inputs.items()})
             except Exception as exc:  # noqa: BLE001 - any failure of untrusted code drops it
                 return self._enforce_failed(exc, builtin, result, inputs)
             if any_result or type(out) is exact:
@@ -627,7 +614,8 @@ def build_stage_engines(
     try:
         code, tree = policy.admit_with_tree(source, language, f"<stages of {function}>")
         defaults = {n: p.default for n, p in signature.parameters.items()}
-        stages = policy.load(code, language, stage_helpers(function, hints, domain, defaults))
+        helpers = stage_helpers(function, hints, domain, defaults, timeout)
+        stages = policy.load(code, language, helpers)
     except policy.PolicyError as exc:
         print(
             f"dana-poet: warning: the generated stage code of {function}() was refused "

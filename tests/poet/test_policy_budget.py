@@ -41,11 +41,9 @@ def deadlines(monkeypatch: pytest.MonkeyPatch, tmp_path) -> list[float]:
     seen: list[float] = []
     real = policy.tick
 
-    def recording_tick() -> bool:
-        running = policy.STATE.running
-        assert running is not None
-        seen.append(running[0])
-        return real()
+    def recording_tick(budget: list) -> bool:
+        seen.append(budget[0])  # [deadline, label, items built, values passed in]
+        return real(budget)
 
     monkeypatch.setattr(policy, "tick", recording_tick)  # bound into stage globals at load
     return seen

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dana_poet import poet
-from dana_poet.poet import operate, policy
+from dana_poet.poet import operate
 from dana_poet.poet.errors import POETInputError, POETOutputError, POETTimeoutError
 
 
@@ -189,19 +189,21 @@ def test_the_enforce_rule_is_retried_on_the_warm_path() -> None:
         echo(99)  # no retries: the stage's rule is the call's answer
 
 
-def test_the_audit_flag_is_up_only_while_stage_code_runs(tmp_path: Path) -> None:
+def test_the_audit_layer_sees_stage_code_only_while_it_runs(tmp_path: Path) -> None:
+    from dana_poet.poet import safety
+
     seen: list[Any] = []
 
     @poet(_stage_code=PLUS_ONE, _stage_language="python")
     def writes(n: int) -> int:
-        seen.append(policy.STATE.running)
+        seen.append((safety.stage_code_running(), safety.contained_state()))
         (tmp_path / f"body-{n}.txt").write_text("the body may touch the system")
         return n
 
     for n in range(1, 4):
         assert writes(n) == (n + 1) * 10
-    assert seen == [None, None, None]
-    assert policy.STATE.running is None
+    assert seen == [(False, None)] * 3
+    assert safety.contained_state() is None
     assert len(list(tmp_path.glob("body-*.txt"))) == 3
 
 
