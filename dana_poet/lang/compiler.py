@@ -272,9 +272,6 @@ class _Probe:
         self.add = False
         self.attr = False
 
-    def __bool__(self) -> bool:
-        return self.add or self.attr
-
 
 class _Scope:
     """`with compiler.scope(...)`: the compiler inside a new `_Context`, restored after."""
@@ -500,7 +497,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         rules directly."""
         with self.probing() as probe:
             plain = build()
-        if not probe:
+        if not (probe.add or probe.attr):
             return plain
         with self.add_mode("helper"):
             helper = build()
@@ -595,7 +592,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
                 plain = self.expr(comp)
             finally:
                 self._plain_comprehension = None
-        if not probe:
+        if not (probe.add or probe.attr):
             return finish(plain)  # type: ignore[no-any-return]
         with self.add_mode("helper"):
             helper = self.expr(comp)
@@ -652,23 +649,27 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
         msg = self.expr(s.msg) if s.msg is not None else _const(None, w)
         test = s.test
         if isinstance(test, A.Compare) and len(test.ops) == 1:
-            left, right = self.tmp("l"), self.tmp("r")
-            out: list[py.stmt] = [
-                _at(py.Assign([_store(left, w)], self.expr(test.left)), w),
-                _at(py.Assign([_store(right, w)], self.expr(test.comparators[0])), w),
-            ]
-            cond: py.expr = _at(
-                py.Compare(_load(left, w), [_CMP[test.ops[0]]()], [_load(right, w)]), w
+            # a literal or a local is read again for the message (nothing changes); other
+            # operands are kept in temporaries, evaluated in order
+            right_direct = self._is_simple(test.comparators[0])
+            left_direct = self._is_simple(test.left) and (
+                right_direct or isinstance(test.left, A.Constant)
             )
-            fail = _call(
-                H_ASSERT,
-                w,
-                msg,
-                _const(source, w),
-                _load(left, w),
-                _load(right, w),
-                _const(test.ops[0], w),
-            )
+            out: list[py.stmt] = []
+            operands: list[py.expr] = []
+            for operand, direct, stem in (
+                (test.left, left_direct, "l"),
+                (test.comparators[0], right_direct, "r"),
+            ):
+                if direct:
+                    operands.append(self.expr(operand))
+                else:
+                    name = self.tmp(stem)
+                    out.append(_at(py.Assign([_store(name, w)], self.expr(operand)), w))
+                    operands.append(_load(name, w))
+            left, right = operands
+            cond: py.expr = _at(py.Compare(left, [_CMP[test.ops[0]]()], [right]), w)
+            fail = _call(H_ASSERT, w, msg, _const(source, w), left, right, _const(test.ops[0], w))
         else:
             out = []
             cond = self.expr(test)
@@ -1046,7 +1047,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
     def _with_guarded_test(self, test: A.Expr, finish: Any) -> list[py.stmt]:
         with self.probing() as probe:
             plain = self.expr(test)
-        if not probe:
+        if not (probe.add or probe.attr):
             return finish(plain)  # type: ignore[no-any-return]
         w = self.w
         tmp = self.tmp("c")
@@ -1071,7 +1072,7 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
             body = self.stmts(s.body) or [_at(py.Pass(), w)]
         with self.probing() as probe:
             test = self.expr(s.test)
-        if not probe:
+        if not (probe.add or probe.attr):
             return [_at(py.While(test, body, []), w)]
 
         def stop_unless(t: py.expr) -> list[py.stmt]:
@@ -1330,18 +1331,21 @@ class Compiler(PipelineCompiler, DeclarationCompiler):
 
     # ------------------------------------------------------------ targets
     def target(self, t: A.Expr) -> py.Name | py.Attribute | py.Subscript:
-        with self.placed(t.span):
-            w = self.w
-            if isinstance(t, A.Name):
-                if t.scope in SCOPE_DICTS:
-                    scope = _load(SCOPE_DICTS[t.scope], w)
-                    return _at(py.Subscript(scope, _const(t.id, w), STORE), w)
-                return _store(t.id, w)
-            if isinstance(t, A.Attribute):
-                value = t.value
-                base = self._vivified(value) if self._scoped_root(value) else self.expr(value)
-                return _at(py.Attribute(base, t.attr, STORE), w)
-            if isinstance(t, A.Subscript):
+        w = where(t.span) or self.w
+        if isinstance(t, A.Name):
+            if t.scope in SCOPE_DICTS:
+                scope = _load(SCOPE_DICTS[t.scope], w)
+                return _at(py.Subscript(scope, _const(t.id, w), STORE), w)
+            return _store(t.id, w)
+        if isinstance(t, A.Attribute):
+            if self._scoped_root(t.value):
+                with self.placed(t.span):
+                    base = self._vivified(t.value)
+            else:
+                base = self.expr(t.value)
+            return _at(py.Attribute(base, t.attr, STORE), w)
+        if isinstance(t, A.Subscript):
+            with self.placed(t.span):
                 return _at(py.Subscript(self.expr(t.value), self._index(t.index), STORE), w)
         raise self.error("cannot assign to this expression", t.span)
 

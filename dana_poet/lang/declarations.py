@@ -27,6 +27,10 @@ from dana_poet.lang.pyast import LOAD, Where, at, call, const, load, store
 
 NO_DEFAULT = "__dana_NO_DEFAULT"
 
+# builtin types each module's globals bind as `__dana_<name>_t` (runtime.module_globals):
+# an annotation naming one is a plain load of the value `__dana_t(name)` would return
+BOUND_TYPES = frozenset({"int", "float", "str", "bool", "list", "dict", "tuple", "set"})
+
 BUILTIN_TYPE_NAMES = frozenset(
     {"int", "float", "str", "bool", "list", "dict", "tuple", "set", "any", "None", "bytes"}
 )
@@ -148,4 +152,6 @@ class DeclarationCompiler:
         ):
             # a type declared inside a function is that function's local, not a module name
             return call(H_TYPE_VALUE, w, load(t.name, w), *[self.type_expr(a) for a in t.args])
+        if not t.args and t.name in BOUND_TYPES:
+            return load(f"__dana_{t.name}_t", w)
         return call(H_TYPE, w, const(t.name, w), *[self.type_expr(a) for a in t.args])

@@ -134,3 +134,26 @@ def test_binders_are_the_binding_nodes_walk_finds(path: Path) -> None:
     for body in scopes:
         expected = [n for n in walk(body) if isinstance(n, kinds)]
         assert [id(n) for n in binders(body)] == [id(n) for n in expected]
+
+
+ASSERTS = [
+    # (program, left, right): a failed comparison reports both sides as they were compared
+    ("x = 2\nassert x == 3\n", 2, 3),
+    ("x = 2\nassert 3 == x\n", 3, 2),
+    ("def f():\n    return 5\nassert f() == 4\n", 5, 4),
+    ("x = 1\nassert x == (x += 1)\n", 1, 2),  # the left side read before the right runs
+    ("x = 1\nassert (x += 1) != x\n", 2, 2),
+]
+
+
+@pytest.mark.parametrize(("program", "left", "right"), ASSERTS, ids=[a[0] for a in ASSERTS])
+def test_a_failed_comparison_assert_reports_both_sides(
+    program: str, left: object, right: object
+) -> None:
+    from dana_poet.lang.runtime import DanaAssertionError
+
+    runtime = new_program(None)
+    code = runtime.compile_source(program, "<assert.na>")
+    with pytest.raises(DanaAssertionError) as failed:
+        exec(code, runtime.new_globals("<assert.na>", "__main__"))
+    assert (failed.value.left, failed.value.right) == (left, right)
