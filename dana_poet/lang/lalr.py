@@ -63,6 +63,7 @@ _STRINGS = ("STRING", "LONG_STRING", "FSTRING", "LONG_FSTRING")
 _MULTILINE = frozenset({*_STRINGS, "_NEWLINE"})
 
 Reducer = Callable[[list[Any]], Any]
+Maker = Callable[[str, str, int, int], Any]
 
 
 def _reducer_source(index: int, rule: Any, builder_type: type) -> str:
@@ -93,8 +94,13 @@ def _reducer_source(index: int, rule: Any, builder_type: type) -> str:
         if parts and parts[0] == "*c[0]" and not hasattr(builder_type, expansion[0].name):
             # `_items: _items item`: grow the list the left part built (it is on the value
             # stack only); a copy per item made long files quadratic
-            rest = ", ".join(parts[1:])
-            grow = f"\n    v += [{rest}]" if rest else ""
+            if len(parts) == 1 and len(expansion) == 1:
+                return "R.append(None)\n"  # `_items: _item`: the list the child is
+            rest = parts[1:]
+            if len(rest) == 1 and rest[0].startswith("*"):
+                grow = f"\n    v += {rest[0][1:]}"
+            else:
+                grow = f"\n    v += [{', '.join(rest)}]" if rest else ""
             return f"def r{index}(c):\n    v = c[0]{grow}\n    return v\nR.append(r{index})\n"
         return f"def r{index}(c):\n    return {children}\nR.append(r{index})\n"
     method = f"B.{name}" if hasattr(builder_type, name) else f"tree({name!r})"
@@ -294,25 +300,38 @@ class FastParser:
         self.start_states: dict[str, int] = tables["start_states"]
         self.end_states: dict[str, int] = tables["end_states"]
         self.kept = frozenset(tables["kept"])
-        self.keywords: dict[str, str] = tables["keywords"]
+        # every word that is not simply a NAME: keywords, and reserved words as "" (a
+        # terminal no state accepts)
+        self.keywords: dict[str, str] = {**dict.fromkeys(reserved, ""), **tables["keywords"]}
         self.literals: dict[str, tuple[str, ...]] = tables["literals"]
         self.scanner = re.compile(tables["scanner"])
+        # the scanner's group numbers, which the loop dispatches on
+        groups = self.scanner.groupindex
+        self.groups = tuple(
+            groups[name]
+            for name in ("WORD", "OP", "NL", "DEC", "DOTS", "SCOPED", "FLOAT", "WS", "ERR")
+        )
+        self.strings = {groups[kind]: kind for kind in _STRINGS}
         namespace: dict[str, Any] = {"B": builder, "tree": _tree, "R": []}
         exec(tables["reducers"], namespace)  # noqa: S102 - generated from the grammar's rules
         reducers: list[Reducer | None] = namespace["R"]
+        # (minus the rule's length, the symbol it makes, its reducer): the loop slices the
+        # stacks at the first; no reducer: the value stays (a `?rule` with its one child)
         self.rules: list[tuple[int, str, Reducer | None]] = [
-            (size, origin, reducer)
+            (-size, origin, reducer)
             for (size, origin), reducer in zip(tables["shapes"], reducers, strict=True)
         ]
         self.by_action = self.rules[::-1]  # by_action[~rule] is rules[rule]
         self.fused = len(self.actions)
-        # literals' nodes made from the lexeme directly (no token): AstBuilder.<rule>_at
-        self.makers: list[Callable[[str, str, int, int], Any] | None] = [
-            getattr(builder, f"{getattr(reducer, '__name__', '')}_at", None)
-            if getattr(reducer, "__self__", None) is builder
-            else None
-            for reducer in reducers
-        ]
+        # by the action `fused + rule`, what shifting a token and reducing it at once
+        # does: (the symbol made, the reducer, the builder's `<rule>_at` that makes a
+        # literal's node from the lexeme, with no token)
+        self.fusions: list[tuple[str, Reducer | None, Maker | None] | None] = [None] * self.fused
+        for reducer, (_, origin, _) in zip(reducers, self.rules, strict=True):
+            maker = None
+            if getattr(reducer, "__self__", None) is builder:
+                maker = getattr(builder, f"{getattr(reducer, '__name__', '')}_at", None)
+            self.fusions.append((origin, reducer, maker))
 
     def parse(self, text: str, start: str, line: int = 1, column: int = 1) -> Any:
         """The value the start rule's callback returns; `Fallback` when Lark must decide.
@@ -320,7 +339,7 @@ class FastParser:
         actions = self.actions
         rules = self.rules
         by_action = self.by_action
-        makers = self.makers
+        fusions = self.fusions
         fused = self.fused
         kept = self.kept
         keywords = self.keywords
@@ -333,16 +352,16 @@ class FastParser:
         end_state = self.end_states[start]
 
         def reduce(action: int) -> None:
-            size, origin, callback = by_action[action]
-            if callback is None:  # a `?rule` with its one child: the value stays
+            cut, origin, callback = by_action[action]
+            if callback is None:
                 states[-1] = actions[states[-2]][origin]
-            elif size == 1:
+            elif cut == -1:
                 values[-1] = callback([values[-1]])
                 states[-1] = actions[states[-2]][origin]
-            elif size:
-                children = values[-size:]
-                del values[-size:]
-                del states[-size:]
+            elif cut:
+                children = values[cut:]
+                del values[cut:]
+                del states[cut:]
                 values.append(callback(children))
                 states.append(actions[states[-1]][origin])
             else:
@@ -361,7 +380,7 @@ class FastParser:
                         states.append(action)
                         values.append(None)
                     else:  # the state shifted to only reduces the token: do it now
-                        size, origin, callback = rules[action - fused]
+                        _, origin, callback = rules[action - fused]
                         states.append(row[origin])
                         values.append(None if callback is None else callback([None]))
                     return
@@ -383,18 +402,15 @@ class FastParser:
             tok.end_pos = start_pos + len(value)
             return tok
 
-        line_start = 1 - column
+        line_base = -column  # a lexeme's column is its offset minus this
         paren_level = 0
         indents = [0]
         # [opening bracket, lambdas awaiting their `::`] (postlex._split_slice_colons)
         brackets: list[list[Any]] = [["", 0]]
         pos = 0
         finditer = self.scanner.finditer
-        groups = self.scanner.groupindex
-        g_word, g_op, g_nl, g_dec = groups["WORD"], groups["OP"], groups["NL"], groups["DEC"]
-        g_dots, g_scoped, g_float = groups["DOTS"], groups["SCOPED"], groups["FLOAT"]
-        g_ws, g_err = groups["WS"], groups["ERR"]
-        strings = {groups[kind]: kind for kind in _STRINGS}
+        g_word, g_op, g_nl, g_dec, g_dots, g_scoped, g_float, g_ws, g_err = self.groups
+        strings = self.strings
         while True:
             for match in finditer(text, pos):
                 # the lexeme's group, the last one to close (every alternative is a group)
@@ -403,13 +419,14 @@ class FastParser:
                 start_pos = match.start(group)
                 row = actions[states[-1]]
                 if group == g_word:
-                    # a keyword is a keyword only where the parser state accepts it
-                    kind = keywords.get(value, "NAME")
-                    if kind not in row:
+                    kind = keywords.get(value)
+                    if kind is None:
                         kind = "NAME"
-                    if kind == "NAME":
+                    elif kind not in row:
+                        # a keyword is a keyword only where the parser state accepts it
                         if value in reserved:
                             raise Fallback
+                        kind = "NAME"
                     elif kind == "LAMBDA":
                         brackets[-1][1] += 1
                 elif group == g_op:
@@ -449,7 +466,7 @@ class FastParser:
                     if paren_level:
                         if "\n" in value:
                             line += value.count("\n")
-                            line_start = start_pos + value.rindex("\n") + 1
+                            line_base = start_pos + value.rindex("\n")
                         continue
                     kind = "_NEWLINE"  # shifted below; the indentation after it
                 elif group == g_dec:
@@ -471,16 +488,16 @@ class FastParser:
                 try:
                     action = row[kind]
                     while action < 0:
-                        size, origin, callback = by_action[action]
+                        cut, origin, callback = by_action[action]
                         if callback is None:
                             states[-1] = actions[states[-2]][origin]
-                        elif size == 1:
+                        elif cut == -1:
                             values[-1] = callback([values[-1]])
                             states[-1] = actions[states[-2]][origin]
-                        elif size:
-                            children = values[-size:]
-                            del values[-size:]
-                            del states[-size:]
+                        elif cut:
+                            children = values[cut:]
+                            del values[cut:]
+                            del states[cut:]
                             values.append(callback(children))
                             states.append(actions[states[-1]][origin])
                         else:
@@ -493,19 +510,16 @@ class FastParser:
                 if action < fused:
                     states.append(action)
                     if kind in kept:
-                        values.append(
-                            token(kind, value, start_pos, line, start_pos - line_start + 1)
-                        )
+                        values.append(token(kind, value, start_pos, line, start_pos - line_base))
                     else:
                         values.append(None)
                 else:
                     # the state shifted to only reduces the token (`atom_expr: NAME`, ...):
                     # reduce it now, with no token for the literals' builders
-                    action -= fused
-                    maker = makers[action]
-                    size, origin, callback = rules[action]
+                    # (the padding below `fused` is never an action here)
+                    origin, callback, maker = fusions[action]  # type: ignore[misc]
                     states.append(row[origin])
-                    column = start_pos - line_start + 1
+                    column = start_pos - line_base
                     if maker is not None:
                         values.append(maker(value, kind, line, column))
                     else:
@@ -526,7 +540,7 @@ class FastParser:
                                 raise Fallback
                     if "\n" in value:
                         line += value.count("\n")
-                        line_start = start_pos + value.rindex("\n") + 1
+                        line_base = start_pos + value.rindex("\n")
             else:
                 break
         while len(indents) > 1:
