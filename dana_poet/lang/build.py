@@ -286,6 +286,13 @@ def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>"
                 parts.append(text if raw else decode_escapes(text))
                 literal = []
             expr_text, conversion, spec = _split_field(body[i + 1 : end])
+            stripped = expr_text.rstrip()
+            if stripped.endswith("=") and stripped[-2:-1] not in ("=", "!", "<", ">"):
+                # `{total=}` as in Python: the text, then the value (repr unless a spec is given)
+                parts.append(expr_text)
+                expr_text = stripped[:-1]
+                if conversion is None and spec is None:
+                    conversion = "r"
             if not expr_text.strip():
                 raise DanaSyntaxError(
                     "f-string: empty expression inside '{}'", line=span.line, column=span.column
