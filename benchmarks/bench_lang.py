@@ -11,6 +11,7 @@ file size (start-up in detail: benchmarks/bench_start.py).
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import subprocess
@@ -163,6 +164,39 @@ def front_end_rows() -> list[tuple[str, str, str, bool]]:
         rows.append(
             (f"front end, {n:,} lines: Dana / CPython", f"{ratio:.1f}x", "<= 4x", ratio <= 4)
         )
+    # the parser's share (lang/lalr.py + build.py: text -> Dana AST), against the same
+    # CPython compile() of the whole program; the collector paused, as the front end does
+    from dana_poet.lang.parser import parse
+
+    def parsed(text: str) -> object:
+        gc.disable()
+        try:
+            return parse(text, "<gen.na>")
+        finally:
+            gc.enable()
+
+    dana, python = generated_program(2_000), python_program(2_000)
+    parse_times, python_times = [], []
+    for _ in range(9):
+        parse_times.append(best(lambda d=dana: parsed(d), repeat=1))
+        python_times.append(best(lambda p=python: compile(p, "<gen.py>", "exec"), repeat=1))
+    rows.append(
+        (
+            "front end, 2,000 lines: parse + AST build alone / CPython compile",
+            f"{min(parse_times) / min(python_times):.1f}x",
+            "",
+            True,
+        )
+    )
+    parse_per_line = python_opcodes(lambda d=dana: parsed(d))
+    rows.append(
+        (
+            "front end, Python opcodes per line in parse + AST build (of the row below)",
+            f"{parse_per_line / 2_000:,.0f}",
+            "",
+            True,
+        )
+    )
     per_line = python_opcodes(lambda: program.compile_source(generated_program(2_000), "<gen.na>"))
     rows.append(
         (
