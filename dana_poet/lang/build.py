@@ -176,8 +176,11 @@ def _find_field_end(body: str, start: int) -> int:
             depth += 1
         elif ch in ")]}":
             if depth == 0:
-                return i
-            depth -= 1
+                if ch == "}":
+                    return i
+                # an unmatched ')' or ']' stays in the field: its parse points at it
+            else:
+                depth -= 1
         i += 1
     return -1
 
@@ -241,17 +244,18 @@ def shift_spans(node: object, lines: int, columns: int) -> None:
         )
 
 
-def _field_expression(text: str, filename: str, span: A.Span) -> A.Expr:
-    """An f-string field's expression; `{2, 4, 6}` is a tuple, as in Python."""
+def _field_expression(text: str, filename: str, line: int, column: int) -> A.Expr:
+    """An f-string field's expression, `text` starting at `line`:`column` of the file;
+    `{2, 4, 6}` is a tuple, as in Python."""
     from dana_poet.lang.parser import parse_expression
 
     try:
-        return parse_expression(text, filename, span.line, span.column)
+        return parse_expression(text, filename, line, column)
     except DanaSyntaxError:
         if "," not in text:
             raise
         try:
-            value = parse_expression(f"({text})", filename, span.line, span.column)
+            value = parse_expression(f"({text})", filename, line, max(column - 1, 1))
         except DanaSyntaxError:
             value = None
         if not isinstance(value, A.TupleExpr):
@@ -259,7 +263,29 @@ def _field_expression(text: str, filename: str, span: A.Span) -> A.Expr:
         return value
 
 
-def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>") -> A.FString:
+def _body_position(body: str, index: int, origin: tuple[int, int]) -> tuple[int, int]:
+    """The file's line and column of `body[index]`, the body starting at `origin`."""
+    newlines = body.count("\n", 0, index)
+    if not newlines:
+        return origin[0], origin[1] + index
+    return origin[0] + newlines, index - body.rindex("\n", 0, index)
+
+
+def parse_fstring(
+    body: str,
+    raw: bool,
+    span: A.Span,
+    filename: str = "<string>",
+    origin: tuple[int, int] | None = None,
+) -> A.FString:
+    """The f-string whose text between the quotes is `body`, starting at `origin` in the
+    file (the f-string's own position if not given): errors point into the body."""
+    if origin is None:
+        origin = (span.line, span.column)
+
+    def error(message: str, index: int) -> DanaSyntaxError:
+        line, column = _body_position(body, index, origin)
+        return DanaSyntaxError(message, line=line, column=column)
 
     parts: list[str | A.FormattedValue] = []
     literal: list[str] = []
@@ -273,9 +299,7 @@ def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>"
                 continue
             end = _find_field_end(body, i + 1)
             if end < 0:
-                raise DanaSyntaxError(
-                    "f-string: '{' was never closed", line=span.line, column=span.column
-                )
+                raise error("f-string: '{' was never closed", i)
             if not body[i + 1 : end].strip():
                 # `{}` holds no expression: Dana programs use it as literal text
                 literal.append(body[i : end + 1])
@@ -294,16 +318,23 @@ def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>"
                 if conversion is None and spec is None:
                     conversion = "r"
             if not expr_text.strip():
-                raise DanaSyntaxError(
-                    "f-string: empty expression inside '{}'", line=span.line, column=span.column
+                raise error("f-string: empty expression inside '{}'", i)
+            start = i + 1 + len(expr_text) - len(expr_text.lstrip())
+            line, column = _body_position(body, start, origin)
+            value = _field_expression(expr_text.strip(), filename, line, column)
+            spec_node = (
+                parse_fstring(
+                    spec, raw, span, filename, _body_position(body, end - len(spec), origin)
                 )
-            value = _field_expression(expr_text.strip(), filename, span)
-            spec_node = parse_fstring(spec, raw, span, filename) if spec else None
+                if spec
+                else None
+            )
             if conversion is not None and conversion not in ("r", "s", "a"):
-                raise DanaSyntaxError(
+                raise error(
                     f"f-string: unknown conversion '!{conversion}'",
-                    line=span.line,
-                    column=span.column,
+                    end - len(spec) - 2 - len(conversion)
+                    if spec is not None
+                    else end - 1 - len(conversion),
                 )
             parts.append(A.FormattedValue(value, conversion, spec_node, span))
             i = end + 1
@@ -313,11 +344,7 @@ def parse_fstring(body: str, raw: bool, span: A.Span, filename: str = "<string>"
                 literal.append("}")
                 i += 2
                 continue
-            raise DanaSyntaxError(
-                "f-string: single '}' is not allowed (write '}}')",
-                line=span.line,
-                column=span.column,
-            )
+            raise error("f-string: single '}' is not allowed (write '}}')", i)
         literal.append(ch)
         i += 1
     if literal:
@@ -886,7 +913,8 @@ class AstBuilder:
             end = (line, column + len(text))
         span = _new_span(_Span, (line, column, *end))
         if "f" in prefix:
-            return parse_fstring(body, raw, span)
+            start = len(text) - len(quote) - len(body)
+            return parse_fstring(body, raw, span, origin=(line, column + start))
         return A.Constant(body if raw else decode_escapes(body), span)
 
     def true(self, c: list[Any]) -> A.Expr:

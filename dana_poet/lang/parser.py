@@ -250,7 +250,7 @@ def _parse_with_lark(source: str, text: str, filename: str) -> object:
     try:
         return lark.parse(text, start="start")
     except DanaSyntaxError as err:  # raised by the AST builder, which knows no file
-        raise _locate(err, filename, source) from None
+        raise _locate(_unclosed(err, source, at_end=False), filename, source) from None
     except UnexpectedInput as exc:
         raise _syntax_error(exc, source, filename, lark) from None
     except DedentError as exc:
@@ -357,11 +357,38 @@ def _syntax_error(exc: UnexpectedInput, source: str, filename: str, lark: Lark) 
         expected = ""
     source_line = lines[line - 1] if 0 < line <= len(lines) else ""
     message = what + (f"; {expected}" if expected else "")
-    return DanaSyntaxError(
+    err = DanaSyntaxError(
         message,
         filename=filename,
         line=line,
         column=column,
         source_line=source_line,
         hint=_hint_for(token, source_line),
+    )
+    if token is None:
+        return err
+    return _unclosed(err, source, at_end=token.type == "$END")
+
+
+def _unclosed(err: DanaSyntaxError, source: str, at_end: bool) -> DanaSyntaxError:
+    """`err` as the bracket it comes from, when a bracket opened before it is never
+    closed and the error is past that bracket's line (or at the end of the text)."""
+    from dana_poet.lang.brackets import unclosed_bracket
+
+    if err.line <= 0:
+        return err
+    found = unclosed_bracket(source, (err.line, err.column or 1))
+    if found is None:
+        return err
+    bracket, line, column = found
+    if line >= err.line and not at_end:
+        return err
+    lines = source.splitlines()
+    return DanaSyntaxError(
+        f"'{bracket}' was never closed",
+        filename=err.filename,
+        line=line,
+        column=column,
+        source_line=lines[line - 1] if line <= len(lines) else "",
+        hint=f"the parse stopped at line {err.line}, column {err.column}: {err.message}",
     )

@@ -18,8 +18,15 @@ BAD_PROGRAMS = [
     ("if x print(x)\n", 1, 6, "ends with ':'"),
     ("if x: print(x)\n", 1, 7, "body goes on the next lines"),
     ("def f()\n    pass\n", 1, 8, "expected ':'"),
-    ("x = (1, 2\n", 1, 10, "unexpected end of the file"),
-    ("x = [1, 2\ny = 3\n", 2, 1, "unexpected 'y'"),
+    ("x = (1, 2\n", 1, 5, "'(' was never closed"),
+    ("x = (1, 2\n", 1, 5, "stopped at line 1, column 10: unexpected end of the file"),
+    ("x = [1, 2\ny = 3\n", 1, 5, "'[' was never closed"),
+    ("x = [1, 2\ny = 3\n", 1, 5, "stopped at line 2, column 1: unexpected 'y'"),
+    ('d = {"a": [1,\n  2]\n', 1, 5, "'{' was never closed"),
+    ("def f():\n    y = g(1, (2,\n    return 3\n", 2, 14, "'(' was never closed"),
+    ('s = "(["  # ( [\nx = g("a(",\n  2\n', 2, 6, "'(' was never closed"),
+    ("x = f(a b)\n", 1, 9, "unexpected 'b'"),
+    ("x = (1 +\n  * 2)\n", 2, 3, "unexpected '*'"),
     ("print('ok')\nx = )\n", 2, 5, "unexpected ')'"),
     ("x = 1 +\n", 1, 8, "unexpected end of line"),
     ("x = 1 if y\n", 1, 11, "expected 'else'"),
@@ -42,9 +49,15 @@ BAD_PROGRAMS = [
     ("f(a=1, a=2)\n", 1, 8, "keyword argument 'a' repeated"),
     ("try:\n    pass\nx = 1\n", 1, 1, "needs at least one 'except'"),
     ("struct A(B):\n    x: int\n", 1, None, "cannot inherit"),
-    ('x = f"{a"\n', 1, 5, "never closed"),
-    ('x = f"}"\n', 1, 5, "single '}'"),
-    ('x = f"{x!z}"\n', 1, 5, "unknown conversion '!z'"),
+    ('x = f"{a"\n', 1, 7, "never closed"),
+    ('x = f"}"\n', 1, 7, "single '}'"),
+    ('x = f"{x!z}"\n', 1, 9, "unknown conversion '!z'"),
+    ('y = 1\nx = f"a {)y} b"\n', 2, 10, "unexpected ')'"),
+    ('y = 1\nx = f"a {  )y}"\n', 2, 12, "unexpected ')'"),
+    ('y = 1\nx = f"{y} {y + }"\n', 2, None, "unexpected end of"),
+    ('y = 1\nx = f"""a\n  {y} {]y}"""\n', 3, 8, "unexpected ']'"),
+    ('y = 1\nx = rf"{y:>{)}}"\n', 2, 12, "never closed"),
+    ('y = 1\nx = f"{y:{y!q}}"\n', 2, 12, "unknown conversion '!q'"),
     ('x = f"{d["k"]}"\n', 1, None, "unexpected"),
     ("d = {k: v for k in}\n", 1, 19, "unexpected '}'"),
     ("x = {(k: v) for k in}\n", 1, 21, "unexpected '}'"),
@@ -131,3 +144,13 @@ def test_cli_parse_reports_syntax_errors_with_exit_code_2(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert result.stderr.startswith("prog.na:1:")
     assert "Traceback" not in result.stderr
+
+
+def test_fstring_field_expressions_carry_their_place_in_the_file() -> None:
+    from dana_poet.lang import ast as A
+    from dana_poet.lang.analysis import walk
+
+    module = parse('x = 1\ny = f"ab {x + 1} {  x!r:>{x}}"\nz = f"""\n  {x}"""\n', "prog.na")
+    names = [n for n in walk(module, into_scopes=True) if isinstance(n, A.Name) and n.id == "x"]
+    starts = sorted((n.span.line, n.span.column) for n in names)
+    assert starts == [(1, 1), (2, 11), (2, 21), (2, 27), (4, 4)]
