@@ -272,7 +272,8 @@ def _show_warning(
     line: str | None = None,
 ) -> None:
     """Warnings read as one plain line, not as a Python source location."""
-    sys.stderr.write(f"dana-poet: warning: {message}\n")
+    text = str(message).removeprefix("dana-poet: ")
+    sys.stderr.write(f"dana-poet: warning: {text}\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,7 @@ def cmd_transpile(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     resolved = _resolve_function(args.target, "versions")
@@ -237,7 +239,12 @@ def cmd_versions(args: argparse.Namespace) -> int:
         table.add_column(col)
     for v in versions:
         reason = v.reason if v.problem is None else f"[damaged: {v.problem}]"
-        table.add_row(f"v{v.version}", "*" if v.version == current else "", str(v.params), reason)
+        table.add_row(
+            f"v{v.version}",
+            "*" if v.version == current else "",
+            escape(str(v.params)),
+            escape(reason),
+        )
     _console().print(table)
     return EXIT_OK
 
@@ -254,7 +261,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    store.set_current(fn, args.version)
+    with warnings.catch_warnings(record=True):  # an unsaved rollback is an error, said below
+        warnings.simplefilter("always")
+        store.set_current(fn, args.version)
+    status = store.status()
+    if not status.persistent:
+        # the store's fault reads "cannot use DIR (cause) while saving ...; POET goes on in memory"
+        cause = status.problems[-1].split("; ")[0] if status.problems else status.location
+        print(f"dana-poet: {fn}: rollback to v{args.version} not saved: {cause}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"{fn}: current version is now v{args.version}")
     return EXIT_OK
 

@@ -44,6 +44,7 @@ class EnhancedFunction:
     stage_code: str | None = None
     operator: Any = None  # its circuit breaker is per function (dana_poet.testing resets it)
     log: ExecutionLog | None = None  # executions not yet handed to the store (poet/recorder.py)
+    skips_warned: set[tuple[tuple[int, str], ...]] = field(default_factory=set, repr=False)
     _store: Store | None = None
 
     @property
@@ -83,25 +84,50 @@ def _valid_params(record: EnhancedFunction, params: dict[str, Any]) -> str | Non
 
 
 def load_current_params(record: EnhancedFunction) -> None:
-    """The current version's parameters; a damaged or invalid version is skipped with a
-    warning and the newest good version before it is used (v0: the defaults)."""
+    """The current version's parameters; damaged or invalid versions are skipped, with one
+    warning naming each and its cause, and the newest good version before them is used
+    (v0: the defaults)."""
     store = record.store
     version = store.current_version(record.key)
+    skipped: list[tuple[int, str]] = []
     while version > 0:
         info = store.read_version(record.key, version)
         problem = info.problem or _valid_params(record, info.params)
         if problem is None:
             record.version = version
             record.params = {k: v for k, v in info.params.items() if k in record.learnable}
-            return
-        warnings.warn(
-            f"dana-poet: {record.function_id}: skipping v{version} ({problem}); "
-            "using the version before it",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+            break
+        skipped.append((version, problem))
         version -= 1
-    record.version, record.params = 0, {}
+    else:
+        record.version, record.params = 0, {}
+    if skipped:
+        _warn_skipped(record, skipped)
+
+
+def _warn_skipped(record: EnhancedFunction, skipped: list[tuple[int, str]]) -> None:
+    """One warning for the versions a load skipped (newest first); the same skip is not
+    reported again for this function (a reload after the first call's publish)."""
+    key = tuple(skipped)
+    if key in record.skips_warned:
+        return
+    record.skips_warned.add(key)
+    groups: list[list[Any]] = []  # [newest, oldest, problem] of runs sharing one problem
+    for version, problem in skipped:
+        if groups and groups[-1][2] == problem and groups[-1][1] == version + 1:
+            groups[-1][1] = version
+        else:
+            groups.append([version, version, problem])
+    described = ", ".join(
+        (f"v{new}" if new == old else f"v{old}-v{new}") + f" ({problem})"
+        for new, old, problem in groups
+    )
+    using = f"v{record.version}" if record.version else "v0 (the function as written)"
+    warnings.warn(
+        f"dana-poet: {record.function_id}: skipping {described}; using {using}",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def publish_stage_version(record: EnhancedFunction) -> None:

@@ -166,3 +166,53 @@ def test_concurrent_first_runs_publish_one_version(tmp_path: Path):
     assert sorted(p.name for p in versions.glob("v*")) == ["v1"]
     meta = json.loads((versions / "v1" / "metadata.json").read_text())
     assert meta["function"] == "prog.na:area" and meta["cache_key"]
+
+
+@pytest.mark.parametrize(
+    ("where", "text", "expected"),
+    [
+        ("v2/metadata.json", "[1]", "skipping v2 (metadata.json holds list, not dict); using v1"),
+        ("v2/params.json", '{"threshold": "abc"}', "skipping v2 (threshold='abc' is not a number)"),
+        ("current", "7", "skipping v3-v7 (no such version); using v2"),
+    ],
+)
+def test_a_damaged_version_costs_one_warning_in_a_run(
+    tmp_path: Path, where: str, text: str, expected: str
+):
+    root = project(tmp_path)
+    (root / "prog.na").write_text(LEARNER)
+    assert cli(root, "run", "prog.na").stdout == "False\n"  # v1 the stage code, v2 learned
+    (root / ".dana" / "poet" / "functions" / "prog.na" / "check" / where).write_text(text)
+    r = cli(root, "run", "prog.na")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "False\n"
+    found = _warnings(r.stderr)
+    assert len(found) == 1, r.stderr
+    assert found[0].startswith("dana-poet: warning: prog.na:check: "), found[0]
+    assert expected in found[0]
+
+
+def test_versions_shows_a_damaged_version_as_damaged(tmp_path: Path):
+    root = project(tmp_path)
+    (root / "prog.na").write_text(LEARNER)
+    cli(root, "run", "prog.na")
+    (root / ".dana/poet/functions/prog.na/check/v2/metadata.json").write_text("[1]")
+    r = cli(root, "versions", "prog.na:check")
+    assert r.returncode == 0, r.stderr
+    assert "[damaged: metadata.json holds list, not dict]" in r.stdout
+
+
+def test_a_rollback_that_cannot_be_saved_fails_naming_the_cause(tmp_path: Path):
+    root = project(tmp_path)
+    (root / "prog.na").write_text(LEARNER)
+    cli(root, "run", "prog.na")
+    current = root / ".dana/poet/functions/prog.na/check/current"
+    current.unlink()
+    current.mkdir()  # the pointer cannot be written (as in a read-only folder, even as root)
+    r = cli(root, "rollback", "prog.na:check", "1")
+    assert r.returncode == 1, r.stdout
+    assert "current version is now" not in r.stdout
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("dana-poet: prog.na:check: rollback to v1 not saved: cannot use ")
+    assert "directory" in lines[0]

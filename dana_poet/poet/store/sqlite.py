@@ -618,7 +618,8 @@ class SQLiteStore:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def _read_json(self, path: Path, kind: type) -> tuple[Any, str | None]:
-        """(value, problem): a missing file is (None, None); a damaged one warns once."""
+        """(value, problem): a missing file is (None, None). A damaged one is reported by
+        whoever reads the version (VersionRecord.problem), once, with what it used instead."""
         try:
             value = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -629,7 +630,6 @@ class SQLiteStore:
             if isinstance(value, kind):
                 return value, None
             problem = f"{path.name} holds {type(value).__name__}, not {kind.__name__}"
-        self._warn_once(str(path), f"ignoring damaged file {path} ({problem})")
         return None, problem
 
     def _disk_versions(self, function: str) -> list[int]:
