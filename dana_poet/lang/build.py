@@ -69,15 +69,21 @@ def _span(meta: Any) -> A.Span:
     return A.Span(meta.line, meta.column, meta.end_line, meta.end_column)
 
 
+_SEQUENCES = (tuple, list)
+
+
 def _first_pos(item: Any) -> tuple[int, int] | None:
     if isinstance(item, A.Node):
         span = item.span  # type: ignore[attr-defined]
         if span[0]:
             return span[0], span[1]
         return None
-    if is_token(item):
-        return (item.line, item.column) if item.line is not None else None
-    if isinstance(item, tuple | list) and not isinstance(item, A.Span):
+    if isinstance(item, str):
+        tok: Any = item  # a token of either lexer, or a plain string (no position)
+        if type(tok) is not str and tok.line is not None:
+            return tok.line, tok.column
+        return None
+    if isinstance(item, _SEQUENCES) and not isinstance(item, A.Span):
         for sub in item:
             pos = _first_pos(sub)
             if pos:
@@ -91,9 +97,12 @@ def _last_pos(item: Any) -> tuple[int, int] | None:
         if span[0]:
             return span[2], span[3]
         return None
-    if is_token(item):
-        return (item.end_line, item.end_column) if item.end_line is not None else None
-    if isinstance(item, tuple | list) and not isinstance(item, A.Span):
+    if isinstance(item, str):
+        tok: Any = item  # a token of either lexer, or a plain string (no position)
+        if type(tok) is not str and tok.end_line is not None:
+            return tok.end_line, tok.end_column
+        return None
+    if isinstance(item, _SEQUENCES) and not isinstance(item, A.Span):
         for sub in reversed(item):
             pos = _last_pos(sub)
             if pos:

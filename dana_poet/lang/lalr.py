@@ -304,6 +304,20 @@ class FastParser:
         # terminal no state accepts)
         self.keywords: dict[str, str] = {**dict.fromkeys(reserved, ""), **tables["keywords"]}
         self.literals: dict[str, tuple[str, ...]] = tables["literals"]
+        # operators of one terminal that the loop does nothing more with than shift
+        self.plain_ops = {
+            value: names[0]
+            for value, names in self.literals.items()
+            if len(names) == 1
+            and value not in ("::", "->")
+            and names[0] not in _OPEN
+            and names[0] not in _CLOSE
+        }
+        # brackets of one terminal: the loop tracks their nesting
+        self.open_ops = {v: n[0] for v, n in self.literals.items() if len(n) == 1 and n[0] in _OPEN}
+        self.close_ops = {
+            v: n[0] for v, n in self.literals.items() if len(n) == 1 and n[0] in _CLOSE
+        }
         self.scanner = re.compile(tables["scanner"])
         # the scanner's group numbers, which the loop dispatches on
         groups = self.scanner.groupindex
@@ -344,6 +358,9 @@ class FastParser:
         kept = self.kept
         keywords = self.keywords
         literals = self.literals
+        plain_ops = self.plain_ops
+        open_ops = self.open_ops
+        close_ops = self.close_ops
         reserved = self.reserved
         new_token = str.__new__
 
@@ -416,7 +433,7 @@ class FastParser:
                 # the lexeme's group, the last one to close (every alternative is a group)
                 group: int = match.lastindex  # type: ignore[assignment]
                 value = match.group(group)
-                start_pos = match.start(group)
+                # where it starts (`match.start(group)`) is read only by the lexemes that need it
                 row = actions[states[-1]]
                 if group == g_word:
                     kind = keywords.get(value)
@@ -430,43 +447,58 @@ class FastParser:
                     elif kind == "LAMBDA":
                         brackets[-1][1] += 1
                 elif group == g_op:
-                    kind = ""
-                    for candidate in literals[value]:
-                        if candidate in row:
-                            kind = candidate
-                            break
-                    if value == "::":
-                        if not kind:
-                            # Lark lexes one ':' here and the next lexeme from the second
-                            if "COLON" not in row:
-                                raise Fallback
-                            feed("COLON")
-                            pos = start_pos + 1
-                            break
-                        if brackets[-1][1] > 0:
-                            brackets[-1][1] -= 1
-                        elif brackets[-1][0] == "LSQB":  # `x[a::2]`: two slice colons
-                            feed("COLON")
-                            feed("COLON")
-                            continue
-                    elif value == "->" and brackets[-1][1] > 0:
-                        brackets[-1][1] -= 1
-                    if not kind:
-                        raise Fallback
-                    if kind in _OPEN:
+                    kind = plain_ops.get(value)
+                    if kind is not None:
+                        pass  # not in `row`: the shift below falls back
+                    elif value in open_ops:
+                        kind = open_ops[value]
                         brackets.append([kind, 0])
                         paren_level += 1
-                    elif kind in _CLOSE:
+                    elif value in close_ops:
+                        kind = close_ops[value]
                         if len(brackets) > 1:
                             brackets.pop()
                         paren_level -= 1
                         if paren_level < 0:
                             raise Fallback
+                    else:
+                        kind = ""
+                        for candidate in literals[value]:
+                            if candidate in row:
+                                kind = candidate
+                                break
+                        if value == "::":
+                            if not kind:
+                                # Lark lexes one ':' here and the next lexeme from the second
+                                if "COLON" not in row:
+                                    raise Fallback
+                                feed("COLON")
+                                pos = match.start(group) + 1
+                                break
+                            if brackets[-1][1] > 0:
+                                brackets[-1][1] -= 1
+                            elif brackets[-1][0] == "LSQB":  # `x[a::2]`: two slice colons
+                                feed("COLON")
+                                feed("COLON")
+                                continue
+                        elif value == "->" and brackets[-1][1] > 0:
+                            brackets[-1][1] -= 1
+                        if not kind:
+                            raise Fallback
+                        if kind in _OPEN:
+                            brackets.append([kind, 0])
+                            paren_level += 1
+                        elif kind in _CLOSE:
+                            if len(brackets) > 1:
+                                brackets.pop()
+                            paren_level -= 1
+                            if paren_level < 0:
+                                raise Fallback
                 elif group == g_nl:
                     if paren_level:
                         if "\n" in value:
                             line += value.count("\n")
-                            line_base = start_pos + value.rindex("\n")
+                            line_base = match.start(group) + value.rindex("\n")
                         continue
                     kind = "_NEWLINE"  # shifted below; the indentation after it
                 elif group == g_dec:
@@ -495,11 +527,8 @@ class FastParser:
                             values[-1] = callback([values[-1]])
                             states[-1] = actions[states[-2]][origin]
                         elif cut:
-                            children = values[cut:]
-                            del values[cut:]
-                            del states[cut:]
-                            values.append(callback(children))
-                            states.append(actions[states[-1]][origin])
+                            values[cut:] = [callback(values[cut:])]
+                            states[cut:] = [actions[states[cut - 1]][origin]]
                         else:
                             values.append(callback([]))
                             states.append(actions[states[-1]][origin])
@@ -510,6 +539,7 @@ class FastParser:
                 if action < fused:
                     states.append(action)
                     if kind in kept:
+                        start_pos = match.start(group)
                         values.append(token(kind, value, start_pos, line, start_pos - line_base))
                     else:
                         values.append(None)
@@ -519,11 +549,15 @@ class FastParser:
                     # (the padding below `fused` is never an action here)
                     origin, callback, maker = fusions[action]  # type: ignore[misc]
                     states.append(row[origin])
-                    column = start_pos - line_base
+                    column = match.start(group) - line_base
                     if maker is not None:
                         values.append(maker(value, kind, line, column))
                     else:
-                        tok = token(kind, value, start_pos, line, column) if kind in kept else None
+                        tok = (
+                            token(kind, value, column + line_base, line, column)
+                            if kind in kept
+                            else None
+                        )
                         values.append(tok if callback is None else callback([tok]))
                 if kind in _MULTILINE:
                     if kind == "_NEWLINE":
@@ -540,7 +574,7 @@ class FastParser:
                                 raise Fallback
                     if "\n" in value:
                         line += value.count("\n")
-                        line_base = start_pos + value.rindex("\n")
+                        line_base = match.start(group) + value.rindex("\n")
             else:
                 break
         while len(indents) > 1:

@@ -26,15 +26,16 @@ _Node = TypeVar("_Node", bound=py.AST)
 def where(span: A.Span | None) -> Where | None:
     """The Python position of a Dana span (1-based columns become 0-based offsets);
     None for a node without a position."""
-    if not span or not span[0]:
+    if not span:
         return None
     line, column, end_line, end_column = span
-    if (
-        column > 0
-        and end_column > 0
-        and (end_line > line or (end_line == line and end_column >= column))
-    ):
+    if line == end_line:
+        if 0 < column <= end_column and line:
+            return (line, column - 1, line, end_column - 1)
+    elif end_line > line > 0 and column > 0 and end_column > 0:
         return (line, column - 1, end_line, end_column - 1)
+    if not line:
+        return None
     col = column - 1 if column > 0 else 0
     if end_line < line:
         end_line = line
