@@ -260,16 +260,18 @@ def _field_expression(text: str, filename: str, line: int, column: int) -> A.Exp
 
     try:
         return parse_expression(text, filename, line, column)
-    except DanaSyntaxError:
-        if "," not in text:
-            raise
-        try:
-            value = parse_expression(f"({text})", filename, line, max(column - 1, 1))
-        except DanaSyntaxError:
-            value = None
-        if not isinstance(value, A.TupleExpr):
-            raise
-        return value
+    except DanaSyntaxError as err:
+        if "," in text:
+            try:
+                value = parse_expression(f"({text})", filename, line, max(column - 1, 1))
+            except DanaSyntaxError:
+                value = None
+            if isinstance(value, A.TupleExpr):
+                return value
+        # the end of the field's text is the end of the field, not of the file
+        err.message = err.message.replace("end of the file", "end of the f-string field", 1)
+        err.args = (err.message,)
+        raise
 
 
 def _body_position(body: str, index: int, origin: tuple[int, int]) -> tuple[int, int]:

@@ -54,7 +54,7 @@ BAD_PROGRAMS = [
     ('x = f"{x!z}"\n', 1, 9, "unknown conversion '!z'"),
     ('y = 1\nx = f"a {)y} b"\n', 2, 10, "unexpected ')'"),
     ('y = 1\nx = f"a {  )y}"\n', 2, 12, "unexpected ')'"),
-    ('y = 1\nx = f"{y} {y + }"\n', 2, None, "unexpected end of"),
+    ('y = 1\nx = f"{y} {y + }"\n', 2, 15, "unexpected end of the f-string field"),
     ('y = 1\nx = f"""a\n  {y} {]y}"""\n', 3, 8, "unexpected ']'"),
     ('y = 1\nx = rf"{y:>{)}}"\n', 2, 12, "never closed"),
     ('y = 1\nx = f"{y:{y!q}}"\n', 2, 12, "unknown conversion '!q'"),
