@@ -775,6 +775,7 @@ def _publish(
         if previous is not None
         else None,
         make_current=ab_share <= 0,
+        reuse_current=True,  # processes that learned the same at once share one version
     )
     if ab_share > 0:
         record.candidate = (version, new_params)  # on trial: a share of calls uses it

@@ -216,3 +216,28 @@ def test_a_rollback_that_cannot_be_saved_fails_naming_the_cause(tmp_path: Path):
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("dana-poet: prog.na:check: rollback to v1 not saved: cannot use ")
     assert "directory" in lines[0]
+
+
+def test_concurrent_first_runs_that_learn_the_same_publish_it_once(tmp_path: Path):
+    root = project(tmp_path)
+    (root / "prog.na").write_text(LEARNER)
+    env = {k: v for k, v in os.environ.items() if k != "DANA_POET_DIR"}
+    env["DANA_MOCK_LLM"] = "true"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dana_poet.cli", "run", "prog.na"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert out == "False\n"
+    versions = root / ".dana" / "poet" / "functions" / "prog.na" / "check"
+    assert sorted(p.name for p in versions.glob("v*")) == ["v1", "v2"]  # stage code, learned
+    assert json.loads((versions / "v2" / "params.json").read_text()) == {"threshold": 12.0}

@@ -135,3 +135,25 @@ def test_advisory_lock_is_exclusive(clean_database: str) -> None:
         assert after
     a.close()
     b.close()
+
+
+def test_a_version_holding_the_current_content_is_not_written_again(store: Any) -> None:
+    """Processes that learned the same parameters at once share one version (reuse_current)."""
+    fn, key = "m.na:f", {"cache_key": "k1"}
+    first = store.write_version(fn, params={"t": 1.5}, reason="a", evidence={}, metadata=key)
+    same = store.write_version(
+        fn, params={"t": 1.5}, reason="b", evidence={}, metadata=key, reuse_current=True
+    )
+    assert same == first and [v.version for v in store.list_versions(fn)] == [first]
+    moved = store.write_version(
+        fn, params={"t": 2.0}, reason="c", evidence={}, metadata=key, reuse_current=True
+    )
+    other_code = store.write_version(
+        fn, params={"t": 2.0}, reason="d", evidence={}, metadata={"cache_key": "k2"},
+        reuse_current=True,
+    )  # fmt: skip
+    plain = store.write_version(
+        fn, params={"t": 2.0}, reason="e", evidence={}, metadata={"cache_key": "k2"}
+    )
+    assert (moved, other_code, plain) == (first + 1, first + 2, first + 3)
+    assert store.current_version(fn) == plain

@@ -61,6 +61,17 @@ class VersionRecord:
     problem: str | None = None  # set when the version's files are damaged: do not use it
 
 
+def same_content(
+    held: VersionRecord, params: dict[str, Any], metadata: dict[str, Any] | None
+) -> bool:
+    """Whether version `held` already holds `params` with the same stage code (`cache_key`)."""
+    return (
+        held.problem is None
+        and held.params == params
+        and held.metadata.get("cache_key") == (metadata or {}).get("cache_key")
+    )
+
+
 @dataclass(slots=True)
 class VersionSummary:
     """Feedback filed under one version (the version that actually ran)."""
@@ -175,8 +186,12 @@ class Store(Protocol):
         enhanced_source: str | None = None,
         metadata: dict[str, Any] | None = None,
         make_current: bool = True,
+        reuse_current: bool = False,
     ) -> int:
-        """Publish version N+1 (N the highest so far, across processes) and return N+1."""
+        """Publish version N+1 (N the highest so far, across processes) and return N+1.
+        With `reuse_current` (and `make_current`), a current version that already holds these
+        params and the same metadata `cache_key` (another process learned the same) is returned
+        instead; the check and the write are one atomic step across processes."""
         ...
 
     def publish_if_changed(

@@ -14,6 +14,7 @@ from dana_poet.poet.store.base import (
     TrainExampleRecord,
     VersionRecord,
     VersionSummary,
+    same_content,
 )
 from dana_poet.poet.store.encoding import round_trip
 from dana_poet.poet.store.ids import new_id
@@ -225,8 +226,14 @@ class MemoryStore:
         metadata: dict[str, Any] | None = None,
         make_current: bool = True,
         at_least: int = 1,
+        reuse_current: bool = False,
     ) -> int:
         with self._lock:
+            current = self._current.get(function, 0)
+            if reuse_current and make_current and current:
+                held = self._versions.get(function, {}).get(current)
+                if held is not None and same_content(held, params, metadata):
+                    return current
             version = max(self.highest_version(function) + 1, at_least)
             created = time.time()
             meta = {

@@ -598,9 +598,22 @@ class PostgresStore:
         metadata: dict[str, Any] | None = None,
         make_current: bool = True,
         at_least: int = 1,
+        reuse_current: bool = False,
     ) -> int:
         with self.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (function,))
+            if reuse_current and make_current:
+                row = conn.execute(
+                    "SELECT v.version, v.params, v.metadata FROM poet_current c JOIN poet_versions v"
+                    " ON v.function = c.function AND v.version = c.version WHERE c.function = %s",
+                    (function,),
+                ).fetchone()
+                if (
+                    row
+                    and loads(row[1], {}) == params
+                    and loads(row[2], {}).get("cache_key") == (metadata or {}).get("cache_key")
+                ):
+                    return int(row[0])
             return self._publish(
                 conn,
                 function,

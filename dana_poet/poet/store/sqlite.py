@@ -40,6 +40,7 @@ from dana_poet.poet.store.base import (
     TrainExampleRecord,
     VersionRecord,
     VersionSummary,
+    same_content,
 )
 from dana_poet.poet.store.encoding import dumps, loads, round_trip, to_jsonable
 from dana_poet.poet.store.ids import new_id
@@ -650,12 +651,23 @@ class SQLiteStore:
         enhanced_source: str | None = None,
         metadata: dict[str, Any] | None = None,
         make_current: bool = True,
+        reuse_current: bool = False,
     ) -> int:
         if self._memory is None:
             try:
-                return self._write_version_files(
-                    function, params, reason, evidence, enhanced_source, metadata, make_current
-                )
+                if not (reuse_current and make_current):
+                    return self._write_version_files(
+                        function, params, reason, evidence, enhanced_source, metadata, make_current
+                    )
+                with self._file_lock(self.function_dir(function) / ".publish.lock"):
+                    current = self.current_version(function)
+                    if current and same_content(
+                        self.read_version(function, current), params, metadata
+                    ):
+                        return current
+                    return self._write_version_files(
+                        function, params, reason, evidence, enhanced_source, metadata, True
+                    )
             except OSError as exc:
                 self._fall_back(exc, "saving a version")
         assert self._memory is not None
@@ -668,6 +680,7 @@ class SQLiteStore:
             metadata=metadata,
             make_current=make_current,
             at_least=max(self._disk_versions(function), default=0) + 1,
+            reuse_current=reuse_current,
         )
 
     def _write_version_files(
