@@ -344,7 +344,9 @@ def _cached(cache_dir: Path, key: str) -> tuple[StageCode | None, str | None]:
     language = entry.get("language", "dana")
     source = entry["source"]
     refused: list[str] = []
-    if language not in STAGE_LANGUAGES or (language == "none" and source.strip()):
+    if not isinstance(entry.get("metadata") or {}, dict):
+        refused = ["its metadata is not a mapping"]
+    elif language not in STAGE_LANGUAGES or (language == "none" and source.strip()):
         refused = [f"unknown stage language {language!r}"]
     elif language != "none":
         try:

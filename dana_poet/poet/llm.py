@@ -32,6 +32,11 @@ from pydantic import BaseModel, ValidationError
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_REPLY = 64 * 1024
 DEFAULT_BACKOFF = 0.5
+MAX_SECONDS = 86_400.0
+"""The largest DANA_POET_LLM_TIMEOUT / _BACKOFF accepted (a day; larger waits overflow the
+platform's timers)."""
+MAX_REPLY_LIMIT = 100 * 1024 * 1024
+"""The largest DANA_POET_LLM_MAX_REPLY accepted."""
 
 
 class LLMUnavailable(RuntimeError):
@@ -73,8 +78,13 @@ def _number(name: str, default: float, *, integer: bool = False) -> float:
         value = int(raw) if integer else float(raw)
     except ValueError:
         value = -1
-    if not value > 0 or value == float("inf"):
-        kind = "a positive whole number of bytes" if integer else "a positive number of seconds"
+    highest = MAX_REPLY_LIMIT if integer else MAX_SECONDS
+    if not 0 < value <= highest:
+        kind = (
+            f"a positive whole number of bytes up to {MAX_REPLY_LIMIT:,}"
+            if integer
+            else f"a positive number of seconds up to {MAX_SECONDS:,.0f}"
+        )
         message = f"{name} must be {kind}, got {raw!r}"
         if message not in _warned:
             _warned.add(message)

@@ -136,6 +136,127 @@ def _length(value: Any) -> int:
         return 0
 
 
+# ------------------------------------------------------------------ the size of a value as a tree
+
+MAX_WEIGHT = 2 * MAX_ITEMS
+"""The largest value (items and characters, shared parts counted each time they appear)
+stage code may compare, hash, sort, turn into text, hand to a helper or return."""
+
+_FLAT = frozenset({int, float, complex, bool, type(None), str, bytes, range})
+"""Values whose comparison, hash and text cost no more than their own (size-limited) size."""
+_NESTED = frozenset({list, tuple, set, frozenset, type({}.keys()), type({}.values())})
+_ITEMS_VIEW: type = type({}.items())
+_CONTAINERS = frozenset({*_NESTED, _ITEMS_VIEW, dict})
+
+
+def materialized(value: Any) -> Any:
+    """`value`, or when it is an iterator (a `zip`, a caller's generator...) its items as a
+    list of at most `MAX_ITEMS`: C code that runs it to its end is then bounded."""
+    kind = type(value)
+    if kind in _FLAT or kind in _CONTAINERS or not hasattr(kind, "__next__"):
+        return value
+    import itertools
+
+    items = list(itertools.islice(value, MAX_ITEMS + 1))
+    if len(items) > MAX_ITEMS:
+        raise _limit("a list that long from an iterator")
+    return items
+
+
+def bounded(value: Any, doing: str = "use") -> Any:
+    """`value`, once its size read as a tree is known to be within `MAX_WEIGHT`.
+
+    A list of a thousand references to a list of a thousand references to ... is cheap to
+    build and costs a thousand to the power of its depth to compare, hash, copy or print, all
+    in C where no deadline reaches; so every such use is preceded by this walk, which stops
+    as soon as the count passes the limit (it never visits more than that many items). A
+    value that is not plain (a caller's struct) is let by at the top, where its own methods
+    answer for it, and refused inside a container.
+    """
+    if type(value) in _FLAT:
+        return value
+    total = 1
+    stack = [value]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind in _FLAT:
+            if kind is str or kind is bytes:
+                total += len(item)
+            elif kind is int:
+                total += item.bit_length() >> 6
+            continue
+        if kind in _NESTED:
+            total += len(item)
+            if total > MAX_WEIGHT:
+                break
+            push(item)
+        elif kind is dict or kind is _ITEMS_VIEW:
+            total += 2 * len(item)
+            if total > MAX_WEIGHT:
+                break
+            push(item.keys() if kind is dict else item.mapping.keys())
+            push(item.values() if kind is dict else item.mapping.values())
+        elif item is not value:
+            raise PolicyViolation(
+                f"stage code may not {doing} a container holding a {kind.__name__} value"
+            )
+        if total > MAX_WEIGHT:
+            break
+    if total > MAX_WEIGHT:
+        raise LimitExceeded(
+            f"stage code may not {doing} a value of more than {MAX_WEIGHT:,} items and "
+            "characters (shared parts counted each time they appear)"
+        )
+    return value
+
+
+def _compared(value: Any) -> Any:
+    """An operand of a chained comparison, bounded first."""
+    return bounded(value, "compare")
+
+
+def _hashed(value: Any) -> Any:
+    """A key about to be hashed: only a tuple's hash reads everything inside it, every time."""
+    if type(value) is tuple:
+        bounded(value, "hash")
+    return value
+
+
+def returned(value: Any, inputs: tuple[Any, ...]) -> Any:
+    """What a stage function returns: bounded like `bounded` (the caller's own values it was
+    handed pass as they are), and for Perceive's dict each key and value the same way."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                bounded(key, "return")
+            if type(item) not in _FLAT and not _given(item, inputs):
+                bounded(item, "return")
+        return value
+    if kind in _FLAT or _given(value, inputs):
+        return value
+    return bounded(value, "return")
+
+
+def _given(value: Any, inputs: tuple[Any, ...]) -> bool:
+    for given in inputs:
+        if value is given:
+            return True
+    return False
+
+
+def excerpt(value: Any, width: int = 200) -> str:
+    """A short text of `value` for a message (only a small value is printed in full)."""
+    try:
+        bounded(value, "show")
+    except PolicyViolation:
+        return f"<a {type(value).__name__} of {_length(value):,} items>"
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 # ------------------------------------------------------------------ the deadline
 
 
@@ -205,6 +326,8 @@ def budget_starter(
 
 def formatted(value: Any, conversion: int, spec: str, budget: Budget) -> str:
     """One `{value!conversion:spec}` of an f-string, formatted, then checked like `tock`."""
+    if type(value) not in _FLAT:
+        bounded(value, "format")
     if conversion == 114:
         value = repr(value)
     elif conversion == 97:
@@ -276,7 +399,12 @@ def guarded_method(obj: Any, name: str) -> Any:
 
 def _checked_method(obj: Any, name: str) -> Any:
     method = getattr(obj, name)
-    check = _METHOD_CHECKS.get((type(obj), name))
+    kind = type(obj)
+    check = _METHOD_CHECKS.get((kind, name))
+    if name == "join" and kind is str:
+        return _join(obj)
+    if kind is not str and name in _ITERATING_METHODS:
+        method = _comparing(obj, method, name)
     if check is None:
         return method
 
@@ -287,16 +415,48 @@ def _checked_method(obj: Any, name: str) -> Any:
     return checked
 
 
+_COMPARING_METHODS = frozenset(
+    "count index remove sort get pop setdefault update add discard difference "
+    "difference_update intersection intersection_update isdisjoint issubset issuperset "
+    "symmetric_difference symmetric_difference_update union".split()
+)
+"""Methods of lists, tuples, dicts and sets that compare or hash their arguments (and, for
+`count`, `index`, `remove` and `sort` of a list or tuple, its own items)."""
+_ITERATING_METHODS = _COMPARING_METHODS | {"extend"}
+"""... and those that iterate an argument in C (an iterator is read into a list first)."""
+
+
+def _comparing(obj: Any, method: Callable[..., Any], name: str) -> Callable[..., Any]:
+    own = type(obj) in (list, tuple) and name in ("count", "index", "remove", "sort")
+    compares = name in _COMPARING_METHODS
+
+    def compared(*args: Any, **kwargs: Any) -> Any:
+        if own:
+            bounded(obj, "compare")
+        args = tuple(map(materialized, args))
+        if compares:
+            for arg in args:
+                if type(arg) not in _FLAT:
+                    bounded(arg, "compare")
+        return method(*args, **kwargs)
+
+    return compared
+
+
+def _join(sep: str) -> Callable[..., str]:
+    def join(items: Any) -> str:
+        parts = items if type(items) in (list, tuple) else list(materialized(items))
+        total = len(sep) * len(parts) + sum(len(p) if type(p) is str else 0 for p in parts)
+        if total > MAX_ITEMS:
+            raise _limit(f"a string of {total:,} characters")
+        return sep.join(parts)
+
+    return join
+
+
 def _check_width(obj: Any, width: Any = 0, *rest: Any) -> None:
     if isinstance(width, int) and width > MAX_ITEMS:
         raise _limit(f"a string {width:,} wide")
-
-
-def _check_join(sep: str, items: Any = (), *rest: Any) -> None:
-    if isinstance(items, list | tuple | set | frozenset | dict):
-        total = sum(_length(x) for x in items) + len(sep) * len(items)
-        if total > MAX_ITEMS:
-            raise _limit(f"a string of {total:,} characters")
 
 
 def _check_replace(s: str, old: Any = "", new: Any = "", *rest: Any) -> None:
@@ -321,7 +481,6 @@ _METHOD_CHECKS: dict[tuple[type, str], Callable[..., None]] = {
     (str, "ljust"): _check_width,
     (str, "rjust"): _check_width,
     (str, "zfill"): _check_width,
-    (str, "join"): _check_join,
     (str, "replace"): _check_replace,
     (list, "extend"): _check_grow,
     (list, "sort"): _check_key,
@@ -334,7 +493,7 @@ def guarded_setitem(obj: Any, key: Any, value: Any) -> None:
     """`obj[key] = value` for stage code: only into its own plain lists and dicts."""
     kind = type(obj)
     if kind is dict:
-        obj[key] = value
+        obj[_hashed(key)] = value
         return
     if kind is list:
         if type(key) is slice and len(obj) + _length(value) > MAX_ITEMS:
@@ -347,7 +506,7 @@ def guarded_setitem(obj: Any, key: Any, value: Any) -> None:
 def guarded_getitem(obj: Any, key: Any) -> Any:
     """`obj[key]` for stage code: items of plain containers only."""
     if isinstance(obj, str | list | tuple | dict | range | bytes):
-        return obj[key]
+        return obj[_hashed(key)]
     raise PolicyViolation(f"stage code may not index a {type(obj).__name__} value")
 
 
@@ -417,18 +576,77 @@ _PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?[a-z
 
 
 def guarded_mod(a: Any, b: Any) -> Any:
-    if isinstance(a, str):
-        for match in _PERCENT_FIELD.finditer(a):
+    if isinstance(a, str | bytes):
+        fields = 0
+        spec = a if isinstance(a, str) else a.decode("latin-1")
+        for match in _PERCENT_FIELD.finditer(spec):
+            fields += 1
             for part in match.groups():
                 if part == "*" or (part and int(part) > MAX_FORMAT_WIDTH):
                     raise _limit("a %-format field that wide")
+        # each field as wide as its widest allowed width, or as its value's text
+        if type(b) is tuple:
+            text = sum(_text_weight(item) for item in b)
+        else:
+            text = fields * _text_weight(b)
+        if len(a) + fields * MAX_FORMAT_WIDTH + text > MAX_WEIGHT:
+            raise _limit("a %-formatted string that large")
     return a % b
 
 
+def _text_weight(value: Any) -> int:
+    if type(value) is str:
+        return len(value)
+    if type(value) is dict:
+        return sum(_text_weight(v) for v in bounded(value, "format").values())
+    bounded(value, "format")
+    return MAX_FORMAT_WIDTH if type(value) in _FLAT else len(repr(value))
+
+
+_COMPARISONS: tuple[Callable[[Any, Any], Any], ...] = (
+    lambda a, b: a == b,
+    lambda a, b: a != b,
+    lambda a, b: a < b,
+    lambda a, b: a <= b,
+    lambda a, b: a > b,
+    lambda a, b: a >= b,
+    lambda a, b: a in b,
+    lambda a, b: a not in b,
+    lambda a, b: a is b,
+    lambda a, b: a is not b,
+)
+_COMPARE_CODES: dict[type, int] = {
+    op: code
+    for code, op in enumerate(
+        (py.Eq, py.NotEq, py.Lt, py.LtE, py.Gt, py.GtE, py.In, py.NotIn, py.Is, py.IsNot)
+    )
+}
+
+
+def guarded_compare(code: int, a: Any, b: Any, budget: Budget, _clock: Any = _clock) -> Any:
+    """`a <op> b` of stage code: both sides bounded as trees first, then checked like `tock`."""
+    if type(a) not in _FLAT:
+        bounded(a, "compare")
+    if type(b) not in _FLAT:
+        if code in (6, 7):  # `in` runs an iterator to its end
+            b = materialized(b)
+        bounded(b, "compare")
+    result = _COMPARISONS[code](a, b)
+    if _clock() > budget[0]:
+        raise StageTimeout(f"{budget[1]} ran past its deadline")
+    return result
+
+
 def _sized(kind: type) -> Callable[..., Any]:
+    hashes = kind in (dict, set, frozenset)
+
     def build(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            args = (materialized(args[0]), *args[1:])
         if args and _length(args[0]) > MAX_ITEMS:
             raise _limit(f"a {kind.__name__} that large")
+        if hashes and args and type(args[0]) not in _FLAT:
+            bounded(args[0], "hash")
         return kind(*args, **kwargs)
 
     build.__name__ = kind.__name__
@@ -448,19 +666,38 @@ def _keyed(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise PolicyViolation(f"{fn.__name__}(key=...) must be a builtin such as len or str")
         if key is not None:
             kwargs["key"] = key
+        args = tuple(map(materialized, args))
+        for arg in (*args, *kwargs.values()):
+            if type(arg) not in _FLAT:
+                bounded(arg, "compare")
         return fn(*args, **kwargs)
 
     call.__name__ = fn.__name__
     return call
 
 
+MAX_SUM_BITS = 100 * MAX_INT_BITS
+"""The most bits of integers one `sum()` of stage code may add (it runs in C)."""
+
+
 def _sum(items: Any, start: Any = 0) -> Any:
     if not isinstance(start, int | float):
         raise PolicyViolation("sum() of stage code adds numbers only")
-    return sum(items, start)
+    values = items if type(items) in (list, tuple) else list(materialized(items))
+    if len(values) > 1_000:
+        bits = sum(map(_bits, values))
+        if bits > MAX_SUM_BITS:
+            raise LimitExceeded(f"stage code may not add up {bits:,} bits of integers")
+    return sum(values, start)
+
+
+def _bits(value: Any) -> int:
+    return value.bit_length() if type(value) is int else 64
 
 
 def _str(*args: Any, **kwargs: Any) -> str:
+    if args and type(args[0]) not in _FLAT:
+        bounded(args[0], "format")
     return str(*args, **kwargs)
 
 
@@ -476,7 +713,18 @@ def _build_pure_builtins() -> dict[str, Any]:
     table["min"] = _keyed(min)
     table["max"] = _keyed(max)
     table["sum"] = _sum
+    table["str"] = _str
+    table["all"] = _reading(all)
+    table["any"] = _reading(any)
     return table
+
+
+def _reading(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def call(items: Any) -> Any:
+        return fn(materialized(items))
+
+    call.__name__ = fn.__name__
+    return call
 
 
 PURE_BUILTINS: dict[str, Any] = _build_pure_builtins()
@@ -504,7 +752,11 @@ def _is_pure_callable(fn: Any) -> bool:
 
 def _isinstance(value: Any, kinds: Any) -> bool:
     """isinstance() where the builtins table's wrappers stand for their types."""
-    if isinstance(kinds, tuple):
+    if type(kinds) is tuple:
+        if len(kinds) > 16 or any(type(k) is tuple for k in kinds):
+            raise PolicyViolation(
+                "isinstance() in stage code takes a type or a flat tuple of types"
+            )
         return any(_isinstance(value, k) for k in kinds)
     real = _TYPES_FOR_ISINSTANCE.get(getattr(kinds, "__name__", ""), kinds)
     if not isinstance(real, type):
@@ -902,6 +1154,11 @@ G_EXACT = "__poet_exact_"
 """+ a parameter name: the exact type `coerce(x, "name")` hands back unchanged."""
 G_RETURNS = "__poet_returns"
 """The exact type `check_output(x)` hands back unchanged."""
+G_COMPARE = "__poet_compare"
+G_BOUNDED = "__poet_bounded"
+G_HASHED = "__poet_hashed"
+G_RETURNED = "__poet_returned"
+G_FLAT = "__poet_flat"
 _G_BINOPS = {
     py.Pow: "__poet_pow",
     py.Mult: "__poet_mul",
@@ -1122,10 +1379,49 @@ class _Guard(py.NodeTransformer):
         return self._checked(_gcall(guard, left, right), node)
 
     def visit_Compare(self, node: py.Compare) -> py.AST:
+        """A comparison with literals only is bounded by the literals; any other operand is
+        first bounded as a tree (`bounded`): one comparison, one guard call."""
         self.generic_visit(node)
         if all(_constant(c) for c in node.comparators):
             return node
+        if len(node.ops) == 1:
+            code = _COMPARE_CODES[type(node.ops[0])]
+            call = _gcall(
+                G_COMPARE, py.Constant(code), node.left, node.comparators[0], self._budget()
+            )
+            return py.copy_location(call, node)
+        node.left = self._bounded(node.left)
+        node.comparators = [self._bounded(c) for c in node.comparators]
         return self._checked(node, node)
+
+    @staticmethod
+    def _bounded(node: py.expr, guard: str = G_BOUNDED) -> py.expr:
+        return node if _constant(node) else py.copy_location(_gcall(guard, node), node)
+
+    def visit_Return(self, node: py.Return) -> py.AST:
+        """What a stage returns is bounded (`returned`): a plain name of a flat type, also as
+        a value of a dict display with literal keys (Perceive's usual answer), by an inline
+        type test; anything else by the guard."""
+        value = node.value
+        if value is None:
+            return node
+        if isinstance(value, py.Dict) and all(
+            isinstance(k, py.Constant) and type(k.value) is str for k in value.keys
+        ):
+            value.values = [self._returned(self.visit(v)) for v in value.values]
+            return node
+        node.value = self._returned(self.visit(value))
+        return node
+
+    def _returned(self, value: py.expr) -> py.expr:
+        inputs = py.Tuple(elts=[_name(n) for n in self.inputs], ctx=py.Load())
+        call = py.copy_location(_gcall(G_RETURNED, value, inputs), value)
+        if not isinstance(value, py.Name):
+            return call
+        test = py.Compare(
+            left=_gcall(G_TYPE, _name(value.id)), ops=[py.In()], comparators=[_name(G_FLAT)]
+        )
+        return py.copy_location(py.IfExp(test=test, body=_name(value.id), orelse=call), value)
 
     def visit_JoinedStr(self, node: py.JoinedStr) -> py.AST:
         values: list[py.expr] = []
@@ -1155,15 +1451,25 @@ class _Guard(py.NodeTransformer):
 
     def visit_Set(self, node: py.Set) -> py.AST:
         self.generic_visit(node)
-        return node if all(_constant(e) for e in node.elts) else self._checked(node, node)
+        if all(_constant(e) for e in node.elts):
+            return node
+        node.elts = [self._bounded(e, G_HASHED) for e in node.elts]
+        return self._checked(node, node)
 
     def visit_Dict(self, node: py.Dict) -> py.AST:
         self.generic_visit(node)
         keys = [k for k in node.keys if k is not None]
-        return node if all(_constant(k) for k in keys) else self._checked(node, node)
+        if all(_constant(k) for k in keys):
+            return node
+        node.keys = [self._bounded(k, G_HASHED) if k is not None else k for k in node.keys]
+        return self._checked(node, node)
 
     def _comprehension(self, node: py.ListComp | py.SetComp | py.DictComp) -> py.AST:
         self.generic_visit(node)
+        if isinstance(node, py.SetComp):
+            node.elt = self._bounded(node.elt, G_HASHED)
+        elif isinstance(node, py.DictComp):
+            node.key = self._bounded(node.key, G_HASHED)
         return self._checked(node, node)
 
     visit_ListComp = visit_SetComp = visit_DictComp = _comprehension
@@ -1230,6 +1536,11 @@ def stage_globals(helpers: dict[str, Any]) -> dict[str, Any]:
         G_TOCK: tock,
         G_FORMAT: formatted,
         G_TYPE: type,
+        G_COMPARE: guarded_compare,
+        G_BOUNDED: _compared,
+        G_HASHED: _hashed,
+        G_RETURNED: returned,
+        G_FLAT: _FLAT,
         "__poet_slice": slice,
     }
     for op, name in _G_BINOPS.items():

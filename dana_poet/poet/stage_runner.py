@@ -127,6 +127,8 @@ def stage_helpers(
             return value
         if parameter not in plans:
             return value
+        if not _passed_in(value, budget):
+            policy.bounded(value, "coerce")
         if type(value) is str and len(value) > MAX_HELPER_TEXT and not _passed_in(value, budget):
             raise policy.PolicyViolation(
                 f"coerce() takes text of at most {MAX_HELPER_TEXT:,} characters built by stage code"
@@ -148,6 +150,8 @@ def stage_helpers(
     def stage_check_output(budget: list[Any], /, value: Any) -> Any:
         if type(value) is passes:
             return value
+        if not _passed_in(value, budget):
+            policy.bounded(value, "check")
         if type(value) is str and len(value) > MAX_HELPER_TEXT and not _passed_in(value, budget):
             raise policy.PolicyViolation(
                 f"check_output() takes text of at most {MAX_HELPER_TEXT:,} characters built "
@@ -157,6 +161,10 @@ def stage_helpers(
 
     @safety.trusted_code
     def fail(rule: Any, message: Any = "") -> Any:
+        if type(message) is not str or len(message) > MAX_HELPER_TEXT:
+            message = policy.excerpt(message, MAX_HELPER_TEXT)
+        if type(rule) is not str or len(rule) > 200:
+            rule = policy.excerpt(rule)
         exc = POETOutputError(
             f"{function}(): {message} (rule: {rule})", function=function, rule=str(rule)
         )
@@ -482,7 +490,9 @@ class GuardedStages:
             try:
                 out[name] = coerce_value(value, annotation, parameter=name, function=self.function)
             except POETInputError as exc:
-                raise _Broken(f"perceive returned {value!r} for '{name}': {exc}") from None
+                raise _Broken(
+                    f"perceive returned {policy.excerpt(value)} for '{name}': {exc}"
+                ) from None
         return out
 
     def _perceive_failed(
@@ -552,7 +562,10 @@ class GuardedStages:
         try:
             return self.check_result(out)
         except POETOutputError as exc:
-            self.drop("enforce", f"it returned {out!r}, which breaks the return type: {exc}")
+            self.drop(
+                "enforce",
+                f"it returned {policy.excerpt(out)}, which breaks the return type: {exc}",
+            )
             return builtin(result, inputs)
 
     def enforce_engine(self, builtin: Engine) -> Engine:

@@ -836,3 +836,355 @@ def test_bad_llm_settings_never_crash_feedback(server, tmp_path, monkeypatch):
         signal = feedback(alarm(12.0), "too many false alarms")
     assert signal.source == "rules"
     assert server.requests == []
+
+
+# ------------------------------------------------------------------ audit 8: more classes
+
+
+def _gated(body: str) -> str:
+    """`body` run on real input only (the smoke test's sample score is 1)."""
+    return "if score != 1:\n" + "".join(f"    {line}\n" for line in body.splitlines())
+
+
+MORE_ADMISSION_ATTACKS = {
+    "vars call": "v = vars()",
+    "locals call": "v = locals()",
+    "bytes call": "b = bytes(10 ** 9)",
+    "breakpoint call": "breakpoint()",
+    "input call": "x = input()",
+    "exception traceback through try": (
+        "try:\n    x = 1 / 0\nexcept Exception as e:\n    t = e.__traceback__.tb_frame"
+    ),
+    "exception args through try": "try:\n    x = 1 / 0\nexcept Exception as e:\n    t = e.args",
+    "calling a comprehension target named like a builtin": (
+        'y = [1 for open in [1]]\nopen("MARK", "w")'
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MORE_ADMISSION_ATTACKS))
+def test_more_admission_attacks_are_refused(server, tmp_path, name):
+    code = hostile(tmp_path, MORE_ADMISSION_ATTACKS[name])
+    server.script(attack(code), attack(code), attack(code))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER
+    assert not marker(tmp_path).exists()
+    meta = versions_meta(tmp_path)[-1]
+    assert meta["fallback_used"] == "template"
+    assert any(e.startswith("python attempt") for e in meta["errors"]), meta["errors"]
+
+
+PYTHON_ADMISSION_ATTACKS = {
+    "walrus": 'x = (y := open)\n    y("MARK", "w")',
+    "try and a traceback's frame": (
+        "try:\n        x = 1 // 0\n    except Exception as e:\n"
+        "        t = e.__traceback__.tb_frame.f_globals"
+    ),
+    "lambda": 'f = lambda: open("MARK", "w")',
+    "global statement": "global coerce\n    coerce = 1",
+    "class statement": "class A:\n        pass",
+    "delete statement": "del score",
+    "yield": "yield 1",
+    "match statement": "match score:\n        case _:\n            pass",
+    "comprehension target called after": 'y = [1 for open in [1]]\n    open("MARK", "w")',
+}
+
+
+@pytest.mark.parametrize("name", sorted(PYTHON_ADMISSION_ATTACKS))
+def test_python_fallback_admission_attacks_are_refused(server, tmp_path, name):
+    dana_bad = hostile(tmp_path, 'open("MARK", "w")')
+    python = (
+        "def perceive(score, income):\n    "
+        + PYTHON_ADMISSION_ATTACKS[name].replace("MARK", str(marker(tmp_path)))
+        + '\n    return {"score": score, "income": income}\n'
+    )
+    server.script(attack(dana_bad), attack(dana_bad), attack(python))
+    out, _ = run_dana(tmp_path)
+    assert out == ANSWER and not marker(tmp_path).exists()
+    meta = versions_meta(tmp_path)[-1]
+    assert meta["fallback_used"] == "template"
+    assert any(e.startswith("python attempt") for e in meta["errors"]), meta["errors"]
+
+
+# Each is admitted and stopped on real input: by a guard before the work is done (sizes of
+# values read as trees, text, hashing, sums), or by an ordinary error. Written so the same
+# text is Dana and Python.
+SHARED = 's = "x" * 1000000\nL = [s] * 1000000\n'
+NESTED = "a = [1]\nb = [1]\nfor i in range(6):\n    a = [a] * 1000\n    b = [b] * 1000\n"
+MORE_RUNTIME_ATTACKS = {
+    "attribute of a helper": ("f = check_output.gi_frame", "may not read '.gi_frame'"),
+    "attribute of fail": ("f = fail.func_globals", "may not read '.func_globals'"),
+    "dict.fromkeys on the builtin": (
+        "x = dict.fromkeys(range(10 ** 6))",
+        "may not call '.fromkeys()'",
+    ),
+    "expandtabs": ('x = "\\t".expandtabs(10 ** 9)', "may not call '.expandtabs()'"),
+    "int of a million digits": ('x = int("9" * 1000000)', "Exceeds the limit"),
+    "comprehension target named like a builtin": (
+        "y = [1 for print in [1]]\nz = print",
+        "NameError",
+    ),
+    "text of a list of shared strings": (SHARED + "t = str(L)", "may not format"),
+    "f-string of a list of shared strings": (SHARED + 't = f"{L}"', "may not format"),
+    "f-string repr of shared strings": (SHARED + 't = f"{L!r}"', "may not format"),
+    "percent format of shared strings": (
+        SHARED + 'f = "%s" * 1000\nt = f % tuple(L[:1000])',
+        "%-formatted string that large",
+    ),
+    "join over a string": ('s = "x" * 1000000\nt = s[:20000].join(s)', "a string of"),
+    "join over an iterator": (SHARED + 't = "".join(reversed(L))', "a string of"),
+    "comparison of shared nested lists": (NESTED + "t = a == b", "may not compare"),
+    "sorting shared nested lists": (NESTED + "t = sorted([a, b])", "may not compare"),
+    "membership in shared nested lists": (NESTED + "t = a in [b, b]", "may not compare"),
+    "comparison of long equal strings": (
+        SHARED + "u = s[:-1] + 'x'\nM = [u] * 1000000\nt = L == M",
+        "may not compare",
+    ),
+    "count of a long equal string": (SHARED + "u = s[:-1] + 'x'\nt = L.count(u)", "compare"),
+    "hash of shared nested tuples": (
+        "a = tuple([1])\nfor i in range(6):\n    a = tuple([a] * 1000)\nt = set([a])",
+        "may not hash",
+    ),
+    "dict key of shared nested tuples": (
+        "a = tuple([1])\nfor i in range(6):\n    a = tuple([a] * 1000)\nd = {}\nd[a] = 1",
+        "may not hash",
+    ),
+    "sum of huge integers": (
+        "b = 2 ** 49000\nL = [b] * 1000000\nt = sum(L)",
+        "bits of integers",
+    ),
+    "deep nesting compared": (
+        "y = []\nz = []\nfor i in range(100000):\n    y = [y]\n    z = [z]\nt = y == z",
+        "RecursionError",
+    ),
+    "fail with a huge shared message": (SHARED + 'fail("rule", L)', "list of 1,000,000 items"),
+    "coerce of shared nested lists": (NESTED + 'x = coerce(a, "income")', "may not coerce"),
+    "isinstance with nested tuples of types": (
+        'k = tuple([int])\nfor i in range(40):\n    k = tuple([k, k])\nt = isinstance("s", k)',
+        "flat tuple of types",
+    ),
+    "comparison of dict items views": (
+        NESTED + "d = {1: a}\ne = {1: b}\nt = d.items() == e.items()",
+        "may not compare",
+    ),
+    "membership in dict values": (NESTED + "d = {1: a}\nt = b in d.values()", "may not compare"),
+    "sorting zipped shared nested lists": (
+        NESTED + "t = sorted(zip([a, b], [b, a]))",
+        "may not compare",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MORE_RUNTIME_ATTACKS))
+def test_more_runtime_attacks_drop_the_stage(server, tmp_path, name):
+    body, expected = MORE_RUNTIME_ATTACKS[name]
+    code = hostile(tmp_path, _gated(body))
+    server.script(attack(code))
+    out, err = run_dana(tmp_path, UNTIMED)
+    assert out == ANSWER
+    assert not marker(tmp_path).exists()
+    assert expected in err and err.count("was dropped") == 1, err
+    assert versions_meta(tmp_path)[-1]["stage_dropped"]["stage"] == "perceive"
+
+
+@pytest.mark.parametrize("name", sorted(MORE_RUNTIME_ATTACKS))
+def test_more_runtime_attacks_in_the_python_fallback(tmp_path, monkeypatch, name):
+    from dana_poet import poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    body, expected = MORE_RUNTIME_ATTACKS[name]
+    lines = _gated(body).replace("score", "x").replace('"income"', '"x"').splitlines()
+    code = (
+        "def perceive(x):\n" + "".join(f"    {line}\n" for line in lines) + '    return {"x": x}\n'
+    )
+
+    @poet(_stage_code=code, _stage_language="python")
+    def half(x: int) -> int:
+        return x // 2
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert half("8") == 4
+        assert half(6) == 3
+    assert expected in err.getvalue() and err.getvalue().count("was dropped") == 1, err.getvalue()
+
+
+NESTED_RETURNED = (
+    "def perceive(items):\n"
+    "    a = [1]\n"
+    "    if len(items) > 0:\n"
+    "        for i in range(6):\n"
+    "            a = [a] * 1000\n"
+    '    return {"items": a}\n\n'
+    "def enforce(result, items):\n"
+    "    return result\n"
+)
+
+
+def test_a_perceive_handing_the_program_shared_nested_lists_is_dropped(server, tmp_path):
+    """Cheap to build, a million million items to copy or print: never reaches the body."""
+    program = (
+        "@poet()\ndef total(items: list) -> int:\n    return len(items)\n\n"
+        "print(total([1, 2, 3]))\nprint(total([4, 5]))\n"
+    )
+    server.script(attack(NESTED_RETURNED))
+    out, err = run_dana(tmp_path, program)
+    assert out == "3\n2\n", (out, err)
+    assert "may not return a value of more than" in err and err.count("was dropped") == 1
+
+
+def test_an_enforce_returning_shared_nested_lists_is_dropped(server, tmp_path):
+    program = (
+        "@poet()\ndef tags(n: int) -> list:\n    return [n]\n\n"
+        "print(tags(5))\nprint(len(tags(6)))\n"
+    )
+    code = (
+        'def perceive(n):\n    return {"n": coerce(n, "n")}\n\n'
+        "def enforce(result, n):\n"
+        "    a = [1]\n"
+        "    if n != 1:\n"
+        "        for i in range(6):\n"
+        "            a = [a] * 1000\n"
+        "    return a\n"
+    )
+    server.script(attack(code))
+    out, err = run_dana(tmp_path, program)
+    assert out == "[5]\n1\n", (out, err)
+    assert "may not return a value of more than" in err and err.count("was dropped") == 1
+
+
+def test_a_stage_changing_a_struct_field_changes_its_own_copy(tmp_path, monkeypatch):
+    import dataclasses
+
+    from dana_poet import poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+
+    @dataclasses.dataclass
+    class Order:
+        tags: list
+
+    code = (
+        "def perceive(order):\n"
+        "    t = order.tags\n"
+        '    t.append("changed")\n'
+        '    t[0] = "changed"\n'
+        '    return {"order": order}\n'
+    )
+
+    @poet(_stage_code=code, _stage_language="python")
+    def count(order: Order) -> int:
+        return len(order.tags)
+
+    mine = Order(tags=["a"])
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert count(mine) == 1
+    assert mine.tags == ["a"] and "dropped" not in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(stage_json(hostile(Path("/nonexistent"), "x = 1") + "# padding\n" * 12_000)),
+        Reply(body=b"not json at all"),
+        Reply(body=b'{"choices": [{"message": {"content": null}}]}'),
+        Reply(body=b'{"choices": []}'),
+        Reply(body=b"\xff\xfe\x00 not text"),
+        Reply(json.dumps({"stage_code": [1, 2]})),
+    ],
+    ids=["valid but over 64 KB", "not JSON", "null content", "no choices", "bad bytes", "list"],
+)
+def test_unusable_replies_fall_back_to_the_template(server, tmp_path, reply):
+    server.script(reply, reply, reply)
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER and "Traceback" not in err
+    meta = versions_meta(tmp_path)[-1]
+    assert meta["fallback_used"] == "template" and meta["errors"]
+
+
+def test_a_timeout_too_large_for_the_platform_is_a_clear_error(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("DANA_POET_LLM_TIMEOUT", "1e10")
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER
+    assert "DANA_POET_LLM_TIMEOUT must be a positive number of seconds up to 86,400" in err
+    assert server.requests == []
+
+
+def test_a_timeout_too_large_never_crashes_feedback(server, tmp_path, monkeypatch):
+    from dana_poet import feedback, poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    monkeypatch.setenv("DANA_POET_LLM_TIMEOUT", "1e10")
+
+    @poet(optimize_for="accuracy")
+    def alarm(value: float, threshold: float = 10.0) -> bool:
+        return value > threshold
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        signal = feedback(alarm(12.0), "too many false alarms")
+    assert signal.source == "rules" and "Traceback" not in err.getvalue()
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("metadata", [5, "abc"])
+def test_a_cache_entry_with_tampered_metadata_is_regenerated(server, tmp_path, metadata):
+    good = hostile(tmp_path, "x = 1")
+    server.script(attack(good))
+    run_dana(tmp_path)
+    cache_dir = tmp_path / ".dana" / "poet" / "cache"
+    (entry,) = [p for p in cache_dir.glob("*.json") if p.name != "stats.json"]
+    data = json.loads(entry.read_text())
+    data["metadata"] = metadata
+    entry.write_text(json.dumps(data))
+    server.script(attack(good))
+    with pytest.warns(RuntimeWarning, match="metadata is not a mapping"):
+        out, err = run_dana(tmp_path)
+    assert out == ANSWER and "could not be prepared" not in err
+    assert len(server.requests) == 2
+    assert isinstance(json.loads(entry.read_text())["metadata"], dict)
+
+
+@pytest.mark.parametrize("emit", ["dana", "python"])
+def test_transpile_runs_nothing_outside_the_policy(server, tmp_path, emit):
+    code = hostile(tmp_path, "x = [c for c in [1]].gi_frame.f_back")
+    python = (
+        "def perceive(score, income):\n"
+        "    g = (x for x in [1])\n"
+        "    g.gi_frame.f_back.f_globals['os'].system('touch MARK')\n"
+    ).replace("MARK", str(marker(tmp_path)))
+    server.script(attack(code), attack(code), attack(python))
+    (tmp_path / "prog.na").write_text(PROGRAM)
+    import subprocess
+
+    r = subprocess.run(
+        [str(Path(sys.executable).parent / "dana-poet"), "transpile", "prog.na", "--emit", emit],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "assess" in r.stdout and "template" in r.stdout
+    assert not marker(tmp_path).exists()
+
+
+def test_a_stage_cannot_run_a_callers_endless_iterator_in_c(tmp_path, monkeypatch):
+    import itertools
+
+    from dana_poet import poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    code = 'def perceive(items):\n    x = sorted(items)\n    return {"items": items}\n'
+
+    @poet(_stage_code=code, _stage_language="python")
+    def first(items) -> int:
+        return next(iter(items))
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert first(itertools.count(5)) >= 5
+    assert "a list that long from an iterator" in err.getvalue()
+    assert err.getvalue().count("was dropped") == 1
