@@ -25,20 +25,16 @@ def _split_target(target: str) -> tuple[str, str | None]:
     return target, None
 
 
-def _defined_functions(path: str) -> set[str] | None:
-    """Qualified names of the functions `path` defines (None when it cannot be read/parsed)."""
-    try:
-        source = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
+def _functions_of(path: str) -> tuple[set[str], set[str]]:
+    """(qualified names of the functions `path` defines, those of them marked @poet). A .py
+    file's functions all count as @poet ones (Python can enhance a function without the
+    decorator). Raises OSError, UnicodeDecodeError, SyntaxError or DanaSyntaxError."""
+    source = Path(path).read_text(encoding="utf-8")
     names: set[str] = set()
     if path.endswith(".py"):
         import ast as py
 
-        try:
-            tree = py.parse(source)
-        except SyntaxError:
-            return None
+        tree = py.parse(source, path)
 
         def walk(body: list[py.stmt], prefix: str) -> None:
             for node in body:
@@ -49,19 +45,17 @@ def _defined_functions(path: str) -> set[str] | None:
                     walk(node.body, f"{prefix}{node.name}.")
 
         walk(tree.body, "")
-        return names
+        return names, names
     from dana_poet.lang import ast as A
-    from dana_poet.lang.errors import DanaSyntaxError
     from dana_poet.lang.parser import parse
 
-    try:
-        module = parse(source, path)
-    except DanaSyntaxError:
-        return None
-    for stmt in module.body:
+    enhanced: set[str] = set()
+    for stmt in parse(source, path).body:
         if isinstance(stmt, A.FunctionDef):
             names.add(stmt.name)
-    return names
+            if any(d.name == "poet" for d in stmt.decorators):
+                enhanced.add(stmt.name)
+    return names, enhanced
 
 
 def _resolve_function(target: str, command: str) -> tuple[Any, str] | int:
@@ -78,14 +72,32 @@ def _resolve_function(target: str, command: str) -> tuple[Any, str] | int:
     if not Path(path).is_file():
         print(f"dana-poet: no such file: {path}", file=sys.stderr)
         return EXIT_FAILED
-    defined = _defined_functions(path)
-    if defined is None:
-        print(f"dana-poet: cannot read the functions of {path}", file=sys.stderr)
+    from dana_poet.lang.errors import DanaSyntaxError
+
+    try:
+        defined, enhanced = _functions_of(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        print(f"dana-poet: cannot read {path}: {reason or exc}", file=sys.stderr)
         return EXIT_FAILED
+    except DanaSyntaxError as exc:
+        print(exc.render(), file=sys.stderr)
+        return EXIT_SYNTAX
+    except SyntaxError as exc:
+        print(f"{path}:{exc.lineno}: syntax error: {exc.msg}", file=sys.stderr)
+        return EXIT_SYNTAX
     if fn not in defined:
         known = ", ".join(sorted(defined)) or "none"
         print(
             f"dana-poet: {path} defines no function '{fn}' (it defines: {known})", file=sys.stderr
+        )
+        return EXIT_FAILED
+    if fn not in enhanced:
+        known = ", ".join(sorted(enhanced)) or "none"
+        print(
+            f"dana-poet: {path}:{fn} is not a @poet function, so it has no versions or feedback"
+            f" (@poet functions in {path}: {known})",
+            file=sys.stderr,
         )
         return EXIT_FAILED
     identity = identify(path, fn)

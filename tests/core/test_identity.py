@@ -67,6 +67,26 @@ def test_a_target_naming_no_function_exits_1(tmp_path: Path, target: str, messag
         assert message in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("source", "code", "message"),
+    [
+        ("def plain(x):\n    return x\n", 1, "a.na:plain is not a @poet function"),
+        ("def plain(:\n    pass\n", 2, "a.na:4:11: syntax error"),
+    ],
+)
+def test_a_target_that_is_no_poet_function_says_why(
+    tmp_path: Path, source: str, code: int, message: str
+):
+    root = project(tmp_path)
+    (root / "a.na").write_text(CHECK + source)
+    for command in (["versions"], ["feedback", "summary"], ["rollback"]):
+        extra = ["0"] if command == ["rollback"] else []
+        r = cli(root, *command, "a.na:plain", *extra)
+        assert r.returncode == code, (command, r.stdout, r.stderr)
+        assert message in r.stderr and "Traceback" not in r.stderr
+        assert not (root / ".dana" / "poet" / "functions" / "a.na" / "plain").exists()
+
+
 def test_feedback_reaches_the_function_that_ran(tmp_path: Path):
     """Several @poet functions; feedback after others ran trains the one that produced it."""
     root = project(tmp_path)
