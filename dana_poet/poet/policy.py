@@ -233,11 +233,33 @@ def returned(value: Any, inputs: tuple[Any, ...]) -> Any:
             if type(key) is not str:
                 bounded(key, "return")
             if type(item) not in _FLAT and not _given(item, inputs):
-                bounded(item, "return")
+                _shallow(bounded(item, "return"))
         return value
     if kind in _FLAT or _given(value, inputs):
         return value
-    return bounded(value, "return")
+    return _shallow(bounded(value, "return"))
+
+
+MAX_VALUE_DEPTH = 100
+"""The deepest nesting of containers a stage may hand the program (printing, copying or
+storing a deeper value recurses past Python's limit)."""
+
+
+def _shallow(value: Any) -> Any:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_VALUE_DEPTH:
+            raise LimitExceeded(
+                f"stage code may not return containers nested more than {MAX_VALUE_DEPTH} deep"
+            )
+        kind = type(item)
+        if kind is dict:
+            item = item.values()
+        elif kind not in _NESTED:
+            continue
+        stack.extend((child, depth + 1) for child in item if type(child) not in _FLAT)
+    return value
 
 
 def _given(value: Any, inputs: tuple[Any, ...]) -> bool:

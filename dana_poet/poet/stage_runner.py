@@ -34,6 +34,9 @@ MAX_HELPER_TEXT = 100_000
 """The longest text stage code may hand to `coerce`/`check_output`: their parsers run in C,
 where no deadline reaches, so their input is bounded instead."""
 
+MAX_REASON = 1_000
+"""The longest reason a dropped stage is recorded with (warning, metadata, next prompt)."""
+
 Engine = Callable[..., Any]
 _clock = time.monotonic
 _SCALARS = frozenset({int, float, str, bool, type(None)})
@@ -440,6 +443,8 @@ class GuardedStages:
     def drop(self, stage: str, reason: str) -> None:
         if self.dropped is not None:
             return
+        if len(reason) > MAX_REASON:  # it is printed, stored and quoted in the next prompt
+            reason = reason[: MAX_REASON - 3] + "..."
         self.dropped = f"{stage}: {reason}"
         print(
             f"dana-poet: warning: the generated {stage} stage of {self.function}() was dropped "
@@ -480,9 +485,9 @@ class GuardedStages:
         if type(out) is not dict:
             raise _Broken(f"perceive returned {type(out).__name__}, not a dict")
         if out.keys() != self.param_set:
-            raise _Broken(
-                f"perceive returned keys {sorted(map(str, out))}, expected {sorted(self.params)}"
-            )
+            keys = sorted(str(k)[:100] for k in out)
+            shown = keys if len(keys) <= 20 else [*keys[:20], f"... {len(keys) - 20:,} more"]
+            raise _Broken(f"perceive returned keys {shown}, expected {sorted(self.params)}")
         for name, annotation in self.annotations.items():
             value = out[name]
             if type(value) is annotation:

@@ -1188,3 +1188,82 @@ def test_a_stage_cannot_run_a_callers_endless_iterator_in_c(tmp_path, monkeypatc
         assert first(itertools.count(5)) >= 5
     assert "a list that long from an iterator" in err.getvalue()
     assert err.getvalue().count("was dropped") == 1
+
+
+def test_a_perceive_handing_the_program_deeply_nested_lists_is_dropped(tmp_path, monkeypatch):
+    from dana_poet import poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    code = (
+        "def perceive(items):\n"
+        "    a = []\n"
+        "    if len(items) > 0:\n"
+        "        for i in range(100000):\n"
+        "            a = [a]\n"
+        '    return {"items": a}\n\n'
+        "def enforce(result, items):\n"
+        "    return result\n"
+    )
+
+    @poet(_stage_code=code, _stage_language="python")
+    def total(items: list) -> int:
+        return sum(items)
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert total([1, 2]) == 3
+        assert total([4]) == 4
+    assert "nested more than 100 deep" in err.getvalue()
+    assert err.getvalue().count("was dropped") == 1
+
+
+def test_program_code_a_stage_reaches_cannot_open_files(tmp_path, monkeypatch):
+    """A caller's `__eq__` run by a stage's comparison is below the stage's frame: the audit
+    layer refuses what it opens, as for the stage itself."""
+    from dana_poet import poet
+
+    monkeypatch.setenv("DANA_POET_DIR", str(tmp_path))
+    path = marker(tmp_path)
+
+    class Sneaky:
+        def __eq__(self, other: object) -> bool:
+            with open(path, "w") as f:
+                f.write("owned")
+            return False
+
+        __hash__ = object.__hash__
+
+    code = 'def perceive(x):\n    if x == 1:\n        fail("r", "one")\n    return {"x": x}\n'
+
+    @poet(_stage_code=code, _stage_language="python")
+    def name(x) -> str:
+        return type(x).__name__
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert name(Sneaky()) == "Sneaky"
+    assert not path.exists()
+    assert "was dropped" in err.getvalue() and "open" in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'd = {}\n    x = d["k" * 900000]',
+        "return {str(i): i for i in range(100000)}",
+    ],
+    ids=["KeyError naming a huge key", "a hundred thousand keys"],
+)
+def test_the_reason_of_a_drop_is_bounded(server, tmp_path, body):
+    """The reason is printed, stored and quoted in the next prompt: never the stage's data."""
+    code = (
+        "def perceive(score, income):\n    if score != 1:\n        "
+        + body.replace("\n    ", "\n        ")
+        + '\n    return {"score": score, "income": income}\n'
+    )
+    server.script(attack(code))
+    out, err = run_dana(tmp_path)
+    assert out == ANSWER and err.count("was dropped") == 1
+    assert len(err) < 3_000, len(err)
+    reason = versions_meta(tmp_path)[-1]["stage_dropped"]["reason"]
+    assert len(reason) <= 1_000
