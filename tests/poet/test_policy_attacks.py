@@ -1267,3 +1267,13 @@ def test_the_reason_of_a_drop_is_bounded(server, tmp_path, body):
     assert len(err) < 3_000, len(err)
     reason = versions_meta(tmp_path)[-1]["stage_dropped"]["reason"]
     assert len(reason) <= 1_000
+
+
+def test_a_server_that_never_answers_ends_at_the_deadline(server, tmp_path, monkeypatch):
+    from dana_poet.poet import llm
+
+    monkeypatch.setenv("DANA_POET_LLM_TIMEOUT", "1")
+    server.script(Reply(stage_json("def perceive(x):\n    return {}\n"), delay=8))
+    with pytest.raises(llm.LLMUnavailable, match="did not answer within 1 s"):
+        llm.chat([{"role": "user", "content": "hi"}], tries=3)
+    assert len(server.requests) == 1, "a timeout is not retried"
