@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
 from dana_poet.poet.files import write_atomic
+from dana_poet.poet.warn import warn
 
 _STATS = "stats.json"
 
@@ -20,18 +20,10 @@ def load_entry(cache_dir: Path, key: str) -> dict[str, Any] | None:
     except (FileNotFoundError, NotADirectoryError):  # unusable storage: the store warns
         return None
     except (OSError, ValueError) as exc:
-        warnings.warn(
-            f"dana-poet: damaged cache entry {path.name} ({exc}); regenerating",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        warn(f"damaged cache entry {path.name} ({exc}); regenerating")
         return None
     if not isinstance(data, dict) or not isinstance(data.get("source"), str):
-        warnings.warn(
-            f"dana-poet: damaged cache entry {path.name}; regenerating",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+        warn(f"damaged cache entry {path.name}; regenerating")
         return None
     return data
 

@@ -354,13 +354,11 @@ def _cached(cache_dir: Path, key: str) -> tuple[StageCode | None, str | None]:
         except policy.PolicyError as exc:
             refused = exc.problems
     if refused:
-        import warnings
+        from dana_poet.poet.warn import warn
 
-        warnings.warn(
-            f"dana-poet: cache entry {key}.json holds stage code the policy refuses "
-            f"({_bounded('; '.join(refused), 300)}); regenerating",
-            RuntimeWarning,
-            stacklevel=3,
+        warn(
+            f"cache entry {key}.json holds stage code the policy refuses "
+            f"({_bounded('; '.join(refused), 300)}); regenerating"
         )
         return None, None
     meta = dict(entry.get("metadata") or {})

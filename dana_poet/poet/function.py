@@ -10,13 +10,13 @@ because both only change this state.
 from __future__ import annotations
 
 import inspect
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dana_poet.poet.config import POETConfig
 from dana_poet.poet.identity import FunctionIdentity
 from dana_poet.poet.train import LearnableParam
+from dana_poet.poet.warn import warn
 
 if TYPE_CHECKING:
     from dana_poet.poet.recorder import ExecutionLog
@@ -123,11 +123,7 @@ def _warn_skipped(record: EnhancedFunction, skipped: list[tuple[int, str]]) -> N
         for new, old, problem in groups
     )
     using = f"v{record.version}" if record.version else "v0 (the function as written)"
-    warnings.warn(
-        f"dana-poet: {record.function_id}: skipping {described}; using {using}",
-        RuntimeWarning,
-        stacklevel=3,
-    )
+    warn(f"{record.function_id}: skipping {described}; using {using}")
 
 
 def publish_stage_version(record: EnhancedFunction) -> None:

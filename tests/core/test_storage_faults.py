@@ -241,3 +241,23 @@ def test_concurrent_first_runs_that_learn_the_same_publish_it_once(tmp_path: Pat
     versions = root / ".dana" / "poet" / "functions" / "prog.na" / "check"
     assert sorted(p.name for p in versions.glob("v*")) == ["v1", "v2"]  # stage code, learned
     assert json.loads((versions / "v2" / "params.json").read_text()) == {"threshold": 12.0}
+
+
+def test_python_storage_warnings_name_the_users_line(python_project: Path):
+    """Warnings point at the program's own line (decorator, call or feedback), not into dana_poet."""
+    state = python_project / ".dana" / "poet"
+    state.mkdir(parents=True)
+    (state / "poet.db").write_bytes(b"not a database" * 50)
+    rec = _alarm().__poet__
+    version = rec.store.write_version(rec.key, params={"threshold": 5.0}, reason="r", evidence={})
+    (rec.store.function_dir(rec.key) / f"v{version}" / "metadata.json").write_text("[1]")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        alarm = _alarm()
+        feedback(alarm(4.0), {"expected": False})
+    found = [w for w in caught if "dana-poet:" in str(w.message)]
+    assert any(f"skipping v{version}" in str(w.message) for w in found), [
+        str(w.message) for w in found
+    ]
+    assert any("was damaged" in str(w.message) for w in found), [str(w.message) for w in found]
+    assert {w.filename for w in found} == {__file__}, [(w.filename, w.lineno) for w in found]

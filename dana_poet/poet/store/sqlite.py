@@ -26,7 +26,6 @@ import re
 import sqlite3
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,6 +44,7 @@ from dana_poet.poet.store.base import (
 from dana_poet.poet.store.encoding import dumps, loads, round_trip, to_jsonable
 from dana_poet.poet.store.ids import new_id
 from dana_poet.poet.store.memory import RECENT, MemoryStore, decoded_execution, summarise
+from dana_poet.poet.warn import warn
 
 T = TypeVar("T")
 BATCH = 256
@@ -140,7 +140,7 @@ class SQLiteStore:
             return
         self._warned.add(key)
         self.problems.append(message)
-        warnings.warn(f"dana-poet: {message}", RuntimeWarning, stacklevel=4)
+        warn(message)
 
     def _fall_back(self, exc: BaseException, doing: str) -> MemoryStore:
         """Storage is unusable: keep going in memory, with one warning naming the cause."""
