@@ -68,7 +68,7 @@ def test_debug_shows_the_python_traceback(tmp_path):
 
 SYNTAX = [
     ("if x > 0\n    print(x)\n", 1, 9, "expected ':'"),
-    ("x = [1, 2\ny = 3\n", 2, 1, "unexpected"),
+    ("x = [1, 2\ny = 3\n", 1, 5, "'[' was never closed"),
     ("def f(x):\nreturn x\n", 2, 1, "unexpected"),
     ("t = 1, 2\n", 1, 6, "tuple"),
     ("y = x | f\n", 1, 7, "pipe"),

@@ -374,25 +374,47 @@ def _struct_fields(obj: Any) -> Iterable[str] | None:
     return None
 
 
-def private_copy(value: Any) -> Any:
-    """A copy of the mutable plain parts of `value`, so a stage changes only its own data."""
+@safety.trusted_code
+def private_copy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """A copy of the mutable plain parts of `value`, so a stage changes only its own data.
+
+    Parts the value shares, and cycles, are copied once (as `copy.deepcopy` does), so the
+    copy costs what the value holds, not what it would print as. Trusted by the audit
+    layer: it acts for the stage (its `id()` calls are audited events)."""
     kind = type(value)
     if kind in (int, float, str, bool) or value is None:
         return value
+    if memo is None:
+        memo = {}
+    else:
+        done = memo.get(id(value))
+        if done is not None:
+            return done[0]
     if kind is list:
-        return [private_copy(v) for v in value]
+        out: Any = []
+        memo[id(value)] = (out, value)  # the original is kept alive so its id stays its own
+        out.extend([private_copy(v, memo) for v in value])
+        return out
     if kind is dict:
-        return {k: private_copy(v) for k, v in value.items()}
+        out = {}
+        memo[id(value)] = (out, value)
+        for k, v in value.items():
+            out[k] = private_copy(v, memo)
+        return out
     if kind is set:
-        return set(value)
-    if kind is tuple:
-        return tuple(private_copy(v) for v in value)
-    if isinstance(value, list | dict | set | tuple):
+        out = set(value)
+    elif kind is tuple:
+        out = tuple([private_copy(v, memo) for v in value])
+        done = memo.get(id(value))
+        if done is not None:  # reached again through a cycle while its items were copied
+            return done[0]
+    elif isinstance(value, list | dict | set | tuple):
         # a subclass (OrderedDict, defaultdict, a namedtuple...): a deep copy keeps its type
-        import copy
-
-        return copy.deepcopy(value)
-    return value
+        out = copy.deepcopy(value)
+    else:
+        return value
+    memo[id(value)] = (out, value)
+    return out
 
 
 def guarded_getattr(obj: Any, name: str) -> Any:

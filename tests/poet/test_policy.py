@@ -90,6 +90,25 @@ def test_private_copy_leaves_the_original_alone():
     assert original == {"a": [1, 2], "b": ({"c": 3},)}
 
 
+def test_private_copy_keeps_cycles_and_shared_parts_as_they_are() -> None:
+    looped: list = [1, {"k": (2,)}]
+    looped.append(looped)
+    looped[1]["self"] = looped
+    copy = policy.private_copy(looped)
+    assert copy is not looped and copy[2] is copy and copy[1]["self"] is copy
+    assert copy[1] is not looped[1] and copy[1]["k"] == (2,)
+    shared: list = [0]
+    for _ in range(60):  # 2**60 leaves if copied as a tree
+        shared = [shared, shared]
+    twin = policy.private_copy(shared)
+    assert twin is not shared and twin[0] is twin[1] and twin[0] is not shared[0]
+    through_tuple: list = []
+    tup = (through_tuple,)
+    through_tuple.append(tup)
+    again = policy.private_copy(tup)
+    assert again[0][0] is again and again[0] is not through_tuple
+
+
 def test_a_deadline_stops_a_loop():
     src = "def perceive(x):\n    while true:\n        x = x + 1\n"
     with pytest.raises(policy.StageTimeout):

@@ -253,3 +253,23 @@ def test_warm_stages_get_private_copies_of_containers() -> None:
     mine = [1, 2]
     assert count(mine, "a") == 3 and count(mine, "b") == 3
     assert mine == [1, 2]
+
+
+def test_a_caller_s_cyclic_or_widely_shared_argument_reaches_a_stage_as_it_is(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    looks = "def perceive(items):\n    return {'items': items}\ndef enforce(result, items):\n    return result\n"
+
+    @poet(_stage_code=looks, _stage_language="python")
+    def count(items: list) -> int:
+        return len(items)
+
+    looped: list = [1, 2]
+    looped.append(looped)
+    shared: list = [0]
+    for _ in range(60):
+        shared = [shared, shared]
+    assert [count(looped), count(looped), count(shared), count(shared)] == [3, 3, 2, 2]
+    assert looped[2] is looped and len(looped) == 3
+    assert count.__poet__.stage_code, "the stage was not dropped"
+    assert "dropped" not in capsys.readouterr().err
