@@ -273,7 +273,8 @@ COSTLY_ATTACKS = {
     ),
     "f-string of many large fields": (
         'if score != 1:\n    a = [0] * 1000000\n    s = f"' + "{a}" * 40 + '"',
-        "more than 10,000,000 items",
+        # the size check stops it; on a loaded machine the stage's deadline may come first
+        ("more than 10,000,000 items", "ran past its deadline"),
     ),
 }
 
@@ -1250,9 +1251,9 @@ def test_program_code_a_stage_reaches_cannot_open_files(tmp_path, monkeypatch):
     "body",
     [
         'd = {}\n    x = d["k" * 900000]',
-        "return {str(i): i for i in range(100000)}",
+        "return {str(i): i for i in range(10000)}",
     ],
-    ids=["KeyError naming a huge key", "a hundred thousand keys"],
+    ids=["KeyError naming a huge key", "ten thousand keys"],
 )
 def test_the_reason_of_a_drop_is_bounded(server, tmp_path, body):
     """The reason is printed, stored and quoted in the next prompt: never the stage's data."""
@@ -1262,7 +1263,7 @@ def test_the_reason_of_a_drop_is_bounded(server, tmp_path, body):
         + '\n    return {"score": score, "income": income}\n'
     )
     server.script(attack(code))
-    out, err = run_dana(tmp_path)
+    out, err = run_dana(tmp_path, UNTIMED)
     assert out == ANSWER and err.count("was dropped") == 1
     assert len(err) < 3_000, len(err)
     reason = versions_meta(tmp_path)[-1]["stage_dropped"]["reason"]
