@@ -140,11 +140,8 @@ def _first_run(root: str) -> None:
     )
 
 
-def test_concurrent_first_runs_publish_one_version(tmp_path: Path):
-    root = project(tmp_path)
-    (root / "prog.na").write_text(
-        "@poet()\ndef area(w: float, h: float) -> float:\n    return w * h\nprint(area(2, 3))\n"
-    )
+def _eight_runs_at_once(root: Path) -> list[str]:
+    """`dana-poet run prog.na` in `root` by 8 processes started together: their outputs."""
     env = {k: v for k, v in os.environ.items() if k != "DANA_POET_DIR"}
     env["DANA_MOCK_LLM"] = "true"
     procs = [
@@ -158,9 +155,20 @@ def test_concurrent_first_runs_publish_one_version(tmp_path: Path):
         )
         for _ in range(8)
     ]
+    outputs = []
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
+        outputs.append(out)
+    return outputs
+
+
+def test_concurrent_first_runs_publish_one_version(tmp_path: Path):
+    root = project(tmp_path)
+    (root / "prog.na").write_text(
+        "@poet()\ndef area(w: float, h: float) -> float:\n    return w * h\nprint(area(2, 3))\n"
+    )
+    for out in _eight_runs_at_once(root):
         assert out == "6.0\n"
     versions = root / ".dana" / "poet" / "functions" / "prog.na" / "area"
     assert sorted(p.name for p in versions.glob("v*")) == ["v1"]
@@ -221,22 +229,7 @@ def test_a_rollback_that_cannot_be_saved_fails_naming_the_cause(tmp_path: Path):
 def test_concurrent_first_runs_that_learn_the_same_publish_it_once(tmp_path: Path):
     root = project(tmp_path)
     (root / "prog.na").write_text(LEARNER)
-    env = {k: v for k, v in os.environ.items() if k != "DANA_POET_DIR"}
-    env["DANA_MOCK_LLM"] = "true"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "dana_poet.cli", "run", "prog.na"],
-            cwd=root,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(8)
-    ]
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
+    for out in _eight_runs_at_once(root):
         assert out == "False\n"
     versions = root / ".dana" / "poet" / "functions" / "prog.na" / "check"
     assert sorted(p.name for p in versions.glob("v*")) == ["v1", "v2"]  # stage code, learned
