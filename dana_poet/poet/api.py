@@ -219,6 +219,14 @@ def stage_warm_plan(
     params_untouched, result_untouched = _untouched(signature, hints, domain)
     plan.skip_perceive = guarded.identity_perceive and params_untouched
     plan.skip_enforce = guarded.identity_enforce and result_untouched
+    if guarded.tree is not None:
+        from dana_poet.poet.warm_stages import warm_stages
+
+        checked = {name: t for name, t, _, _ in params}
+        scalar = plan.result_type in _SCALARS and not plan.skip_enforce
+        plan.warm = warm_stages(
+            guarded.tree, guarded.stages.namespace, checked, plan.result_type if scalar else None
+        )
     return plan
 
 

@@ -34,8 +34,9 @@ import functools
 import time
 import types
 from collections.abc import Callable
+from keyword import iskeyword
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dana_poet.poet.errors import POETError, POETOutputError
 from dana_poet.poet.function import EnhancedFunction, publish_stage_version
@@ -43,6 +44,9 @@ from dana_poet.poet.operate import Operator
 from dana_poet.poet.recorder import IDS, WARM_ROW, ExecutionLog
 from dana_poet.poet.result import attach, carrier_for, keyed_carrier
 from dana_poet.poet.trace import TraceHook, short
+
+if TYPE_CHECKING:
+    from dana_poet.poet.warm_stages import WarmStages
 
 Perceive = Callable[[tuple[Any, ...], dict[str, Any]], tuple[tuple[Any, ...], dict[str, Any]]]
 Enforce = Callable[[Any, dict[str, Any]], Any]
@@ -541,6 +545,7 @@ class StageWarmPlan:
         self.limit = limit
         self.skip_perceive = False
         self.skip_enforce = False
+        self.warm: WarmStages | None = None  # the stages' warm forms (poet/warm_stages.py)
 
 
 _SCALAR_TYPES = (int, float, str, bool)
@@ -570,32 +575,60 @@ def _stage_warm_source(name: str, plan: StageWarmPlan) -> str:
     timed = plan.timeout is not None
     if not timed:
         tests.append("_p_operator.breaker.failures")  # a closed circuit counts no failure
-    given = "".join(f"_p_mine({n}), " if copied else f"{n}, " for n, _, _, copied in plan.params)
-    perceived = "".join(f"_p_a{i}, " for i in range(len(names)))
-    for_enforce = "".join(
-        f"_p_mine(_p_a{i}), " if copied else f"_p_a{i}, "
-        for i, (_, _, _, copied) in enumerate(plan.params)
+    warm = plan.warm
+    # the stages' warm forms (poet/warm_stages.py): which parameters they take, and what
+    # their answers can be (Perceive's "the arguments, unchanged" only if all are scalars)
+    answer = "dict" if warm is None or plan.skip_perceive else warm.perceive_answer
+    perceive_args = set(warm.perceive_args if warm is not None else names)
+    enforce_args = set(warm.enforce_args if warm is not None else names)
+    marks = answer != "dict"
+    given = "".join(
+        f"_p_mine({n}), " if copied else f"{n}, "
+        for n, _, _, copied in plan.params
+        if n in perceive_args
+    )
+    if plan.skip_perceive or marks:  # every parameter an exactly-typed scalar, passed on
+        perceived = values
+        perceived_as = list(names)
+    else:
+        perceived = "".join(f"_p_a{i}, " for i in range(len(names)))
+        perceived_as = [
+            f"_p_mine(_p_a{i})" if copied else f"_p_a{i}"
+            for i, (_, _, _, copied) in enumerate(plan.params)
+        ]
+    for_enforce = "".join(f"{v}, " for v in perceived_as)
+    for_warm_enforce = "".join(
+        f"{v}, " for v, n in zip(perceived_as, names, strict=True) if n in enforce_args
     )
     body: list[str] = []
-    if plan.skip_perceive:  # an identity stage on exactly-typed scalars (identity_stages)
-        body += [f"_p_a{i} = {n}" for i, n in enumerate(names)]
     perceive = [
         "try:",
-        f"    _p_out = _p_perceive({given})",
+        ("    _p_perceive(" if answer == "inputs" else "    _p_out = _p_perceive(") + f"{given})",
         "except Exception as _p_exc:",
         f"    return _p_perceive_failed(_p_exc, ({values}))",
-        "if type(_p_out) is not dict or _p_out.keys() != _p_PARAMS:",
-        f"    return _p_perceive_recheck(_p_out, ({values}))",
     ]
-    perceive += [f"_p_a{i} = _p_out[{n!r}]" for i, n in enumerate(names)]
-    checks = [f"type(_p_a{i}) is not _p_T{i}" for i, (_, t, _, _) in enumerate(plan.params) if t]
-    if checks:
+    if answer == "marked":  # any other answer is checked by the slow exit
         perceive += [
-            f"if {' or '.join(checks)}:",
+            "if _p_out is not _p_UNCHANGED:",
             f"    return _p_perceive_recheck(_p_out, ({values}))",
         ]
+    elif answer == "dict":
+        perceive += [
+            "if type(_p_out) is not dict or _p_out.keys() != _p_PARAMS:",
+            f"    return _p_perceive_recheck(_p_out, ({values}))",
+        ]
+        perceive += [f"_p_a{i} = _p_out[{n!r}]" for i, n in enumerate(names)]
+        checks = [
+            f"type(_p_a{i}) is not _p_T{i}" for i, (_, t, _, _) in enumerate(plan.params) if t
+        ]
+        if checks:
+            perceive += [
+                f"if {' or '.join(checks)}:",
+                f"    return _p_perceive_recheck(_p_out, ({values}))",
+            ]
     if not plan.skip_perceive:
         body += perceive
+    attempts = "_p_attempts" if timed else "1"
     if timed:
         body += [
             f"_p_result = _p_operator.run(_p_fn, ({perceived}), _p_NO_KWARGS)",
@@ -607,47 +640,72 @@ def _stage_warm_source(name: str, plan: StageWarmPlan) -> str:
             f"    _p_result = _p_fn({perceived})",
             "except Exception as _p_exc:",
             f"    return _p_after_failure(_p_exc, ({perceived}))",
-            "_p_attempts = 1",
         ]
     scalar_result = plan.result_type in _SCALAR_TYPES
-    enforce = [
-        "_p_r = _p_result if type(_p_result) is _p_RT else _p_mine(_p_result)"
-        if scalar_result
-        else "_p_r = _p_mine(_p_result)",
-        "try:",
-        f"    _p_checked = _p_enforce(_p_r, {for_enforce})",
-        "except Exception as _p_exc:",
-        f"    return _p_enforce_failed(_p_exc, _p_result, ({perceived}), _p_attempts)",
-    ]
-    if not plan.any_result:
-        enforce += [
-            "if type(_p_checked) is not _p_RT:" if plan.result_type is not None else "if True:",
-            f"    return _p_enforce_recheck(_p_checked, _p_result, ({perceived}), _p_attempts)",
-        ]
+    failed = f"    return _p_enforce_failed(_p_exc, _p_result, ({perceived}), {attempts})"
+    recheck = f"    return _p_enforce_recheck(_p_checked, _p_result, ({perceived}), {attempts})"
+
+    checked = "_p_checked"  # where the checked result is (the result itself when unchanged)
+
+    def enforced(call: str) -> list[str]:
+        return ["try:", f"    {call}", "except Exception as _p_exc:", failed]
+
+    if scalar_result and warm is not None and warm.enforce is not None:
+        # its warm form wants a result of exactly the return type
+        warm_call = f"_p_enforce_warm(_p_result, {for_warm_enforce})"
+        enforce = ["if type(_p_result) is _p_RT:"]
+        if warm.enforce_answer == "input":  # it hands back the result it was given
+            warm_lines = enforced(warm_call)
+            checked = "_p_result"
+        else:
+            warm_lines = [
+                *enforced(f"_p_checked = {warm_call}"),
+                "if type(_p_checked) is not _p_RT:",
+                recheck,
+            ]
+        enforce += ["    " + line for line in warm_lines]
+        enforce += ["else:"]
+        general = [*enforced(f"_p_checked = _p_enforce(_p_mine(_p_result), {for_enforce})")]
+        general += ["if type(_p_checked) is not _p_RT:", recheck]
+        if checked == "_p_result":
+            general.append("_p_result = _p_checked")
+        enforce += ["    " + line for line in general]
+    else:
+        if scalar_result:
+            enforce = ["_p_r = _p_result if type(_p_result) is _p_RT else _p_mine(_p_result)"]
+            enforce += enforced(f"_p_checked = _p_enforce(_p_r, {for_enforce})")
+        else:
+            enforce = enforced(f"_p_checked = _p_enforce(_p_mine(_p_result), {for_enforce})")
+        if not plan.any_result:
+            enforce += [
+                "if type(_p_checked) is not _p_RT:" if plan.result_type is not None else "if True:",
+                recheck,
+            ]
     if plan.skip_enforce:  # an identity stage: a result of exactly the (scalar) return type
-        body += ["if type(_p_result) is _p_RT:", "    _p_checked = _p_result", "else:"]
-        body += ["    " + line for line in enforce]
+        body += ["if type(_p_result) is not _p_RT:"]
+        body += ["    " + line for line in [*enforce, "_p_result = _p_checked"]]
+        checked = "_p_result"
     else:
         body += enforce
     if plan.carrier is not None and plan.keyed:
         body += [
-            "_p_out = _p_CARRIER(_p_checked)",
+            f"_p_out = _p_CARRIER({checked})",
             f"_p_append((next(_p_IDS.counter), _p_WARM, _p_out, _p_record.version, {perceived}))",
             "return _p_out",
         ]
     else:
         body += [
             "_p_id = next(_p_IDS.counter)",
-            f"_p_append((_p_id, _p_WARM, _p_checked, _p_record.version, {perceived}))",
+            f"_p_append((_p_id, _p_WARM, {checked}, _p_record.version, {perceived}))",
         ]
         if plan.carrier is not None:  # a float, list or dict carrier: the number in a slot
             body += [
-                "_p_out = _p_CARRIER(_p_checked)",
+                f"_p_out = _p_CARRIER({checked})",
                 "_p_out._poet_execution_id = _p_id",
                 "return _p_out",
             ]
         else:
-            body.append("return _p_attach(_p_checked, _p_id)")
+            body.append(f"return _p_attach({checked}, _p_id)")
     if timed:
         body = (
             ["_p_deadline = _p_clock() + _p_timeout", "_p_token = _p_set_deadline(_p_deadline)"]
@@ -660,21 +718,13 @@ def _stage_warm_source(name: str, plan: StageWarmPlan) -> str:
                 "    _p_reset_deadline(_p_token)",
             ]
         )
+    # the values it uses are the globals of its own module (no closure to copy per call)
     lines = [
-        "def make(_p_fn, _p_record, _p_append, _p_operator, _p_unpacked, _p_guarded,",
-        "         _p_clock, _p_timeout, _p_perceive, _p_enforce,",
-        "         _p_PARAMS, _p_mine, _p_perceive_failed, _p_perceive_recheck, _p_after_failure,",
-        "         _p_enforce_failed, _p_enforce_recheck, _p_attach, _p_IDS, _p_NO_KWARGS,",
-        "         _p_MISSING, _p_WARM, _p_RT, _p_CARRIER, _p_POETError, _p_clean,",
-        "         _p_set_deadline, _p_reset_deadline, "
-        + "".join(f"_p_T{i}, " for i in range(len(names)))
-        + "):",
-        f"    def {name}({', '.join(signature)}):",
-        f"        if {' or '.join(tests)}:",
-        f"            return _p_unpacked(({values}))",
+        f"def {name}({', '.join(signature)}):",
+        f"    if {' or '.join(tests)}:",
+        f"        return _p_unpacked(({values}))",
     ]
-    lines += ["        " + line for line in body]
-    lines.append(f"    return {name}")
+    lines += ["    " + line for line in body]
     return "\n".join(lines) + "\n"
 
 
@@ -707,49 +757,53 @@ def stage_warm_wrapper(
 
     guarded = steps.guarded
     name = steps.record.name
-    if not name.isidentifier() or name.startswith(_TEMPLATE_PREFIX) or name == "make":
-        name = "enhanced"
+    if not name.isidentifier() or name.startswith((_TEMPLATE_PREFIX, "__")) or iskeyword(name):
+        name = "enhanced"  # the wrapper's name is a global of its module, beside `_p_...`
     assert not steps.log.persist, "a learning function has no warm path"
     carrier = plan.carrier
     if carrier is not None:
         keyed = keyed_carrier(plan.result_type, steps.log)  # type: ignore[arg-type]
         plan.keyed = keyed is not None
         carrier = keyed or carrier
-    namespace: dict[str, Any] = {}
+    warm = plan.warm
+    namespace: dict[str, Any] = {
+        "_p_fn": steps.fn,
+        "_p_record": steps.record,
+        "_p_append": steps.log.rows.append,
+        "_p_operator": steps.operator,
+        "_p_unpacked": _unpacking([n for n, _, _, _ in plan.params], lambda a, k: general(*a, **k)),
+        "_p_guarded": guarded,
+        "_p_clock": time.monotonic,
+        "_p_timeout": plan.timeout,
+        "_p_perceive": warm.perceive
+        if warm is not None and warm.perceive is not None
+        else guarded.stages.perceive,
+        "_p_enforce": guarded.stages.enforce,
+        "_p_enforce_warm": warm.enforce if warm is not None else None,
+        "_p_UNCHANGED": warm.marker if warm is not None else None,
+        "_p_PARAMS": guarded.param_set,
+        "_p_mine": private,
+        "_p_perceive_failed": steps.perceive_failed,
+        "_p_perceive_recheck": steps.perceive_recheck,
+        "_p_after_failure": steps.after_failed_attempt,
+        "_p_enforce_failed": steps.enforce_failed,
+        "_p_enforce_recheck": steps.enforce_recheck,
+        "_p_attach": attach,
+        "_p_IDS": IDS,
+        "_p_NO_KWARGS": NO_KWARGS,
+        "_p_MISSING": _MISSING,
+        "_p_WARM": WARM_ROW,
+        "_p_RT": plan.result_type,
+        "_p_CARRIER": carrier,
+        "_p_POETError": POETError,
+        "_p_clean": without_poet_frames,
+        "_p_set_deadline": CALL_DEADLINE.set,
+        "_p_reset_deadline": CALL_DEADLINE.reset,
+    }
+    namespace.update((f"_p_T{i}", t) for i, (_, t, _, _) in enumerate(plan.params))
     code = compile(_stage_warm_source(name, plan), f"<poet warm path of {name}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own template, filled with names only
-    wrapper = namespace["make"](
-        steps.fn,
-        steps.record,
-        steps.log.rows.append,
-        steps.operator,
-        _unpacking([n for n, _, _, _ in plan.params], lambda a, k: general(*a, **k)),
-        guarded,
-        time.monotonic,
-        plan.timeout,
-        guarded.stages.perceive,
-        guarded.stages.enforce,
-        guarded.param_set,
-        private,
-        steps.perceive_failed,
-        steps.perceive_recheck,
-        steps.after_failed_attempt,
-        steps.enforce_failed,
-        steps.enforce_recheck,
-        attach,
-        IDS,
-        NO_KWARGS,
-        _MISSING,
-        WARM_ROW,
-        plan.result_type,
-        carrier,
-        POETError,
-        without_poet_frames,
-        CALL_DEADLINE.set,
-        CALL_DEADLINE.reset,
-        *[t for _, t, _, _ in plan.params],
-    )
-    return wrapper  # type: ignore[no-any-return]
+    return namespace[name]  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- errors

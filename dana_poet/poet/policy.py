@@ -31,7 +31,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dana_poet.poet import safety
@@ -1203,6 +1203,8 @@ G_BOUNDED = "__poet_bounded"
 G_HASHED = "__poet_hashed"
 G_RETURNED = "__poet_returned"
 G_FLAT = "__poet_flat"
+G_UNCHANGED = "__poet_unchanged"
+"""What a warm form of Perceive returns for "the arguments, unchanged" (poet/warm_stages.py)."""
 _G_BINOPS = {
     py.Pow: "__poet_pow",
     py.Mult: "__poet_mul",
@@ -1251,10 +1253,12 @@ class _Guard(py.NodeTransformer):
         self.inputs: list[str] = []
         self.in_iterable = 0
         self.needs_start = False
+        self.uses_budget = False
 
     # -------------------------------------------------------------- the budget
 
     def _start(self) -> py.Call:
+        self.uses_budget = True
         inputs = py.Tuple(elts=[_name(n) for n in self.inputs], ctx=py.Load())
         return _gcall(G_START, py.Constant(self.stage), inputs)
 
@@ -1262,6 +1266,7 @@ class _Guard(py.NodeTransformer):
         return py.BoolOp(op=py.Or(), values=[_name(G_BUDGET), self._start()])
 
     def _budget(self) -> py.expr:
+        self.uses_budget = True
         if self.in_iterable:
             self.needs_start = True
             return _name(G_BUDGET)
@@ -1287,18 +1292,25 @@ class _Guard(py.NodeTransformer):
 
     def visit_FunctionDef(self, node: py.FunctionDef) -> py.AST:
         params = [a.arg for a in node.args.args]
+        rebound = rebound_names(node.body)
         self.stage = node.name
-        self.inputs = [f"{G_INPUT}{i}" for i in range(len(params))]
-        prologue: list[py.stmt] = [
-            py.Assign(targets=[py.Name(id=G_BUDGET, ctx=py.Store())], value=py.Constant(None))
-        ]
-        prologue += [
-            py.Assign(targets=[py.Name(id=hidden, ctx=py.Store())], value=_name(param))
-            for hidden, param in zip(self.inputs, params, strict=True)
-        ]
+        # a parameter the body never rebinds is its own copy of what the stage was passed
+        self.inputs = [f"{G_INPUT}{i}" if p in rebound else p for i, p in enumerate(params)]
+        self.uses_budget = False
+        body = self._block(node.body)
+        prologue: list[py.stmt] = []
+        if self.uses_budget:
+            prologue.append(
+                py.Assign(targets=[py.Name(id=G_BUDGET, ctx=py.Store())], value=py.Constant(None))
+            )
+            prologue += [
+                py.Assign(targets=[py.Name(id=hidden, ctx=py.Store())], value=_name(param))
+                for hidden, param in zip(self.inputs, params, strict=True)
+                if hidden != param
+            ]
         for statement in prologue:
             py.copy_location(statement, node)
-        node.body = prologue + self._block(node.body)
+        node.body = prologue + body
         return node
 
     # -------------------------------------------------------------- statements
@@ -1534,6 +1546,16 @@ class _Guard(py.NodeTransformer):
         return self.visit(py.copy_location(listed, node))
 
 
+def rebound_names(body: list[py.stmt]) -> set[str]:
+    """The names `body` binds anywhere (assignments, loop and comprehension targets)."""
+    return {
+        node.id
+        for statement in body
+        for node in py.walk(statement)
+        if isinstance(node, py.Name) and not isinstance(node.ctx, py.Load)
+    }
+
+
 def _slice_parts(index: py.Slice) -> list[py.expr]:
     return [
         part if part is not None else py.Constant(None)
@@ -1559,6 +1581,8 @@ class StageFunctions:
     perceive: Callable[..., Any] | None
     enforce: Callable[..., Any] | None
     language: str
+    namespace: dict[str, Any] = field(default_factory=dict)
+    """The globals they run in (`stage_globals`)."""
 
 
 def stage_globals(helpers: dict[str, Any]) -> dict[str, Any]:
@@ -1899,6 +1923,12 @@ def admit(source: str, language: str, filename: str = "<poet-stages>") -> Any:
     return admit_with_tree(source, language, filename)[0]
 
 
+def compile_guarded(tree: py.Module) -> Any:
+    """The code object of an admitted tree (changed in place): guarded, under the reserved
+    file name the audit hook finds stage frames by."""
+    return compile(guard_tree(tree), safety.STAGE_FILENAME, "exec", dont_inherit=True)
+
+
 def admit_with_tree(
     source: str, language: str, filename: str = "<poet-stages>"
 ) -> tuple[Any, py.Module]:
@@ -1911,8 +1941,7 @@ def admit_with_tree(
         else:
             raise PolicyError([f"unknown stage language {language!r}"])
         plain_form = copy.deepcopy(tree)
-        guarded = guard_tree(tree)
-        return compile(guarded, safety.STAGE_FILENAME, "exec", dont_inherit=True), plain_form
+        return compile_guarded(tree), plain_form
     except (RecursionError, MemoryError):
         raise PolicyError([f"stage code is nested too deeply (limit {MAX_DEPTH} levels)"]) from None
 
@@ -1924,7 +1953,7 @@ def load(code: Any, language: str, helpers: dict[str, Any]) -> StageFunctions:
         if (name.startswith(G_EXACT) or name == G_RETURNS) and name not in g:
             g[name] = _Never
     exec(code, g)  # noqa: S102 - admitted and guarded above; defines the stage functions only
-    return StageFunctions(g.get("perceive"), g.get("enforce"), language)
+    return StageFunctions(g.get("perceive"), g.get("enforce"), language, g)
 
 
 __all__ = [
@@ -1948,6 +1977,7 @@ __all__ = [
     "StageTimeout",
     "admit",
     "admit_with_tree",
+    "compile_guarded",
     "check_dana",
     "check_python",
     "load",

@@ -354,6 +354,7 @@ class GuardedStages:
         self.builtin_enforce: Engine | None = None
         self.identity_perceive = False  # identity_stages(): see there
         self.identity_enforce = False
+        self.tree: ast.Module | None = None  # the admitted Python form (warm_stages.py)
 
     # ------------------------------------------------------------ the call's one budget
 
@@ -649,6 +650,7 @@ def build_stage_engines(
     guarded = GuardedStages(function, signature, hints, stages, timeout, on_drop)
     guarded.builtin_perceive, guarded.builtin_enforce = builtin_perceive, builtin_enforce
     guarded.identity_perceive, guarded.identity_enforce = identity_stages(tree, guarded.params)
+    guarded.tree = tree
     if stages.perceive is not None:
         perceive = guarded.perceive_engine(builtin_perceive)
     elif stages.enforce is not None and guarded.timeout is not None:
