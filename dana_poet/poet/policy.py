@@ -1240,8 +1240,9 @@ class _Guard(py.NodeTransformer):
     no work (`coerce(x, "p")` given exactly p's type, `check_output(x)` given exactly the
     return type) is an inline type test; so the usual stage code pays nothing.
 
-    The budget: each stage function starts with `__poet_b = None` and hidden copies of its
-    parameters (`__poet_i0`, ...). Every check that needs the budget is handed
+    The budget: each stage function with a check starts with `__poet_b = None` and hidden
+    copies (`__poet_i0`, ...) of the parameters its body binds again (one it never binds
+    is its own copy). Every check that needs the budget is handed
     `(__poet_b := __poet_b or __poet_start("perceive", (__poet_i0, ...)))`, so the first
     one creates it and the rest reuse it; inside a comprehension's iterable, where Python
     allows no `:=`, the statement is preceded by `__poet_b = __poet_b or __poet_start(...)`.
