@@ -1460,8 +1460,8 @@ class _Guard(py.NodeTransformer):
         a value of a dict display with literal keys (Perceive's usual answer), by an inline
         type test; anything else by the guard."""
         value = node.value
-        if value is None:
-            return node
+        if value is None or (isinstance(value, py.Name) and value.id == G_UNCHANGED):
+            return node  # nothing, or a warm form's marker (poet/warm_stages.py), our own value
         if isinstance(value, py.Dict) and all(
             isinstance(k, py.Constant) and type(k.value) is str for k in value.keys
         ):
