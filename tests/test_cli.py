@@ -196,3 +196,18 @@ def test_examples_run_as_documented(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout == (ROOT / "examples" / "credit_check.expected").read_text()
+
+
+def test_an_unknown_domain_is_one_warning_naming_each_function(tmp_path):
+    src = (
+        '@poet(domain="finance_stuff")\ndef f(x: int) -> int:\n    return x\n'
+        '@poet(domain="finance_stuff")\ndef g(x: int) -> int:\n    return x + 1\n'
+        "print(f(2), f(3), g(4), g(5))\n"
+    )
+    r = run(tmp_path, src)
+    assert r.returncode == 0 and r.stdout == "2 3 5 6\n", r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2, r.stderr
+    assert lines[0].startswith("dana-poet: warning: f(): unknown POET domain 'finance_stuff'")
+    assert lines[1].startswith("dana-poet: warning: g(): unknown POET domain 'finance_stuff'")
+    assert "financial_services" in lines[0]

@@ -57,7 +57,7 @@ def enhance(
     signature = target.perceived
     from dana_poet.poet.domains import get_domain
 
-    domain = get_domain(config.domain) if config.domain else None
+    domain = get_domain(config.domain, function=name) if config.domain else None
     perceive = build_perceiver(name, signature, hints, domain)
     enforce = build_enforcer(name, hints.get("return", inspect.Parameter.empty), domain)
     operator = Operator(name, config)

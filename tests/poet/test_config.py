@@ -200,3 +200,21 @@ def test_cache_key_survives_values_json_cannot_encode() -> None:
         a = POETConfig.from_decorator((), {"profile": Marker(), "objectives": {(1, 2): "x"}})
         b = POETConfig.from_decorator((), {"profile": Marker(), "objectives": {(1, 2): "x"}})
     assert a.cache_key() == b.cache_key()
+
+
+def test_an_unknown_domain_is_warned_at_the_user_s_decorator_line() -> None:
+    import warnings
+
+    from dana_poet import poet
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+
+        @poet(domain="no such domain here")
+        def shout(text: str) -> str:
+            return text.upper()
+
+        assert shout("a") == "A"
+    found = [w for w in seen if "unknown POET domain" in str(w.message)]
+    assert len(found) == 1 and "shout()" in str(found[0].message)
+    assert found[0].filename == __file__

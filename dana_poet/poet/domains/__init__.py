@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,7 +76,7 @@ _BUILTIN = (
     "llm_optimization",
     "computation",
 )
-_WARNED: set[str] = set()
+_WARNED: set[tuple[str, str]] = set()
 
 
 def _normalise(name: str) -> str:
@@ -96,7 +95,10 @@ def known_domains() -> list[str]:
 GENERIC = Domain("generic", "no domain-specific knowledge")
 
 
-def get_domain(name: str | None) -> Domain | None:
+def get_domain(name: str | None, *, function: str | None = None) -> Domain | None:
+    """The domain called `name`, or GENERIC for a name no domain has. Given the `function`
+    that asked for it, an unknown name is warned about once per function and name, at the
+    user's line that decorated it."""
     if not name:
         return None
     key = _normalise(name)
@@ -105,11 +107,12 @@ def get_domain(name: str | None) -> Domain | None:
     if key in _BUILTIN:
         module = importlib.import_module(f"dana_poet.poet.domains.{key}")
         return register_domain(module.DOMAIN)
-    if key not in _WARNED:
-        _WARNED.add(key)
-        warnings.warn(
-            f"unknown POET domain '{name}': using generic coercion (known: {', '.join(known_domains())})",
-            UserWarning,
-            stacklevel=3,
+    if function is not None and (function, key) not in _WARNED:
+        from dana_poet.poet.warn import warn
+
+        _WARNED.add((function, key))
+        warn(
+            f"{function}(): unknown POET domain '{name}': using generic coercion "
+            f"(known: {', '.join(known_domains())})"
         )
     return GENERIC
