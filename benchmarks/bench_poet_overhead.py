@@ -16,7 +16,7 @@ templates, and stage code in the style a model writes, with a rule of its own), 
 the policy and run by poet/stage_runner.py, next to the built-in engines; measured
 interleaved, best of several rounds. Goal: within 1.5x of the built-in engines. On the warm
 path, template stages given exactly-typed scalars are provably the identity and are not run
-(stage_runner.identity_stages); the model-style rows run their stage code on every call.
+(warm_stages.identity_stages); the model-style rows run their stage code on every call.
 """
 
 from __future__ import annotations

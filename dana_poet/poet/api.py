@@ -166,7 +166,7 @@ def _identity_on_warm_path(
     domain: Domain | None,
 ) -> bool:
     """Whether both generated stages are the identity on the warm path's calls (scalars of
-    exactly their types; stage_runner.identity_stages), so the built-in warm path answers
+    exactly their types; warm_stages.identity_stages), so the built-in warm path answers
     every such call exactly as running them would. Any other call runs the stages."""
     if guarded is None or not (guarded.identity_perceive and guarded.identity_enforce):
         return False

@@ -24,6 +24,7 @@ from typing import Any
 
 from dana_poet.poet import policy, safety
 from dana_poet.poet.errors import POETInputError, POETOutputError, POETTimeoutError
+from dana_poet.poet.warm_stages import identity_stages
 
 EMPTY = inspect.Parameter.empty
 STAGE_DEFAULT_TIMEOUT = policy.DEFAULT_STAGE_SECONDS
@@ -224,89 +225,6 @@ def _picker(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
 def _parameters(fn: Callable[..., Any] | None) -> tuple[str, ...]:
     code = getattr(fn, "__code__", None)
     return tuple(code.co_varnames[: code.co_argcount]) if code is not None else ()
-
-
-def _is_call(node: Any, helper: str, *args: Any) -> bool:
-    """Whether `node` is `helper(<args>)`: a Name for a str, a Constant for a 1-tuple."""
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
-        return False
-    if node.func.id != helper or node.keywords or len(node.args) != len(args):
-        return False
-    for given, wanted in zip(node.args, args, strict=True):
-        if isinstance(wanted, tuple):
-            if not (isinstance(given, ast.Constant) and given.value == wanted[0]):
-                return False
-        elif not (isinstance(given, ast.Name) and given.id == wanted):
-            return False
-    return True
-
-
-def _stage_body(tree: ast.Module, name: str) -> list[ast.stmt] | None:
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == name:
-            body = list(node.body)
-            first = body[0] if body else None
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                body = body[1:]  # the docstring
-            return body
-    return None
-
-
-def identity_stages(tree: ast.Module, params: list[str]) -> tuple[bool, bool]:
-    """Whether the admitted perceive / enforce leave values their helpers pass unchanged as
-    they are. Perceive: only `p = coerce(p, "p")` for its own parameters (each once), then
-    `return {"p": p, ...}` of exactly the parameters; Enforce: only
-    `result = check_output(result)`, then `return result`. Given values `coerce` and
-    `check_output` return unchanged (of exactly their type, no domain coercer or rule),
-    such a stage's answer is its input, so the warm path need not run it."""
-    if set(params) & {"coerce", "check_output", "fail", "result"}:
-        return False, False
-    perceive = _stage_body(tree, "perceive")
-    identity_perceive = False
-    if perceive:
-        seen: set[str] = set()
-        for statement in perceive[:-1]:
-            if not (
-                isinstance(statement, ast.Assign)
-                and len(statement.targets) == 1
-                and isinstance(statement.targets[0], ast.Name)
-            ):
-                break
-            target = statement.targets[0].id
-            if target not in params or target in seen:
-                break
-            if not _is_call(statement.value, "coerce", target, (target,)):
-                break
-            seen.add(target)
-        else:
-            last = perceive[-1]
-            if isinstance(last, ast.Return) and isinstance(last.value, ast.Dict):
-                keys, values = last.value.keys, last.value.values
-                pairs = [
-                    k.value
-                    for k, v in zip(keys, values, strict=True)
-                    if isinstance(k, ast.Constant) and isinstance(v, ast.Name) and k.value == v.id
-                ]
-                identity_perceive = len(pairs) == len(keys) and sorted(pairs) == sorted(params)
-    enforce = _stage_body(tree, "enforce")
-    identity_enforce = False
-    if enforce:
-        *steps, last = enforce
-        identity_enforce = (
-            isinstance(last, ast.Return)
-            and isinstance(last.value, ast.Name)
-            and last.value.id == "result"
-            and len(steps) <= 1
-            and all(
-                isinstance(step, ast.Assign)
-                and len(step.targets) == 1
-                and isinstance(step.targets[0], ast.Name)
-                and step.targets[0].id == "result"
-                and _is_call(step.value, "check_output", "result")
-                for step in steps
-            )
-        )
-    return identity_perceive, identity_enforce
 
 
 class GuardedStages:

@@ -124,6 +124,39 @@ def _is_parameters_dict(node: ast.expr | None, params: list[str]) -> bool:
     return sorted(seen) == sorted(params)
 
 
+def _stage_body(tree: ast.Module, name: str) -> list[ast.stmt]:
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            return _body(node)
+    return []
+
+
+def identity_stages(tree: ast.Module, params: list[str]) -> tuple[bool, bool]:
+    """Whether the admitted perceive / enforce leave values their helpers pass unchanged as
+    they are. Perceive: only `p = coerce(p, "p")` for its own parameters, then
+    `return {"p": p, ...}` of exactly the parameters; Enforce: at most one
+    `result = check_output(result)`, then `return result`. Given values `coerce` and
+    `check_output` return unchanged (of exactly their type, no domain coercer or rule),
+    such a stage's answer is its input, so the warm path need not run it."""
+    if set(params) & {"coerce", "check_output", "fail", "result"}:
+        return False, False
+    perceive = _stage_body(tree, "perceive")
+    identity_perceive = bool(perceive) and (
+        _leading_identities(perceive[:-1], "coerce", set(params), True) == len(perceive) - 1
+        and isinstance(perceive[-1], ast.Return)
+        and _is_parameters_dict(perceive[-1].value, params)
+    )
+    enforce = _stage_body(tree, "enforce")
+    identity_enforce = bool(enforce) and (
+        len(enforce) <= 2
+        and _leading_identities(enforce[:-1], "check_output", {"result"}, False) == len(enforce) - 1
+        and isinstance(enforce[-1], ast.Return)
+        and isinstance(enforce[-1].value, ast.Name)
+        and enforce[-1].value.id == "result"
+    )
+    return identity_perceive, identity_enforce
+
+
 def _read_names(body: list[ast.stmt]) -> set[str]:
     return {
         node.id

@@ -341,3 +341,59 @@ def test_template_perceive_with_a_model_enforce_uses_the_warm_enforce() -> None:
     assert decide(10, 1.0) == "declined"
     with pytest.raises(POETError, match="no"):
         decide(-1, 1.0)
+
+
+IDENTITY_CASES = [
+    # (perceive body, enforce body, params, expected (perceive, enforce))
+    (
+        '    s = coerce(s, "s")\n    return {"s": s}',
+        "    result = check_output(result)\n    return result",
+        ["s"],
+        (True, True),
+    ),
+    ('    return {"s": s, "t": t}', "    return result", ["s", "t"], (True, True)),
+    (
+        '    """Doc."""\n    t = coerce(t, "t")\n    return {"t": t, "s": s}',
+        "    return result",
+        ["s", "t"],
+        (True, True),
+    ),
+    ('    s = coerce(s, "t")\n    return {"s": s}', "    return result", ["s"], (False, True)),
+    (
+        '    s = coerce(t, "t")\n    return {"s": s, "t": t}',
+        "    return result",
+        ["s", "t"],
+        (False, True),
+    ),
+    ('    s = coerce(s, "s")\n    return {"s": s + 1}', "    return result", ["s"], (False, True)),
+    ('    return {"s": s}', "    return result", ["s", "t"], (False, True)),
+    ('    return {"s": s, "s": s}', "    return result", ["s", "t"], (False, True)),
+    ('    x = 1\n    return {"s": s}', "    return result", ["s"], (False, True)),
+    (
+        '    return {"s": s}',
+        "    result = check_output(result)\n    result = check_output(result)\n    return result",
+        ["s"],
+        (True, False),
+    ),
+    (
+        '    return {"s": s}',
+        "    result = check_output(result, 1)\n    return result",
+        ["s"],
+        (True, False),
+    ),
+    ('    return {"s": s}', "    return s", ["s"], (True, False)),
+    ('    return {"result": result}', "    return result", ["result"], (False, False)),
+]
+
+
+@pytest.mark.parametrize(("perceive", "enforce", "params", "expected"), IDENTITY_CASES)
+def test_identity_stages_are_exactly_the_stages_that_hand_back_their_input(
+    perceive: str, enforce: str, params: list[str], expected: tuple[bool, bool]
+) -> None:
+    import ast
+
+    from dana_poet.poet.warm_stages import identity_stages
+
+    args = ", ".join(params)
+    source = f"def perceive({args}):\n{perceive}\n\ndef enforce(result, {args}):\n{enforce}\n"
+    assert identity_stages(ast.parse(source), params) == expected
