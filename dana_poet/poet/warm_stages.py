@@ -32,6 +32,7 @@ import ast
 import copy
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from dana_poet.poet import policy
@@ -39,6 +40,7 @@ from dana_poet.poet import policy
 _IMMUTABLE = (int, float, str, bool)
 
 
+@dataclass(frozen=True, slots=True)
 class WarmStages:
     """The warm forms of one function's stages (None: call the stage as admitted).
 
@@ -49,23 +51,13 @@ class WarmStages:
     raises); `enforce_answer`: "checked", or "input" (always the result it was given).
     """
 
-    def __init__(
-        self,
-        perceive: Callable[..., Any] | None,
-        perceive_args: tuple[str, ...],
-        perceive_answer: str,
-        enforce: Callable[..., Any] | None,
-        enforce_args: tuple[str, ...],
-        enforce_answer: str,
-        marker: object,
-    ) -> None:
-        self.perceive = perceive
-        self.perceive_args = perceive_args
-        self.perceive_answer = perceive_answer
-        self.enforce = enforce
-        self.enforce_args = enforce_args
-        self.enforce_answer = enforce_answer
-        self.marker = marker
+    perceive: Callable[..., Any] | None
+    perceive_args: tuple[str, ...]
+    perceive_answer: str
+    enforce: Callable[..., Any] | None
+    enforce_args: tuple[str, ...]
+    enforce_answer: str
+    marker: object
 
 
 def _body(fn: ast.FunctionDef) -> list[ast.stmt]:

@@ -1019,47 +1019,36 @@ def test_more_runtime_attacks_in_the_python_fallback(tmp_path, monkeypatch, name
     assert expected in err.getvalue() and err.getvalue().count("was dropped") == 1, err.getvalue()
 
 
-NESTED_RETURNED = (
-    "def perceive(items):\n"
-    "    a = [1]\n"
-    "    if len(items) > 0:\n"
-    "        for i in range(6):\n"
-    "            a = [a] * 1000\n"
-    '    return {"items": a}\n\n'
-    "def enforce(result, items):\n"
-    "    return result\n"
+SHARED_NESTED_LISTS = (  # cheap to build, a million million items to copy or print
+    "    a = [1]\n    if {guard}:\n        for i in range(6):\n            a = [a] * 1000\n"
 )
-
-
-def test_a_perceive_handing_the_program_shared_nested_lists_is_dropped(server, tmp_path):
-    """Cheap to build, a million million items to copy or print: never reaches the body."""
-    program = (
+NESTED_RETURNED = {
+    "perceive": (
         "@poet()\ndef total(items: list) -> int:\n    return len(items)\n\n"
-        "print(total([1, 2, 3]))\nprint(total([4, 5]))\n"
-    )
-    server.script(attack(NESTED_RETURNED))
-    out, err = run_dana(tmp_path, program)
-    assert out == "3\n2\n", (out, err)
-    assert "may not return a value of more than" in err and err.count("was dropped") == 1
-
-
-def test_an_enforce_returning_shared_nested_lists_is_dropped(server, tmp_path):
-    program = (
+        "print(total([1, 2, 3]))\nprint(total([4, 5]))\n",
+        "def perceive(items):\n"
+        + SHARED_NESTED_LISTS.format(guard="len(items) > 0")
+        + '    return {"items": a}\n\ndef enforce(result, items):\n    return result\n',
+        "3\n2\n",
+    ),
+    "enforce": (
         "@poet()\ndef tags(n: int) -> list:\n    return [n]\n\n"
-        "print(tags(5))\nprint(len(tags(6)))\n"
-    )
-    code = (
-        'def perceive(n):\n    return {"n": coerce(n, "n")}\n\n'
-        "def enforce(result, n):\n"
-        "    a = [1]\n"
-        "    if n != 1:\n"
-        "        for i in range(6):\n"
-        "            a = [a] * 1000\n"
-        "    return a\n"
-    )
+        "print(tags(5))\nprint(len(tags(6)))\n",
+        'def perceive(n):\n    return {"n": coerce(n, "n")}\n\ndef enforce(result, n):\n'
+        + SHARED_NESTED_LISTS.format(guard="n != 1")
+        + "    return a\n",
+        "[5]\n1\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("stage", sorted(NESTED_RETURNED))
+def test_a_stage_handing_the_program_shared_nested_lists_is_dropped(server, tmp_path, stage):
+    """Such a value never reaches the function's body or its caller."""
+    program, code, expected = NESTED_RETURNED[stage]
     server.script(attack(code))
     out, err = run_dana(tmp_path, program)
-    assert out == "[5]\n1\n", (out, err)
+    assert out == expected, (out, err)
     assert "may not return a value of more than" in err and err.count("was dropped") == 1
 
 
